@@ -1,0 +1,143 @@
+"""The generator protocol every model implements, and its capability flags.
+
+A generator owns its networks, optimizers and losses; the harness owns budgets,
+seeds, devices, checkpoints, timing and results. Optional abilities are declared
+with :class:`Capability` flags instead of abstract methods, so no model carries stubs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+IMAGE_SHAPE = (1, 28, 28)
+NUM_PIXELS = 784
+
+
+class Capability(enum.Flag):
+    SAMPLE = enum.auto()
+    LOG_LIKELIHOOD = enum.auto()  # log_likelihood(x) in nats per image
+    RECONSTRUCT = enum.auto()  # reconstruct(x) -> images
+    COMPLETE = enum.auto()  # complete(x, known_rows, generator) -> images
+
+
+_REQUIRED_METHOD = {
+    Capability.LOG_LIKELIHOOD: "log_likelihood",
+    Capability.RECONSTRUCT: "reconstruct",
+    Capability.COMPLETE: "complete",
+}
+
+
+def to_unit(x: Tensor) -> Tensor:
+    """uint8 images -> float32 in [0, 1]."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+def to_signed(x: Tensor) -> Tensor:
+    """uint8 images -> float32 in [-1, 1] (the range tanh generators emit)."""
+    return to_unit(x).mul_(2.0).sub_(1.0)
+
+
+def quantize(x: Tensor) -> Tensor:
+    """float images in [0, 1] -> uint8 by round(x*255), as every metric sees them."""
+    return x.detach().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+
+
+class Generator(nn.Module):
+    """Base class of every generative model genbench trains and scores.
+
+    Subclasses set ``name`` (registry key), ``Config`` (a dataclass with a
+    ``batch_size`` field), ``capabilities`` and ``likelihood_is_bound``, build
+    their networks and optimizers in ``__init__(config)`` and implement:
+
+    - ``train_step(batch, step) -> {loss_name: float}``; ``batch`` is
+      ``[B,1,28,28] uint8`` on the model's device;
+    - ``sample(n, generator) -> [n,1,28,28] float in [0,1]``, drawing every random
+      number from ``generator`` (a ``torch.Generator`` on the model's device);
+    - with LOG_LIKELIHOOD: ``log_likelihood(x uint8 [B,1,28,28]) -> [B]`` nats/image
+      (a lower bound when ``likelihood_is_bound``);
+    - with RECONSTRUCT: ``reconstruct(x uint8) -> [B,1,28,28] float in [0,1]``;
+    - with COMPLETE: ``complete(x uint8, known_rows, generator)`` -> images whose
+      first ``known_rows`` rows equal ``x``'s and the rest are sampled.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type]
+    capabilities: ClassVar[Capability] = Capability.SAMPLE
+    likelihood_is_bound: ClassVar[bool] = False
+    # Overrides of Config that make a seconds-fast model, used by the contract tests.
+    tiny_config: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    # -- training ---------------------------------------------------------------
+    def train_step(self, batch: Tensor, step: int) -> dict[str, float]:
+        raise NotImplementedError(f"{type(self).__name__} must implement train_step")
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement sample")
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimizer whose state must be checkpointed, by name.
+
+        The default finds the optimizers stored as attributes of the model.
+        """
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
+
+    # -- helpers ----------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Model weights (incl. EMA buffers/submodules) and optimizer states."""
+        return {
+            "model": self.state_dict(),
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers().items()},
+        }
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        self.load_state_dict(state["model"])
+        opts = self.optimizers()
+        if set(opts) != set(state["optimizers"]):
+            raise KeyError(f"optimizer names differ: checkpoint {sorted(state['optimizers'])}, model {sorted(opts)}")
+        for k, opt in opts.items():
+            opt.load_state_dict(state["optimizers"][k])
+
+    @classmethod
+    def has(cls, capability: Capability) -> bool:
+        return bool(cls.capabilities & capability)
+
+
+def check_generator_class(cls: type) -> None:
+    """Raise TypeError if ``cls`` does not follow the protocol (used by the registry)."""
+    if not (isinstance(cls, type) and issubclass(cls, Generator)):
+        raise TypeError(f"{cls!r} is not a subclass of genbench.Generator")
+    if not getattr(cls, "name", ""):
+        raise TypeError(f"{cls.__name__} has no `name`")
+    config = getattr(cls, "Config", None)
+    if config is None or not dataclasses.is_dataclass(config):
+        raise TypeError(f"{cls.__name__}.Config must be a dataclass")
+    if "batch_size" not in {f.name for f in dataclasses.fields(config)}:
+        raise TypeError(f"{cls.__name__}.Config needs a `batch_size` field")
+    if not cls.has(Capability.SAMPLE):
+        raise TypeError(f"{cls.__name__} must declare Capability.SAMPLE")
+    for cap, method in _REQUIRED_METHOD.items():
+        if cls.has(cap) and getattr(cls, method, None) is None:
+            raise TypeError(f"{cls.__name__} declares {cap.name} but has no `{method}` method")
+    for method in ("train_step", "sample"):
+        if getattr(cls, method) is getattr(Generator, method):
+            raise TypeError(f"{cls.__name__} does not implement `{method}`")
