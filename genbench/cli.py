@@ -1,0 +1,157 @@
+"""Command line: a thin shell over the Python API (``genbench.run_suite`` and friends).
+
+Every :class:`~genbench.errors.GenbenchError` becomes a one-line ``Error: ...`` on
+stderr with exit code 2, like click's own usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+import genbench
+from genbench.errors import GenbenchError
+
+DEVICE_CHOICES = ["auto", "cpu", "cuda"]
+
+
+class GenbenchGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GenbenchError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+
+
+def _csv_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def _seeds(value: str | None) -> list[int] | None:
+    items = _csv_list(value)
+    if items is None:
+        return None
+    try:
+        return [int(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--seeds") from None
+
+
+@click.group(cls=GenbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(genbench.__version__, prog_name="genbench")
+def main() -> None:
+    """genbench: train generative image models under fixed budgets and score them.
+
+    \b
+    genbench run --suite mnist-small        train + evaluate every baseline
+    genbench list                           suites, generators, datasets, metrics
+    """
+
+
+@main.command()
+@click.option("--suite", "suite", default="mnist-small", show_default=True,
+              help="Built-in suite name (see `genbench list`) or path to a suite .toml file.")
+@click.option("--models", help="Comma-separated subset of the suite's models (or other registered generators).")
+@click.option("--model", "model_files", multiple=True, metavar="FILE.py:CLASS",
+              help="Also run your own Generator subclass from a Python file (imports that file). Repeatable.")
+@click.option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (default: the suite's).")
+@click.option("--budget", help="Override budgets for every model: images=N,steps=N,seconds=S (first reached stops).")
+@click.option("--set", "set_items", multiple=True, metavar="MODEL.FIELD=VALUE",
+              help="Override one hyperparameter, validated against the model's config, e.g. dcgan.lr=1e-4. Repeatable.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+              help="Where to train and evaluate; auto picks cuda when available.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder in torchvision's layout (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
+@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Results folder; runs go to OUT/SUITE/MODEL/seedK/.")
+@click.option("--resume", is_flag=True, help="Keep finished runs and continue interrupted ones from their checkpoints.")
+@click.option("--overwrite", is_flag=True, help="Start over runs that already have results in OUT.")
+@click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
+def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, no_progress):
+    """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard."""
+    from genbench.registry import load_generator_from_file, parse_set_options
+    from genbench.runner import run_suite
+
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    extra = [load_generator_from_file(spec) for spec in model_files]
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    records = run_suite(
+        suite, models=_csv_list(models), extra_models=extra, seeds=_seeds(seeds), budget=budget,
+        set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
+        resume=resume, overwrite=overwrite, console=console, show_progress=not no_progress,
+    )
+    wall = time.perf_counter() - t0
+    table = Table(title=f"{len(records)} run(s) in {wall:.0f} s")
+    for col in ("model", "seed", "status", "images", "train img/s", "fid", "is", "nll_bpd"):
+        table.add_column(col, justify="right" if col not in ("model", "status") else "left")
+    for rec in records:
+        m = rec.get("metrics", {})
+        ach = (rec.get("budget") or {}).get("achieved") or {}
+        table.add_row(
+            rec["model"]["name"], str(rec["seed"]), rec["status"], f"{ach.get('images', 0):,}",
+            _num(m.get("train_images_per_s")), _num(m.get("fid")), _num(m.get("is")), _num(m.get("nll_bpd")),
+        )
+    console.print(table)
+    suite_name = records[0]["suite"]["name"] if records else suite
+    console.print(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}")
+    if any(r["status"] != "ok" for r in records):
+        for rec in records:
+            if rec["status"] != "ok":
+                console.print(f"[red]{rec['model']['name']} seed {rec['seed']}: {rec['status']}: {rec.get('error')}[/red]")
+
+
+def _num(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+@main.command("list")
+def list_cmd():
+    """Show suites, generators, datasets and metrics."""
+    import genbench.metrics  # noqa: F401  (registers metric metadata)
+    from genbench.data import dataset_names
+    from genbench.registry import METRICS, get_generator, generator_names
+    from genbench.suite import load_suite, suite_names
+
+    console = Console()
+    t = Table(title="suites")
+    for col in ("name", "version", "dataset", "models", "seeds", "description"):
+        t.add_column(col)
+    for name in suite_names():
+        s = load_suite(name)
+        t.add_row(name, str(s.version), s.dataset, ", ".join(m.name for m in s.models),
+                  ",".join(map(str, s.seeds)), s.description)
+    console.print(t)
+    t = Table(title="generators")
+    for col in ("name", "capabilities", "likelihood", "docs"):
+        t.add_column(col)
+    for name in generator_names():
+        cls = get_generator(name)
+        doc = (cls.__module__ and (sys.modules[cls.__module__].__doc__ or "")).strip().splitlines()
+        lik = "bound" if cls.likelihood_is_bound else "exact" if cls.has(genbench.Capability.LOG_LIKELIHOOD) else "—"
+        t.add_row(name, str(cls.capabilities.name), lik, doc[0] if doc else "")
+    console.print(t)
+    console.print("datasets: " + ", ".join(dataset_names()))
+    t = Table(title="metrics")
+    for col in ("key", "unit", "better", "requires", "description"):
+        t.add_column(col)
+    for key in sorted(METRICS):
+        spec = METRICS[key]
+        t.add_row(key, spec.unit, spec.arrow or "—", str(spec.requires.name), spec.description)
+    console.print(t)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,279 @@
+"""Train one generator under a budget: seeds, data order, checkpoints, resume, timing.
+
+The harness knows nothing about any model beyond the :class:`~genbench.protocol.Generator`
+protocol: it hands uint8 batches to ``train_step`` and records what comes back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genbench.budget import Budget, BudgetTracker
+from genbench.errors import CheckpointError, ConfigError
+from genbench.io import atomic_torch_save, atomic_write_text
+from genbench.protocol import Generator
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is an error."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MiB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _rng_state(data_gen: torch.Generator) -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        # numpy's state holds an ndarray; store plain lists so weights_only loading accepts it.
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+        "data": data_gen.get_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], data_gen: torch.Generator) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    torch.set_rng_state(state["torch"])
+    data_gen.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class TrainResult:
+    """What training produced; ``status`` is ok | diverged | failed."""
+
+    status: str
+    budget: Budget
+    achieved: dict[str, Any]
+    train_images_per_s: float
+    peak_memory_mb: float
+    num_parameters: int
+    log: list[dict[str, float]] = field(default_factory=list)
+    error: str | None = None
+    resumed_from_step: int | None = None
+
+
+ProgressFn = Callable[[BudgetTracker, dict[str, float], float], None]
+
+
+def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def checkpoint_identity(model: Generator, seed: int) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed into ``model``."""
+    return {"model": model.name, "config": _plain(asdict(model.config)), "seed": seed}
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def load_checkpoint(path: Path, model: Generator, seed: int) -> dict[str, Any]:
+    """Load ``path`` with ``weights_only=True`` and check it belongs to this model, config and seed."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a genbench checkpoint (format {CHECKPOINT_FORMAT})")
+    want = checkpoint_identity(model, seed)
+    have = ckpt.get("identity", {})
+    for key in ("model", "seed", "config"):
+        if have.get(key) != want[key]:
+            if key == "config":
+                diffs = sorted(
+                    k for k in set(want["config"]) | set(have.get("config") or {})
+                    if want["config"].get(k) != (have.get("config") or {}).get(k)
+                )
+                detail = f"settings differ: {', '.join(diffs)}"
+            else:
+                detail = f"checkpoint has {have.get(key)!r}, run has {want[key]!r}"
+            raise CheckpointError(f"{path} belongs to another run ({key} mismatch: {detail})")
+    return ckpt
+
+
+def train(
+    model: Generator,
+    images: Tensor,
+    budget: Budget,
+    *,
+    seed: int,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    checkpoint_every_steps: int | None = None,
+    checkpoint_every_seconds: float | None = 60.0,
+    log_every: int = 50,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``images`` (uint8 [N,1,28,28]) until ``budget`` is spent.
+
+    Batches of ``model.config.batch_size`` are drawn without replacement from a
+    per-epoch permutation of a data RNG seeded by ``seed``; the last partial batch
+    of an epoch is dropped so every step sees the same batch size. With ``run_dir``,
+    checkpoints (model, optimizers, RNG streams, data position, log) are written
+    atomically every ``checkpoint_every_steps`` steps / ``checkpoint_every_seconds``
+    seconds and at the end; ``resume=True`` continues from the last one and, on CPU,
+    ends in the same state as an uninterrupted run.
+    """
+    device = model.device
+    batch_size = int(model.config.batch_size)
+    n = images.shape[0]
+    if batch_size <= 0 or batch_size > n:
+        raise ConfigError(f"{model.name}: batch_size {batch_size} must be in 1..{n}")
+    steps_per_epoch = n // batch_size
+    data = images.to(device)
+
+    seed_everything(seed)
+    data_gen = torch.Generator().manual_seed(seed)
+    tracker = BudgetTracker(budget)
+    log: list[dict[str, float]] = []
+    epoch, pos = 0, 0
+    perm = torch.randperm(n, generator=data_gen)
+    resumed_from = None
+    ckpt_path = Path(run_dir) / CHECKPOINT_NAME if run_dir is not None else None
+
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, model, seed)
+        model.load_checkpoint_state(ckpt["state"])
+        prog = ckpt["progress"]
+        tracker.steps, tracker.images, tracker.seconds = prog["steps"], prog["images"], prog["seconds"]
+        epoch, pos = prog["epoch"], prog["pos"]
+        perm = ckpt["perm"]
+        log = [dict(r) for r in ckpt["log"]]
+        _set_rng_state(ckpt["rng"], data_gen)
+        resumed_from = tracker.steps
+
+    def save_checkpoint() -> None:
+        if ckpt_path is None:
+            return
+        atomic_torch_save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "identity": checkpoint_identity(model, seed),
+                "state": model.checkpoint_state(),
+                "progress": {"steps": tracker.steps, "images": tracker.images, "seconds": tracker.seconds,
+                             "epoch": epoch, "pos": pos},
+                "perm": perm,
+                "log": log,
+                "rng": _rng_state(data_gen),
+            },
+            ckpt_path,
+        )
+        _write_log(ckpt_path.parent / "train_log.csv", log)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    peak_rss = rss_mb()
+    status, error = "ok", None
+    last_ckpt_time = time.monotonic()
+    window_images, window_seconds = 0, 0.0
+    losses: dict[str, float] = {}
+    model.train()
+    while not tracker.exhausted():
+        if pos >= steps_per_epoch:
+            epoch, pos = epoch + 1, 0
+            perm = torch.randperm(n, generator=data_gen)
+        idx = perm[pos * batch_size:(pos + 1) * batch_size]
+        batch = data[idx.to(device)] if device.type != "cpu" else data[idx]
+        pos += 1
+        t0 = time.perf_counter()
+        losses = model.train_step(batch, tracker.steps)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        tracker.update(batch_size, dt)
+        window_images += batch_size
+        window_seconds += dt
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad or tracker.steps % log_every == 0 or tracker.exhausted():
+            log.append({"step": tracker.steps, "images": tracker.images, "seconds": round(tracker.seconds, 4),
+                        **{k: float(v) for k, v in losses.items()}})
+            peak_rss = max(peak_rss, rss_mb())
+            if progress is not None:
+                progress(tracker, losses, window_images / window_seconds if window_seconds > 0 else 0.0)
+            window_images, window_seconds = 0, 0.0
+        if bad:
+            status = "diverged"
+            error = f"non-finite loss ({', '.join(bad)}) at step {tracker.steps}"
+            break
+        due_steps = checkpoint_every_steps is not None and tracker.steps % checkpoint_every_steps == 0
+        due_time = checkpoint_every_seconds is not None and time.monotonic() - last_ckpt_time >= checkpoint_every_seconds
+        if (due_steps or due_time) and not tracker.exhausted():
+            save_checkpoint()
+            last_ckpt_time = time.monotonic()
+
+    if status == "ok":
+        save_checkpoint()
+    elif ckpt_path is not None:
+        _write_log(ckpt_path.parent / "train_log.csv", log)
+    peak = (
+        torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else max(peak_rss, rss_mb())
+    )
+    return TrainResult(
+        status=status,
+        budget=budget,
+        achieved=tracker.achieved(),
+        train_images_per_s=tracker.images / tracker.seconds if tracker.seconds > 0 else 0.0,
+        peak_memory_mb=round(peak, 1),
+        num_parameters=model.num_parameters(),
+        log=log,
+        error=error,
+        resumed_from_step=resumed_from,
+    )

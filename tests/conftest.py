@@ -1,0 +1,88 @@
+"""Shared fixtures: the data root, a tiny dummy generator and a stub evaluator."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from genbench import Capability, Generator, to_unit
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = os.environ.get("GENBENCH_DATA") or str(REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    # Statistics caches go to a per-session temp dir, never the user's ~/.cache.
+    cache = tmp_path_factory.getbasetemp() / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("GENBENCH_DATA", str(Path(DATA_ROOT).resolve()))
+
+
+@pytest.fixture(scope="session")
+def data_root() -> str:
+    return str(Path(DATA_ROOT).resolve())
+
+
+@dataclass
+class DummyConfig:
+    batch_size: int = 16
+    lr: float = 1e-2
+    diverge_at: int = -1  # step at which the loss becomes NaN (-1: never)
+
+
+class DummyGenerator(Generator):
+    """A per-pixel Bernoulli-ish model: learns the mean image. For harness tests."""
+
+    name = "dummy"
+    Config = DummyConfig
+    capabilities = Capability.SAMPLE
+    tiny_config = {}
+
+    def __init__(self, config: DummyConfig) -> None:
+        super().__init__(config)
+        self.logits = nn.Parameter(torch.zeros(1, 1, 28, 28))
+        self.noise_scale = nn.Parameter(torch.tensor(0.1))
+        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+
+    def train_step(self, batch, step):
+        x = to_unit(batch)
+        jitter = torch.randn_like(x) * 0.01  # consumes the global RNG, as real models do
+        loss = ((torch.sigmoid(self.logits) - x + jitter) ** 2).mean() + self.noise_scale.abs() * 1e-3
+        if self.config.diverge_at >= 0 and step >= self.config.diverge_at:
+            loss = loss * float("nan")
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.item()}
+
+    @torch.no_grad()
+    def sample(self, n, generator):
+        base = torch.sigmoid(self.logits).expand(n, 1, 28, 28)
+        noise = torch.rand(n, 1, 28, 28, generator=generator, device=self.device)
+        return (base + (noise - 0.5) * self.noise_scale.abs()).clamp(0, 1)
+
+
+@dataclass
+class StubEval:
+    metrics: dict
+    null_reasons: dict
+    samples: torch.Tensor
+    timings: dict
+    extractor: dict
+
+
+def stub_evaluator(model, *, dataset, data_root, n_samples, seed, device, nll_images=None, recon_images=1000,
+                   progress=None, features="genbench"):
+    """Samples and a pixel-mean 'metric': deterministic, no feature extractor needed."""
+    from genbench.protocol import quantize
+
+    model.eval()
+    g = torch.Generator(device=device).manual_seed(seed)
+    samples = quantize(model.sample(n_samples, g))
+    return StubEval({"mean_pixel": samples.float().mean().item(), "sample_images_per_s": 1.0}, {}, samples, {}, {})

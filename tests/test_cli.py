@@ -1,0 +1,73 @@
+"""The command line: help, version, listing, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import genbench
+from genbench.cli import main
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_version_and_help():
+    r = _invoke("--version")
+    assert r.exit_code == 0 and genbench.__version__ in r.output
+    r = _invoke("run", "--help")
+    assert r.exit_code == 0 and "--budget" in r.output and "--set" in r.output and "--resume" in r.output
+
+
+def test_list_shows_registries():
+    r = _invoke("list")
+    assert r.exit_code == 0
+    for word in ("smoke", "mnist-small", "seed-gan", "fashion-mnist", "train_images_per_s"):
+        assert word in r.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--suite", "nope"], "unknown suite 'nope'; valid:"),
+        (["run", "--suite", "smoke", "--models", "gan9"], "unknown generator 'gan9'; valid:"),
+        (["run", "--suite", "smoke", "--budget", "epochs=3"], "--budget expects KIND=VALUE"),
+        (["run", "--suite", "smoke", "--set", "seed-gan.nope=1"], "seed-gan has no setting 'nope'"),
+        (["run", "--suite", "smoke", "--set", "lr=1"], "--set expects MODEL.FIELD=VALUE"),
+        (["run", "--suite", "smoke", "--model", "missing.py:Foo"], "--model: no such file missing.py"),
+        (["run", "--suite", "smoke", "--seeds", "a,b"], "expected comma-separated integers"),
+        (["run", "--suite", "smoke", "--device", "tpu"], "'tpu' is not one of"),
+        (["run", "--resume", "--overwrite"], "exclude each other"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2(args, message, tmp_path):
+    r = CliRunner().invoke(main, args + ["--out", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_missing_data_is_one_line_error(tmp_path, monkeypatch):
+    from genbench import data as gdata
+
+    monkeypatch.setattr(gdata, "_download", lambda root, ds: (_ for _ in ()).throw(OSError("offline")))
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path)])
+    assert r.exit_code == 2
+    assert r.output.startswith("Error: mnist (train) not found in") and "GENBENCH_DATA" in r.output
+    assert r.output.count("\n") == 1
+
+
+def test_user_model_file(tmp_path):
+    src = tmp_path / "mymodel.py"
+    src.write_text(
+        "from tests.conftest import DummyGenerator\n"
+        "class Mine(DummyGenerator):\n"
+        "    name = 'mine'\n"
+    )
+    from genbench.registry import load_generator_from_file
+
+    cls = load_generator_from_file(f"{src}:Mine")
+    assert cls.name == "mine"
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--model", f"{src}:Nope", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "has no class 'Nope'" in r.output

@@ -1,0 +1,50 @@
+import json
+
+import pandas as pd
+import pytest
+
+from genbench.results import collect_runs, json_safe, leaderboard_frame, write_leaderboard, write_run_record
+
+
+def _record(model, seed, status="ok", fid=10.0, ips=100.0):
+    return {
+        "schema_version": 1, "model": {"name": model}, "seed": seed, "status": status,
+        "suite": {"name": "syn", "version": 1}, "dataset": "mnist", "device": "cpu",
+        "machine": {"processor": "cpu", "cpu_count": 2},
+        "budget": {"kind": "images", "achieved": {"images": 1000}},
+        "metrics": {"fid": fid, "train_images_per_s": ips, "nll_is_bound": False},
+    }
+
+
+def test_aggregation_mean_std_and_status(tmp_path):
+    recs = [_record("a", 0, fid=10), _record("a", 1, fid=14), _record("a", 2, status="diverged", fid=None),
+            _record("b", 0, fid=5)]
+    for r in recs:
+        write_run_record(tmp_path / r["model"]["name"] / f"seed{r['seed']}", r)
+    board = leaderboard_frame(collect_runs(tmp_path)[0])
+    a = board.set_index("model").loc["a"]
+    assert a["fid"] == pytest.approx(12.0) and a["fid_std"] == pytest.approx(2.8284271, rel=1e-6)
+    assert (a["n_ok"], a["n_diverged"], a["seeds"]) == (2, 1, 3)
+    assert list(board["model"]) == ["b", "a"]  # sorted by FID, lower first
+    paths = write_leaderboard(tmp_path)
+    md = paths["md"].read_text()
+    assert "| a | 2/1/0 |" in md and "12.00 ± 2.83" in md
+    assert pd.read_csv(paths["csv"]).shape[0] == 2
+
+
+def test_corrupt_record_is_reported_not_raised(tmp_path):
+    write_run_record(tmp_path / "a" / "seed0", _record("a", 0))
+    bad = tmp_path / "b" / "seed0"
+    bad.mkdir(parents=True)
+    (bad / "run.json").write_text('{"schema_version": 1, "mod')
+    records, problems = collect_runs(tmp_path)
+    assert len(records) == 1 and len(problems) == 1 and "b/seed0/run.json" in problems[0]
+    with pytest.warns(UserWarning, match="unreadable"):
+        md = write_leaderboard(tmp_path)["md"].read_text()
+    assert "Skipped 1 unreadable" in md
+
+
+def test_json_safe_nan_becomes_null(tmp_path):
+    path = write_run_record(tmp_path, {**_record("a", 0), "metrics": {"fid": float("nan")}})
+    assert json.loads(path.read_text())["metrics"]["fid"] is None
+    assert json_safe({"x": [float("inf"), 1.0]}) == {"x": [None, 1.0]}

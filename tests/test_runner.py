@@ -1,0 +1,101 @@
+"""Suites, run records and the runner end to end (with a stub evaluator for speed)."""
+
+import json
+
+import pytest
+
+from genbench.errors import ConfigError
+from genbench.runner import run_suite
+from genbench.suite import load_suite, parse_suite, suite_names
+from tests.conftest import DummyGenerator, stub_evaluator
+
+TINY_SUITE = {
+    "name": "t", "version": 3, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
+    "budget": {"steps": 6}, "eval": {"n_samples": 16},
+}
+
+
+def _run(tmp_path, **kw):
+    kw.setdefault("suite", parse_suite(TINY_SUITE))
+    return run_suite(kw.pop("suite"), out=tmp_path, evaluator=stub_evaluator, show_progress=False,
+                     checkpoint_every_seconds=None, **kw)
+
+
+def _strip_timing(rec):
+    rec = json.loads(json.dumps(rec))
+    for key in ("created", "timings", "git_hash"):
+        rec.pop(key, None)
+    for key in ("train_images_per_s", "peak_memory_mb", "sample_images_per_s"):
+        rec["metrics"].pop(key, None)
+    rec["budget"]["achieved"].pop("seconds")
+    return rec
+
+
+def test_builtin_suites_load():
+    assert {"smoke", "mnist-small"} <= set(suite_names())
+    for name in suite_names():
+        s = load_suite(name)
+        assert s.models and s.version >= 1
+
+
+def test_suite_rejects_unknown_keys():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) epochs; valid: .*budget"):
+        parse_suite({**TINY_SUITE, "epochs": 3})
+    with pytest.raises(ConfigError, match=r"\[model.seed-gan\]: unknown key\(s\) lr"):
+        parse_suite({**TINY_SUITE, "model": {"seed-gan": {"lr": 1}}})
+    with pytest.raises(ConfigError, match="unknown suite 'nope'; valid: .*smoke"):
+        load_suite("nope")
+
+
+def test_run_writes_record_grid_log_and_leaderboard(tmp_path):
+    (rec,) = _run(tmp_path)
+    run_dir = tmp_path / "t" / "seed-gan" / "seed0"
+    for name in ("run.json", "train_log.csv", "samples.png", "checkpoint.pt"):
+        assert (run_dir / name).is_file(), name
+    on_disk = json.loads((run_dir / "run.json").read_text())
+    assert on_disk["status"] == "ok" and on_disk["suite"] == {"name": "t", "version": 3, "source": "<suite>"}
+    assert on_disk["budget"]["asked"] == {"steps": 6, "images": None, "seconds": None}
+    assert on_disk["budget"]["achieved"]["steps"] == 6
+    assert on_disk["model"]["config"]["g_hidden"] == [16, 16]
+    for key in ("genbench_version", "torch_version", "machine", "device", "seed", "metric_meta"):
+        assert key in on_disk
+    assert on_disk["metrics"]["train_images_per_s"] > 0
+    assert "seed-gan" in (tmp_path / "t" / "leaderboard.md").read_text()
+
+
+def test_same_seed_gives_identical_records(tmp_path):
+    (a,) = _run(tmp_path / "a")
+    (b,) = _run(tmp_path / "b")
+    assert _strip_timing(a) == _strip_timing(b)
+    (c,) = _run(tmp_path / "c", seeds=[1])
+    assert _strip_timing(a)["metrics"] != _strip_timing(c)["metrics"]
+
+
+def test_existing_results_are_not_overwritten(tmp_path):
+    _run(tmp_path)
+    with pytest.raises(ConfigError, match="already holds a finished run; pass --resume"):
+        _run(tmp_path)
+    (rec,) = _run(tmp_path, resume=True)  # finished run is kept, not redone
+    assert rec["status"] == "ok"
+    (rec2,) = _run(tmp_path, overwrite=True)
+    assert rec2["created"] >= rec["created"]
+
+
+def test_diverging_model_gets_status_diverged(tmp_path):
+    recs = _run(tmp_path, models=["seed-gan"], extra_models=[DummyGenerator],
+                set_overrides={"dummy": {"diverge_at": "2", "batch_size": "8"}})
+    by_name = {r["model"]["name"]: r for r in recs}
+    assert by_name["dummy"]["status"] == "diverged"
+    assert "non-finite loss" in by_name["dummy"]["error"]
+    assert by_name["seed-gan"]["status"] == "ok"
+    md = (tmp_path / "t" / "leaderboard.md").read_text()
+    assert "| dummy | 0/1/0 |" in md
+
+
+def test_set_overrides_validated(tmp_path):
+    with pytest.raises(ConfigError, match="seed-gan has no setting 'lrr'; valid: .*lr"):
+        _run(tmp_path, set_overrides={"seed-gan": {"lrr": "1"}})
+    with pytest.raises(ConfigError, match="cannot convert 'fast' to float"):
+        _run(tmp_path, set_overrides={"seed-gan": {"lr": "fast"}})
+    with pytest.raises(ConfigError, match="'dcgan2' is not a model of this run"):
+        _run(tmp_path, set_overrides={"dcgan2": {"lr": "1"}})
