@@ -49,7 +49,7 @@ class VAEConfig:
     min_log_scale: float = -7.0  # floor on the decoder's log-scale (PixelCNN++): keeps bins' log-prob finite
     lr: float = 1e-3  # Adam (Kingma & Ba 2015 defaults otherwise)
     iwae_k: int = 100  # importance samples for the reported bound (Burda et al. 2016 report k=5000; 100 is close)
-    iwae_chunk: int = 4096  # decoder passes (images x samples) per chunk in the IWAE bound: bounds memory
+    iwae_chunk: int = 4096  # (sample, image) pairs per decoder pass in the IWAE bound: bounds memory only
     batch_size: int = 128
 
 
@@ -168,35 +168,27 @@ class VAE(Generator):
 
         ``log (1/k) sum_i p(x, z_i) / q(z_i|x)`` with ``z_i ~ q(z|x)``, k = ``iwae_k``
         unless given; its expectation grows with k towards ``log p(x)`` (Burda et al.
-        2016). Decoder passes run in chunks of ``iwae_chunk`` (image, sample) pairs and
-        the weights are combined with logsumexp. Noise comes from ``generator`` if
-        given, else from torch's global RNG.
+        2016). All ``k x B`` latent draws are made up front (small: ``[k,B,latent_dim]``),
+        so the result does not depend on ``iwae_chunk``, which only bounds how many
+        (sample, image) pairs go through the decoder at once; the weights are combined
+        with logsumexp. Noise comes from ``generator`` if given, else torch's global RNG.
         """
         k = self.config.iwae_k if k is None else k
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        images_per_chunk = max(1, self.config.iwae_chunk // k)
-        out = []
-        for xb in x.split(images_per_chunk):
-            out.append(self._iwae_chunk(xb, k, generator))
-        return torch.cat(out)
-
-    def _iwae_chunk(self, x: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
-        """IWAE bound for a few images; samples are processed ``iwae_chunk`` pairs at a time."""
         b = x.shape[0]
-        mu, log_sigma = self.encoder(to_unit(x))  # [b, d]
-        samples_per_pass = max(1, self.config.iwae_chunk // b)
-        log_w = []
-        for start in range(0, k, samples_per_pass):
-            kc = min(samples_per_pass, k - start)
-            eps = torch.randn(kc, *mu.shape, generator=generator, device=mu.device)  # [kc, b, d]
-            z = mu + log_sigma.exp() * eps
-            log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
-            log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi)).sum(-1) - log_sigma.sum(-1)
-            x_rep = x.unsqueeze(0).expand(kc, *x.shape).reshape(kc * b, *x.shape[1:])
-            log_px = self.log_px_given_z(x_rep, z.reshape(kc * b, -1)).view(kc, b)
-            log_w.append(log_px + log_pz - log_qz)
-        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+        mu, log_sigma = self.encoder(to_unit(x))  # [B, d]
+        eps = torch.randn(k, *mu.shape, generator=generator, device=mu.device)  # [k, B, d]
+        z = mu + log_sigma.exp() * eps
+        log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)  # [k, B]
+        log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi)).sum(-1) - log_sigma.sum(-1)
+        z_flat = z.reshape(k * b, -1)  # row i is sample i // B of image i % B
+        image_of_row = torch.arange(k * b, device=x.device) % b
+        log_px = torch.cat([
+            self.log_px_given_z(x[image_of_row[i : i + self.config.iwae_chunk]], z_flat[i : i + self.config.iwae_chunk])
+            for i in range(0, k * b, self.config.iwae_chunk)
+        ]).view(k, b)
+        return torch.logsumexp(log_px + log_pz - log_qz, dim=0) - math.log(k)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
