@@ -153,5 +153,89 @@ def list_cmd():
     console.print(t)
 
 
+@main.command()
+@click.argument("results", type=click.Path(file_okay=False))
+def report(results):
+    """Rebuild leaderboard.{md,csv,json,html} of one suite folder (e.g. results/mnist-small) from its run records."""
+    from genbench.report import write_report
+
+    if not Path(results).is_dir():
+        raise click.BadParameter(f"{results} is not a folder", param_hint="RESULTS")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = write_report(results)
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
+    for path in paths.values():
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("results", type=click.Path(file_okay=False))
+@click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
+              help="Baseline JSON written by `genbench baseline save`.")
+@click.option("--tol", help="Tolerances overriding the metric registry's: METRIC=N% (relative) or METRIC=N (absolute), "
+                            "comma-separated, e.g. fid=10%,train_images_per_s=25%.")
+@click.option("--json", "json_path", help="Also write the comparison as JSON to this file ('-' for stdout).")
+def check(results, baseline_path, tol, json_path):
+    """Compare a suite's results with a baseline. Exit 1 on any regression, 0 otherwise, 2 on unusable input.
+
+    Each metric is compared in its own direction (lower FID is better, higher IS is
+    better) with the registry's default tolerance unless --tol says otherwise; speed
+    is compared on calibration-normalised throughput.
+    """
+    import json as _json
+
+    from genbench.check import compare, comparisons_json, parse_tolerances
+
+    comparisons, problems = compare(results, baseline_path, parse_tolerances(tol))
+    console = Console(stderr=json_path == "-")
+    table = Table(title=f"genbench check: {results} vs {baseline_path}")
+    for col in ("model", "metric", "baseline", "now", "tolerance", "verdict"):
+        table.add_column(col, justify="right" if col in ("baseline", "now") else "left")
+    colour = {"regressed": "red", "improved": "green", "held": "", "missing": "yellow"}
+    for c in comparisons:
+        table.add_row(c.model, c.metric, _num(c.baseline), _num(c.value), c.tolerance,
+                      f"[{colour[c.verdict]}]{c.verdict}[/]" if colour[c.verdict] else c.verdict)
+    console.print(table)
+    regressions = [c for c in comparisons if c.verdict == "regressed"]
+    payload = comparisons_json(comparisons, problems)
+    if json_path == "-":
+        click.echo(_json.dumps(payload, indent=2))
+    elif json_path:
+        from genbench.io import atomic_write_json
+
+        atomic_write_json(json_path, payload)
+    for problem in problems:
+        console.print(f"[yellow]unusable: {problem}[/yellow]")
+    if problems:
+        click.echo(f"Error: {len(problems)} baseline entr{'y is' if len(problems) == 1 else 'ies are'} missing from the results "
+                   f"(first: {problems[0]})", err=True)
+        click.get_current_context().exit(2)
+    held = sum(c.verdict == "held" for c in comparisons)
+    improved = sum(c.verdict == "improved" for c in comparisons)
+    console.print(f"{len(regressions)} regressed, {improved} improved, {held} held")
+    click.get_current_context().exit(1 if regressions else 0)
+
+
+@main.group()
+def baseline():
+    """Save baselines for `genbench check`."""
+
+
+@baseline.command("save")
+@click.argument("results", type=click.Path(file_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False))
+def baseline_save(results, file):
+    """Write a baseline FILE (JSON) from the run records of one suite folder RESULTS."""
+    from genbench.check import save_baseline
+
+    b = save_baseline(results, file)
+    n = sum(len(m["metrics"]) for m in b["models"].values())
+    click.echo(f"baseline for suite {b['suite']}: {len(b['models'])} model(s), {n} metric value(s) -> {file}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

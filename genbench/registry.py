@@ -13,7 +13,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from genbench.errors import ConfigError
 from genbench.protocol import Capability, Generator, check_generator_class

@@ -12,7 +12,6 @@ import math
 import os
 import platform
 import subprocess
-import warnings
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from genbench.io import atomic_write_json, atomic_write_text
+from genbench.io import atomic_write_json
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
@@ -213,30 +212,3 @@ def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = N
     lines.append("")
     lines.append("Mean ± sample std over ok seeds; ↑ higher is better, ↓ lower is better; — not applicable or no ok seed.")
     return "\n".join(lines) + "\n"
-
-
-def write_leaderboard(suite_dir: str | os.PathLike, notes: list[str] | None = None) -> dict[str, Path]:
-    """Rebuild ``leaderboard.md`` and ``leaderboard.csv`` in ``suite_dir`` from its run records."""
-    suite_dir = Path(suite_dir)
-    records, problems = collect_runs(suite_dir)
-    for problem in problems:
-        warnings.warn(f"skipped unreadable run record {problem}", stacklevel=2)
-    board = leaderboard_frame(records)
-    suite_name = records[0]["suite"]["name"] if records else suite_dir.name
-    versions = sorted({str(r["suite"].get("version")) for r in records})
-    all_notes = list(notes or [])
-    if records:
-        kinds = sorted({(r.get("budget") or {}).get("kind", "?") for r in records})
-        all_notes.append(f"Suite `{suite_name}` version {', '.join(versions)}; budgets in {', '.join(kinds)}; "
-                         f"{len(records)} run(s); dataset {records[0].get('dataset')}.")
-        machines = sorted({f"{r['machine'].get('processor')} ({r['machine'].get('cpu_count')} cores)"
-                           + (f", {r['machine']['gpu']}" if r['machine'].get('gpu') else "")
-                           + f", device {r.get('device')}" for r in records})
-        all_notes.append("Machine: " + "; ".join(machines) + ".")
-    if problems:
-        all_notes.append(f"Skipped {len(problems)} unreadable run record(s): " + "; ".join(problems))
-    md = render_markdown(board, f"Leaderboard: {suite_name}", all_notes) if len(board) else f"# Leaderboard: {suite_name}\n\nNo runs.\n"
-    paths = {"md": suite_dir / "leaderboard.md", "csv": suite_dir / "leaderboard.csv"}
-    atomic_write_text(paths["md"], md)
-    atomic_write_text(paths["csv"], board.to_csv(index=False))
-    return paths

@@ -23,12 +23,14 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 import genbench
 from genbench.budget import Budget, parse_budget_overrides
 from genbench.data import load_split
+from genbench.efficiency import calibrate_flops, train_flops_per_image
 from genbench.errors import ConfigError
 from genbench.harness import CHECKPOINT_NAME, resolve_device, seed_everything, train
 from genbench.io import atomic_write_bytes
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config
-from genbench.results import RUN_FILE, SCHEMA_VERSION, git_hash, machine_info, utc_now, write_leaderboard, write_run_record
+from genbench.report import write_report
+from genbench.results import RUN_FILE, SCHEMA_VERSION, git_hash, machine_info, utc_now, write_run_record
 from genbench.suite import ModelEntry, Suite, load_suite
 
 Evaluator = Callable[..., Any]
@@ -58,6 +60,19 @@ def save_grid(samples_u8: torch.Tensor, path: Path, nrow: int = 8) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _add_efficiency(record: dict[str, Any], calibration: float) -> None:
+    """Derived speed figures: achieved FLOP/s, its fraction of the machine, normalised throughputs."""
+    m = record["metrics"]
+    tflops = calibration / 1e12
+    if m.get("train_images_per_s") and m.get("train_flops_per_image"):
+        m["train_flops_per_s"] = m["train_flops_per_image"] * m["train_images_per_s"]
+        m["flops_utilization"] = round(m["train_flops_per_s"] / calibration, 5)
+    if m.get("train_images_per_s"):
+        m["train_images_per_s_norm"] = round(m["train_images_per_s"] / tflops, 3)
+    if m.get("sample_images_per_s"):
+        m["sample_images_per_s_norm"] = round(m["sample_images_per_s"] / tflops, 3)
+
+
 def _default_evaluator() -> Evaluator:
     from genbench.evaluate import evaluate_model
 
@@ -85,6 +100,7 @@ def run_one(
 ) -> dict[str, Any]:
     """Train and evaluate one (model, seed); write and return its run record."""
     suite, entry, cls, seed = spec.suite, spec.entry, spec.generator_cls, spec.seed
+    calibration = calibrate_flops(str(device))
     run_dir = run_dir_for(out, suite.name, cls.name, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = {**(cls.tiny_config if entry.tiny else {}), **entry.settings, **spec.settings}
@@ -103,6 +119,7 @@ def run_one(
         "device": str(device),
         "torch_version": torch.__version__,
         "machine": machine_info(),
+        "calibration_flops_per_s": calibration,
         "budget": {"asked": spec.budget.to_dict(), "kind": spec.budget.kind, "achieved": None},
         "status": "failed",
         "error": None,
@@ -129,6 +146,8 @@ def run_one(
         train_split = load_split(suite.dataset, "train", data_root)
         seed_everything(seed)
         model = cls(config).to(device)
+        batch = train_split.images[: int(config.batch_size)].to(device)
+        flops_per_image = train_flops_per_image(model, batch)
         result = train(
             model, train_split.images, spec.budget, seed=seed, run_dir=run_dir, resume=resume,
             checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
@@ -142,7 +161,9 @@ def run_one(
             "train_images_per_s": round(result.train_images_per_s, 2),
             "peak_memory_mb": result.peak_memory_mb,
             "num_parameters": result.num_parameters,
+            "train_flops_per_image": flops_per_image,
         })
+        _add_efficiency(record, calibration)
         record["timings"]["train_seconds"] = result.achieved["seconds"]
         if result.status == "ok":
             evaluate = evaluator or _default_evaluator()
@@ -157,6 +178,7 @@ def run_one(
             record["metrics"].update(ev.metrics)
             record["null_reasons"].update(ev.null_reasons)
             record["extractor"] = ev.extractor
+            _add_efficiency(record, calibration)
             save_grid(ev.samples, run_dir / "samples.png")
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -280,7 +302,7 @@ def run_suite(
                 spec, out=out, device=dev, data_root=data_root, resume=resume, evaluator=evaluator,
                 progress=progress if show_progress else None, checkpoint_every_seconds=checkpoint_every_seconds,
             ))
-    write_leaderboard(Path(out) / suite_obj.name)
+    write_report(Path(out) / suite_obj.name)
     return records
 
 

@@ -1,6 +1,5 @@
 """The command line: help, version, listing, and one-line errors with exit code 2."""
 
-import json
 
 import pytest
 from click.testing import CliRunner

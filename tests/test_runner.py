@@ -23,10 +23,13 @@ def _run(tmp_path, **kw):
 
 def _strip_timing(rec):
     rec = json.loads(json.dumps(rec))
-    for key in ("created", "timings", "git_hash"):
+    from genbench.registry import METRICS
+
+    for key in ("created", "timings", "git_hash", "calibration_flops_per_s"):
         rec.pop(key, None)
-    for key in ("train_images_per_s", "peak_memory_mb", "sample_images_per_s"):
-        rec["metrics"].pop(key, None)
+    for key in list(rec["metrics"]):
+        if key in METRICS and METRICS[key].group == "speed":
+            rec["metrics"].pop(key)
     rec["budget"]["achieved"].pop("seconds")
     return rec
 
@@ -99,3 +102,20 @@ def test_set_overrides_validated(tmp_path):
         _run(tmp_path, set_overrides={"seed-gan": {"lr": "fast"}})
     with pytest.raises(ConfigError, match="'dcgan2' is not a model of this run"):
         _run(tmp_path, set_overrides={"dcgan2": {"lr": "1"}})
+
+
+def test_efficiency_figures(tmp_path):
+    from genbench.efficiency import calibrate_flops
+
+    (rec,) = _run(tmp_path)
+    m = rec["metrics"]
+    # seed-gan tiny: G 100-16-16-784, D 784-16-16-1. Per image, one step runs G forward, D forward
+    # three times (real, fake.detach(), fake), D backward three times (weight grads always; input grads
+    # except into detached/data inputs) and G backward: 3 G-fwd + 9 D-fwd matmul FLOPs minus the input
+    # grads never computed (D's first layer twice, G's first layer once).
+    g_fwd = 2 * (100 * 16 + 16 * 16 + 16 * 784)
+    d_fwd = 2 * (784 * 16 + 16 * 16 + 16 * 1)
+    assert m["train_flops_per_image"] == 3 * g_fwd + 9 * d_fwd - 4 * 784 * 16 - 2 * 100 * 16
+    assert m["train_flops_per_s"] == pytest.approx(m["train_flops_per_image"] * m["train_images_per_s"])
+    assert 0 < m["flops_utilization"] < 1.5
+    assert rec["calibration_flops_per_s"] == calibrate_flops("cpu") > 1e8

@@ -1,0 +1,186 @@
+"""Regression checks: compare a results folder with a saved baseline, metric by metric.
+
+Each metric's direction and default tolerance come from the metric registry; speed
+is compared on the calibration-normalised figures so a baseline saved on one
+machine can gate another. A missing model or metric is unusable input (exit 2),
+never silently skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from genbench.errors import InputError
+from genbench.io import atomic_write_json
+from genbench.results import collect_runs, json_safe, machine_info, utc_now
+
+BASELINE_SCHEMA = 1
+FALLBACK_TOL = 0.10
+# Raw speed figures are compared through their machine-normalised versions.
+NORMALISED = {"train_images_per_s": "train_images_per_s_norm", "sample_images_per_s": "sample_images_per_s_norm"}
+_SKIP = {"train_flops_per_s"} | set(NORMALISED)  # machine-dependent; covered by flops_utilization / *_norm
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    value: float
+    relative: bool
+
+    def allowed(self, base: float) -> float:
+        return self.value * abs(base) if self.relative else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value * 100:g}%" if self.relative else f"±{self.value:g}"
+
+
+def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
+    """``"fid=10%,kid=0.001"`` -> relative 10% for fid, absolute 0.001 for kid."""
+    out: dict[str, Tolerance] = {}
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        value = value.strip()
+        try:
+            tol = Tolerance(float(value[:-1]) / 100, True) if value.endswith("%") else Tolerance(float(value), False)
+        except ValueError:
+            tol = None
+        if not eq or not key.strip() or tol is None or tol.value < 0 or not math.isfinite(tol.value):
+            raise InputError(f"--tol expects METRIC=N% or METRIC=N (absolute), got {part!r}")
+        out[NORMALISED.get(key.strip(), key.strip())] = tol
+    return out
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model: mean of every directional metric over ok seeds, and status counts."""
+    import genbench.metrics  # noqa: F401
+    from genbench.registry import METRICS
+
+    per_model: dict[str, dict[str, list[float]]] = {}
+    statuses: dict[str, dict[str, int]] = {}
+    for rec in records:
+        name = rec["model"]["name"]
+        statuses.setdefault(name, {"ok": 0, "diverged": 0, "failed": 0})
+        statuses[name][rec["status"]] = statuses[name].get(rec["status"], 0) + 1
+        per_model.setdefault(name, {})
+        if rec["status"] != "ok":
+            continue
+        for key, value in (rec.get("metrics") or {}).items():
+            spec = METRICS.get(key)
+            if spec is None or spec.higher_is_better is None or key in _SKIP or isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                per_model[name].setdefault(key, []).append(float(value))
+    return {
+        name: {"metrics": {k: sum(v) / len(v) for k, v in sorted(metrics.items())}, "status": statuses[name]}
+        for name, metrics in sorted(per_model.items())
+    }
+
+
+def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[dict[str, Any]]]:
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise InputError(f"results folder {path} does not exist")
+    records, problems = collect_runs(path)
+    if problems:
+        raise InputError(f"unreadable run record(s): {'; '.join(problems)}")
+    if not records:
+        raise InputError(f"no run records (*/seed*/run.json) under {path}")
+    suites = sorted({r["suite"]["name"] for r in records})
+    if len(suites) != 1:
+        raise InputError(f"{path} mixes suites {', '.join(suites)}; point at one suite's folder")
+    return suites[0], records
+
+
+def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> dict[str, Any]:
+    suite, records = _load_results(results_dir)
+    baseline = {
+        "schema_version": BASELINE_SCHEMA,
+        "suite": suite,
+        "suite_version": records[0]["suite"].get("version"),
+        "created": utc_now(),
+        "source": str(results_dir),
+        "machine": records[0].get("machine") or machine_info(),
+        "models": summarise(records),
+    }
+    atomic_write_json(path, json_safe(baseline))
+    return baseline
+
+
+def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            baseline = json.load(f)
+    except OSError as exc:
+        raise InputError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"baseline {path} is not valid JSON: {exc}") from None
+    if not isinstance(baseline, dict) or baseline.get("schema_version") != BASELINE_SCHEMA or "models" not in baseline:
+        raise InputError(f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
+    return baseline
+
+
+@dataclass
+class Comparison:
+    model: str
+    metric: str
+    baseline: float | None
+    value: float | None
+    tolerance: str
+    verdict: str  # regressed | improved | held | missing
+
+
+def compare(
+    results_dir: str | os.PathLike, baseline_path: str | os.PathLike, tolerances: dict[str, Tolerance] | None = None
+) -> tuple[list[Comparison], list[str]]:
+    """Compare every (model, metric) of the baseline; returns comparisons and unusable-input problems."""
+    from genbench.registry import METRICS
+
+    baseline = load_baseline(baseline_path)
+    suite, records = _load_results(results_dir)
+    if baseline["suite"] != suite:
+        raise InputError(f"baseline is for suite {baseline['suite']!r}, results are for {suite!r}")
+    current = summarise(records)
+    tolerances = tolerances or {}
+    unknown = sorted(set(tolerances) - set(METRICS))
+    if unknown:
+        raise InputError(f"--tol: unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(METRICS))}")
+    out: list[Comparison] = []
+    problems: list[str] = []
+    for model, base in sorted(baseline["models"].items()):
+        if model not in current:
+            problems.append(f"model {model!r} is in the baseline but has no run in {results_dir}")
+            continue
+        now = current[model]
+        base_ok, now_ok = base["status"].get("ok", 0), now["status"].get("ok", 0)
+        if now_ok < base_ok:
+            out.append(Comparison(model, "status_ok", base_ok, now_ok, "0", "regressed"))
+        for metric, base_value in sorted(base["metrics"].items()):
+            value = now["metrics"].get(metric)
+            spec = METRICS.get(metric)
+            tol = tolerances.get(metric) or Tolerance(spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL, True)
+            if value is None:
+                if now_ok:
+                    problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")
+                out.append(Comparison(model, metric, base_value, None, str(tol), "missing"))
+                continue
+            delta = value - base_value
+            better = delta if (spec is None or spec.higher_is_better) else -delta
+            allowed = tol.allowed(base_value)
+            verdict = "regressed" if better < -allowed else "improved" if better > allowed else "held"
+            out.append(Comparison(model, metric, base_value, value, str(tol), verdict))
+    return out, problems
+
+
+def comparisons_json(comparisons: list[Comparison], problems: list[str]) -> dict[str, Any]:
+    return json_safe({
+        "regressions": sum(c.verdict == "regressed" for c in comparisons),
+        "problems": problems,
+        "comparisons": [asdict(c) for c in comparisons],
+    })
