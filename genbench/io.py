@@ -59,3 +59,46 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+class FileLock:
+    """An exclusive advisory lock on ``path`` (``fcntl.flock``), held while in the ``with`` block.
+
+    ``blocking=False`` raises :class:`BlockingIOError` at once if another process holds it;
+    the lock file records the holder's pid for the error message. The OS releases the
+    lock when the process dies, so a killed run never leaves a stale lock behind.
+    """
+
+    def __init__(self, path: str | os.PathLike, blocking: bool = True) -> None:
+        self.path = Path(path)
+        self.blocking = blocking
+        self._fd: int | None = None
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def __enter__(self) -> "FileLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.blocking else fcntl.LOCK_NB))
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

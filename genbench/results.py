@@ -147,7 +147,7 @@ def leaderboard_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "model": rec["model"]["name"],
             "seed": rec["seed"],
             "status": rec["status"],
-            "images_seen": (rec.get("budget") or {}).get("achieved", {}).get("images"),
+            "images_seen": ((rec.get("budget") or {}).get("achieved") or {}).get("images"),
             "budget_kind": (rec.get("budget") or {}).get("kind"),
         }
         for key, value in (rec.get("metrics") or {}).items():

@@ -26,7 +26,8 @@ from genbench.data import load_split
 from genbench.efficiency import calibrate_flops, train_flops_per_image
 from genbench.errors import ConfigError
 from genbench.harness import CHECKPOINT_NAME, resolve_device, seed_everything, train
-from genbench.io import atomic_write_bytes
+from genbench.errors import GenbenchError
+from genbench.io import FileLock, atomic_write_bytes
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config
 from genbench.report import write_report
@@ -197,7 +198,15 @@ def run_one(
     }
     if progress is not None:
         progress.update(task, completed=1.0, info=record["status"])
-    write_run_record(run_dir, record)
+    try:
+        write_run_record(run_dir, record)
+    except OSError as exc:
+        # Disk full or similar: earlier records are intact (writes are atomic), this one is lost.
+        raise GenbenchError(
+            f"cannot write {run_dir / RUN_FILE} ({exc.strerror or exc}); run {cls.name} seed {seed} ended "
+            f"with status {'failed' if record['status'] == 'ok' else record['status']}"
+            + (f" after: {record['error']}" if record.get("error") else "")
+        ) from None
     return record
 
 
@@ -298,11 +307,25 @@ def run_suite(
         todo.append(spec)
     with (_rich_progress(console) if show_progress else _NullProgress()) as progress:
         for spec in todo:
-            records.append(run_one(
-                spec, out=out, device=dev, data_root=data_root, resume=resume, evaluator=evaluator,
-                progress=progress if show_progress else None, checkpoint_every_seconds=checkpoint_every_seconds,
-            ))
-    write_report(Path(out) / suite_obj.name)
+            run_dir = run_dir_for(out, suite_obj.name, spec.generator_cls.name, spec.seed)
+            lock = FileLock(run_dir / ".lock", blocking=False)
+            try:
+                lock.__enter__()
+            except BlockingIOError:
+                raise ConfigError(
+                    f"{run_dir} is being written by another genbench process (pid {lock.holder()}); "
+                    f"the same (model, seed) cannot run twice into one results folder"
+                ) from None
+            try:
+                records.append(run_one(
+                    spec, out=out, device=dev, data_root=data_root, resume=resume, evaluator=evaluator,
+                    progress=progress if show_progress else None, checkpoint_every_seconds=checkpoint_every_seconds,
+                ))
+            finally:
+                lock.__exit__()
+    suite_dir = Path(out) / suite_obj.name
+    with FileLock(suite_dir / ".leaderboard.lock"):
+        write_report(suite_dir)
     return records
 
 

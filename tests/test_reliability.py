@@ -1,0 +1,71 @@
+"""Faults: disk full, a second writer on the same run, tmp files never left behind."""
+
+import errno
+
+import pytest
+
+from genbench.errors import ConfigError, GenbenchError
+from genbench.io import FileLock
+from genbench.runner import run_suite
+from genbench.suite import parse_suite
+from tests.conftest import stub_evaluator
+
+SUITE = parse_suite({"name": "r", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
+                     "budget": {"steps": 4}, "eval": {"n_samples": 8}})
+
+
+def _run(out, **kw):
+    return run_suite(SUITE, out=out, evaluator=stub_evaluator, show_progress=False, checkpoint_every_seconds=None, **kw)
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_on_checkpoint_marks_run_failed(tmp_path, monkeypatch):
+    _run(tmp_path, seeds=[0])
+    before = (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes()
+    monkeypatch.setattr("genbench.harness.atomic_torch_save", _enospc)
+    (rec,) = _run(tmp_path, seeds=[1])
+    assert rec["status"] == "failed" and "No space left on device" in rec["error"]
+    assert (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes() == before
+    assert "| seed-gan | 1/0/1 |" in (tmp_path / "r" / "leaderboard.md").read_text()
+
+
+def test_disk_full_on_record_is_a_clear_error_and_keeps_earlier_records(tmp_path, monkeypatch):
+    import genbench.io
+
+    _run(tmp_path, seeds=[0])
+    before = (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes()
+
+    def full_fdopen(fd, mode="r", *a, **k):
+        class Full:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                import os
+
+                os.close(fd)
+
+            def write(self, data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        return Full()
+
+    monkeypatch.setattr(genbench.io.os, "fdopen", full_fdopen)
+    with pytest.raises(GenbenchError, match=r"cannot write .*seed1/run.json \(No space left on device\)"):
+        _run(tmp_path, seeds=[1])
+    monkeypatch.undo()
+    assert (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes() == before
+    leftovers = [p.name for p in tmp_path.rglob("*.tmp")]
+    assert leftovers == []
+
+
+def test_same_run_twice_is_refused(tmp_path):
+    run_dir = tmp_path / "r" / "seed-gan" / "seed0"
+    with FileLock(run_dir / ".lock"):
+        with pytest.raises(ConfigError, match="being written by another genbench process"):
+            _run(tmp_path, seeds=[0])
+    (rec,) = _run(tmp_path, seeds=[0])  # the lock is released with its holder
+    assert rec["status"] == "ok"
