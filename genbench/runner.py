@@ -104,6 +104,8 @@ def run_one(
     calibration = calibrate_flops(str(device))
     run_dir = run_dir_for(out, suite.name, cls.name, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".*.tmp"):  # left by a process killed mid-write; we hold the run's lock
+        stale.unlink(missing_ok=True)
     overrides = {**(cls.tiny_config if entry.tiny else {}), **entry.settings, **spec.settings}
     config = make_config(cls, overrides)
     record: dict[str, Any] = {
