@@ -1,0 +1,32 @@
+"""Inception Score (Salimans et al. 2016) over the classifier's logits.
+
+``exp(E_x KL(p(y|x) || p(y)))``, averaged over splits, via torch-fidelity's
+``isc_features_to_metric`` (10 splits after a shuffle with ``rng_seed`` 2020 by
+default), so it equals ``calculate_metrics(isc=True)`` with the same extractor. With
+the domain classifier it ranges from 1 (one class, or no confidence) to 10.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
+from genbench.registry import MetricSpec, register_metric
+
+KEY_IS = "is"
+KEY_IS_STD = "is_std"
+
+register_metric(MetricSpec(
+    KEY_IS, "Inception Score of the samples under the feature network's classifier (Salimans et al. 2016)",
+    unit="", higher_is_better=True, default_tol=0.05,
+))
+register_metric(MetricSpec(
+    KEY_IS_STD, "standard deviation of the Inception Score over its splits",
+    unit="", higher_is_better=None, group="info",
+))
+
+
+def inception_score(logits: Tensor, splits: int = 10, seed: int = 2020) -> tuple[float, float]:
+    """``(is, is_std)`` of ``logits [N,C]``; splits are clipped to ``N``."""
+    out = isc_features_to_metric(logits.float().cpu(), splits=min(splits, len(logits)), shuffle=True, rng_seed=seed)
+    return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
