@@ -172,7 +172,8 @@ def _array_to_uint8(a: np.ndarray) -> np.ndarray:
     finite = np.isfinite(a)
     if not finite.all():
         bad = a[~finite]
-        raise BadFile(f"{bad.size} non-finite values (NaN: {int(np.isnan(bad).sum())}, inf: {int(np.isinf(bad).sum())})")
+        n_nan, n_inf = int(np.isnan(bad).sum()), int(np.isinf(bad).sum())
+        raise BadFile(f"{bad.size} non-finite values (NaN: {n_nan}, inf: {n_inf})")
     lo, hi = float(a.min()), float(a.max())
     if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
         raise BadFile(f"float values span [{lo:.4g}, {hi:.4g}], outside [0, 1]")
@@ -186,7 +187,7 @@ def _read_array(path: Path, pixel_limit: int, notes: set[str]) -> np.ndarray:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:
         if "pickle" in str(exc):
-            raise BadFile("holds Python objects (object dtype); only numeric arrays are read (allow_pickle=False)") from None
+            raise BadFile("holds Python objects (object dtype); only numeric arrays are read") from None
         raise BadFile(f"not a readable array ({exc})") from None
     except OSError as exc:
         if exc.errno is not None:  # a file-system error, described by the caller
@@ -204,7 +205,7 @@ def _read_array(path: Path, pixel_limit: int, notes: set[str]) -> np.ndarray:
                 a = loaded[chosen]
             except ValueError as exc:
                 if "pickle" in str(exc):
-                    raise BadFile(f"array {chosen!r} holds Python objects (object dtype); not read (allow_pickle=False)") from None
+                    raise BadFile(f"array {chosen!r} holds Python objects (object dtype); not read") from None
                 raise BadFile(f"array {chosen!r} is not readable ({exc})") from None
             except Exception as exc:  # zip errors: a damaged npz
                 raise BadFile(f"array {chosen!r} is not readable ({type(exc).__name__}: {exc})") from None
@@ -329,11 +330,13 @@ def load_images(
                 f"{what}: {len(bad)} unusable file{'s' if len(bad) > 1 else ''} in {source}: {_summarize_bad(bad)} "
                 f"(use --skip-bad to leave them out)"
             )
-        result_warnings.append(f"{what}: skipped {len(bad)} unusable file{'s' if len(bad) > 1 else ''}: {_summarize_bad(bad)}")
+        plural = "s" if len(bad) > 1 else ""
+        result_warnings.append(f"{what}: skipped {len(bad)} unusable file{plural}: {_summarize_bad(bad)}")
     if resized:
         sizes = ", ".join(f"{k} ({v})" for k, v in sorted(resized.items()))
         result_warnings.append(
-            f"{what}: resized {sum(resized.values())} file(s) to 28x28 with bilinear filtering (aspect ratio not kept): {sizes}"
+            f"{what}: resized {sum(resized.values())} file(s) to 28x28 with bilinear filtering "
+            f"(aspect ratio not kept): {sizes}"
         )
     if alpha_files:
         result_warnings.append(f"{what}: ignored the alpha channel of {alpha_files} image(s) with transparency")
@@ -350,7 +353,9 @@ def load_images(
     return LoadedImages(images, keys, source, bad if skip_bad else [], result_warnings, single_array)
 
 
-def match_pairs(samples: LoadedImages, reference: LoadedImages, *, skip_bad: bool = False) -> tuple[Tensor, Tensor, list[str]]:
+def match_pairs(
+    samples: LoadedImages, reference: LoadedImages, *, skip_bad: bool = False
+) -> tuple[Tensor, Tensor, list[str]]:
     """Pair images by key (file stem; position when both are single array files).
 
     Returns ``(samples [M,1,28,28], reference [M,1,28,28], warnings)``. Unmatched
@@ -368,7 +373,8 @@ def match_pairs(samples: LoadedImages, reference: LoadedImages, *, skip_bad: boo
         seen: set[str] = set()
         dups = sorted({k for k in loaded.keys if k in seen or seen.add(k)})
         if dups:
-            raise InputError(f"--reference: {label} has several files named {', '.join(dups[:MAX_LISTED])} (pairs match by name)")
+            names = ", ".join(dups[:MAX_LISTED])
+            raise InputError(f"--reference: {label} has several files named {names} (pairs match by name)")
     ref_index = {k: i for i, k in enumerate(reference.keys)}
     sample_keys = set(samples.keys)
     missing = [k for k in samples.keys if k not in ref_index]

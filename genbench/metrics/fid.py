@@ -21,7 +21,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_fid import (
+    KEY_METRIC_FID,
+    fid_features_to_statistics,
+    fid_statistics_to_metric,
+)
 
 from genbench.metrics._blas import single_threaded_blas
 from genbench.registry import MetricSpec, register_metric
@@ -48,7 +52,10 @@ def fid_from_features(generated: Tensor, ref_mu: np.ndarray, ref_sigma: np.ndarr
     """FID of ``generated [N,D]`` features against reference statistics (torch-fidelity's math)."""
     with single_threaded_blas():
         stats = fid_features_to_statistics(generated.float().cpu())
-        ref = {"mu": np.asarray(ref_mu, dtype=stats["mu"].dtype), "sigma": np.asarray(ref_sigma, dtype=stats["sigma"].dtype)}
+        ref = {
+            "mu": np.asarray(ref_mu, dtype=stats["mu"].dtype),
+            "sigma": np.asarray(ref_sigma, dtype=stats["sigma"].dtype),
+        }
         return float(fid_statistics_to_metric(stats, ref, verbose=False)[KEY_METRIC_FID])
 
 
