@@ -1,0 +1,57 @@
+"""Domain feature extractors, their reference statistics, and torch-fidelity registration.
+
+- :func:`train_extractor` trains the classifier of ``mnist`` / ``fashion-mnist``
+  (weights committed in ``weights/``; :func:`extractor_sha256` identifies them).
+- :func:`load_extractor` returns an :class:`Extractor` (genbench classifier or
+  torch-fidelity's InceptionV3) mapping ``[N,1,28,28] uint8`` to features and logits.
+- :func:`load_reference` gives the cached test-split statistics in that space.
+- Importing this package registers ``genbench-mnist`` and ``genbench-fashion-mnist``
+  as torch-fidelity feature extractors.
+"""
+
+from genbench.features.extractor import (
+    Extractor,
+    Features,
+    extractor_name,
+    extractor_sha256,
+    inception_weights_file,
+    load_extractor,
+    weights_path,
+)
+from genbench.features.fidelity import (
+    GenbenchFeatureExtractor,
+    register_with_torch_fidelity,
+)
+from genbench.features.network import FeatureNet, NetConfig
+from genbench.features.reference import ReferenceStats, load_reference, reference_path
+from genbench.features.train import (
+    RECIPES,
+    TrainConfig,
+    TrainedExtractor,
+    classifier_accuracy,
+    train_extractor,
+)
+
+register_with_torch_fidelity()
+
+__all__ = [
+    "RECIPES",
+    "Extractor",
+    "FeatureNet",
+    "Features",
+    "GenbenchFeatureExtractor",
+    "NetConfig",
+    "ReferenceStats",
+    "TrainConfig",
+    "TrainedExtractor",
+    "classifier_accuracy",
+    "extractor_name",
+    "extractor_sha256",
+    "inception_weights_file",
+    "load_extractor",
+    "load_reference",
+    "reference_path",
+    "register_with_torch_fidelity",
+    "train_extractor",
+    "weights_path",
+]
