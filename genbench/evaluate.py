@@ -1,0 +1,411 @@
+"""Score a generator (or a set of images): choose metrics by capability, run them, return flat keys.
+
+The harness calls :func:`evaluate_model`; ``genbench eval`` calls
+:func:`evaluate_samples`. Both follow the same path for sample quality:
+
+1. samples are quantized to ``[N,1,28,28] uint8`` (``round(x*255)``) before anything
+   else, so in-process numbers equal those of ``genbench eval`` on saved PNGs;
+2. features and logits are extracted **once**;
+3. FID (+ bootstrap interval), KID (+ std), IS (+ std), precision, recall, density,
+   coverage and ``confident_fraction`` are computed from those tensors against the
+   cached test-split reference (:func:`genbench.features.load_reference`).
+
+Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD),
+``psnr``/``mse``/``ssim`` (RECONSTRUCT) and ``completion_psnr``/``completion_mse``
+(COMPLETE). A metric that does not apply is ``None`` with a reason in
+``null_reasons``. For a fixed seed everything is deterministic on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from genbench.data import load_split
+from genbench.errors import ConfigError, InputError
+from genbench.features import (
+    Extractor,
+    Features,
+    ReferenceStats,
+    load_extractor,
+    load_reference,
+)
+from genbench.metrics.confidence import KEY_CONFIDENT_FRACTION, confident_fraction
+from genbench.metrics.eval_throughput import KEY_FEATURE_IMAGES_PER_S, KEY_N_SAMPLES
+from genbench.metrics.fid import (
+    KEY_FID,
+    KEY_FID_CI_HIGH,
+    KEY_FID_CI_LOW,
+    fid_bootstrap_interval,
+    fid_from_features,
+)
+from genbench.metrics.inception_score import KEY_IS, KEY_IS_STD, inception_score
+from genbench.metrics.kid import KEY_KID, KEY_KID_STD, kid_from_features
+from genbench.metrics.likelihood import (
+    KEY_NLL_BPD,
+    KEY_NLL_BPD_STDERR,
+    KEY_NLL_IS_BOUND,
+    nll_summary,
+)
+from genbench.metrics.prdc import (
+    KEY_COVERAGE,
+    KEY_DENSITY,
+    KEY_PRECISION,
+    KEY_RECALL,
+    precision_recall_density_coverage,
+)
+from genbench.metrics.reconstruction import (
+    KEY_COMPLETION_MSE,
+    KEY_COMPLETION_PSNR,
+    KEY_MSE,
+    KEY_PSNR,
+    KEY_SSIM,
+    completion_metrics,
+    reconstruction_metrics,
+)
+from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
+
+ProgressFn = Callable[[str, int, int], None]
+MetricValue = float | bool | None
+
+KEY_SAMPLE_IMAGES_PER_S = "sample_images_per_s"  # registered with the harness speeds (metrics/throughput.py)
+SMALL_N_WARNING = 2000  # FID's bias grows quickly below this many samples (Chong & Forsyth 2020)
+
+DISTRIBUTION_KEYS = (
+    KEY_FID, KEY_FID_CI_LOW, KEY_FID_CI_HIGH, KEY_KID, KEY_KID_STD, KEY_IS, KEY_IS_STD,
+    KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION,
+)
+RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
+COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
+LIKELIHOOD_KEYS = (KEY_NLL_BPD, KEY_NLL_IS_BOUND, KEY_NLL_BPD_STDERR)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    sample_batch_size: int = 500  # images per model.sample call (fixed: sampling streams depend on it)
+    feature_batch_size: int = 500
+    fid_bootstrap_reps: int = 100  # replicates of the percentile bootstrap of FID
+    kid_subsets: int = 100  # torch-fidelity's defaults (Bińkowski et al. 2018)
+    kid_subset_size: int = 1000  # clipped to the smaller set
+    is_splits: int = 10  # torch-fidelity's / Salimans et al.'s default
+    estimator_seed: int = 2020  # torch-fidelity's rng_seed for KID subsets and IS shuffling
+    k_nearest: int = 5  # k-NN radii of precision/recall/density/coverage (Naeem et al. 2020)
+    confident_threshold: float = 0.9
+    completion_images: int = 200
+    known_rows: int = 14  # top half given, bottom half completed
+
+
+@dataclass
+class EvalResult:
+    """Flat metrics (None where a metric does not apply) with their provenance."""
+
+    metrics: dict[str, MetricValue]
+    null_reasons: dict[str, str]  # key -> why it is None
+    samples: Tensor  # [n,1,28,28] uint8: the quantized samples that were scored
+    timings: dict[str, float]  # seconds per phase
+    extractor: dict[str, str]  # {"name", "sha256"}
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> "_Timer":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
+
+
+def _set_null(metrics: dict[str, MetricValue], reasons: dict[str, str], keys: tuple[str, ...], reason: str) -> None:
+    for k in keys:
+        metrics[k] = None
+        reasons[k] = reason
+
+
+def distribution_metrics(
+    generated: Features,
+    reference: ReferenceStats,
+    *,
+    domain_classifier: bool,
+    seed: int = 0,
+    config: EvalConfig = EvalConfig(),
+    timings: dict[str, float] | None = None,
+) -> tuple[dict[str, MetricValue], dict[str, str]]:
+    """Every sample-quality metric from features extracted once, against ``reference``."""
+    timings = {} if timings is None else timings
+    metrics: dict[str, MetricValue] = {}
+    reasons: dict[str, str] = {}
+    n = len(generated.features)
+    if n < 2:
+        raise InputError(f"sample-quality metrics need at least 2 samples, got {n}")
+    feats, logits = generated.features, generated.logits
+    with _Timer(timings, "fid"):
+        metrics[KEY_FID] = fid_from_features(feats, reference.mu, reference.sigma)
+    with _Timer(timings, "fid_bootstrap"):
+        if config.fid_bootstrap_reps > 0:
+            metrics[KEY_FID_CI_LOW], metrics[KEY_FID_CI_HIGH] = fid_bootstrap_interval(
+                feats, reference.mu, reference.sigma, metrics[KEY_FID], reps=config.fid_bootstrap_reps, seed=seed
+            )
+        else:
+            _set_null(metrics, reasons, (KEY_FID_CI_LOW, KEY_FID_CI_HIGH), "bootstrap disabled (fid_bootstrap_reps=0)")
+    with _Timer(timings, "kid"):
+        metrics[KEY_KID], metrics[KEY_KID_STD] = kid_from_features(
+            feats, reference.features, config.kid_subsets, config.kid_subset_size, config.estimator_seed
+        )
+    with _Timer(timings, "is"):
+        metrics[KEY_IS], metrics[KEY_IS_STD] = inception_score(logits, config.is_splits, config.estimator_seed)
+    with _Timer(timings, "prdc"):
+        if n > config.k_nearest:
+            metrics.update(precision_recall_density_coverage(
+                feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
+            ))
+        else:
+            _set_null(metrics, reasons, (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
+                      f"needs more than {config.k_nearest} samples for k-NN radii, got {n}")
+    if domain_classifier:
+        metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
+    else:
+        _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
+    return {k: metrics[k] for k in DISTRIBUTION_KEYS}, reasons
+
+
+def _check_images(x: Tensor, what: str) -> Tensor:
+    if x.dtype != torch.uint8 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise InputError(f"{what} must be uint8 [N,1,28,28], got {x.dtype} {tuple(x.shape)}")
+    return x
+
+
+def _score_samples(
+    samples: Tensor,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None,
+    features: str,
+    device: torch.device,
+    seed: int,
+    config: EvalConfig,
+    inception_weights: str | os.PathLike | None,
+    progress: ProgressFn | None,
+    metrics: dict[str, MetricValue],
+    reasons: dict[str, str],
+    timings: dict[str, float],
+) -> Extractor:
+    with _Timer(timings, "load_extractor"):
+        extractor = load_extractor(features, dataset, device, inception_weights)
+    with _Timer(timings, "reference"):
+        reference = load_reference(
+            dataset, extractor, data_root=data_root, batch_size=config.feature_batch_size,
+            ks=(config.k_nearest,),
+            progress=(lambda d, c, t: progress("reference statistics", c, t)) if progress else None,
+        )
+    with _Timer(timings, "features"):
+        generated = extractor.extract(samples, config.feature_batch_size, progress)
+    dist, dist_reasons = distribution_metrics(
+        generated, reference, domain_classifier=extractor.is_domain_classifier, seed=seed, config=config,
+        timings=timings,
+    )
+    metrics.update(dist)
+    reasons.update(dist_reasons)
+    metrics[KEY_N_SAMPLES] = len(samples)
+    metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
+    return extractor
+
+
+def _small_n_warning(n: int) -> list[str]:
+    if n < SMALL_N_WARNING:
+        return [f"only {n} samples: FID is biased upwards at small N (use >= {SMALL_N_WARNING}, ideally 10000)"]
+    return []
+
+
+def evaluate_samples(
+    samples_u8: Tensor,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None = None,
+    features: str = "genbench",
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    reference_u8: Tensor | None = None,
+    inception_weights: str | os.PathLike | None = None,
+    config: EvalConfig = EvalConfig(),
+    progress: ProgressFn | None = None,
+) -> EvalResult:
+    """Score images ``[N,1,28,28] uint8`` against ``dataset``'s test split.
+
+    ``reference_u8`` (same shape, paired with ``samples_u8`` row by row) adds
+    ``psnr``/``mse``/``ssim``. ``seed`` drives the FID bootstrap.
+    """
+    samples = _check_images(samples_u8, "samples").cpu()
+    device = torch.device(device)
+    metrics: dict[str, MetricValue] = {}
+    reasons: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    extractor = _score_samples(
+        samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,
+        inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
+    )
+    if reference_u8 is not None:
+        reference = _check_images(reference_u8, "reference images").cpu()
+        if reference.shape != samples.shape:
+            raise InputError(f"{len(samples)} samples but {len(reference)} paired reference images")
+        with _Timer(timings, "reconstruction"):
+            metrics.update(reconstruction_metrics(reference, samples))
+    else:
+        _set_null(metrics, reasons, RECONSTRUCTION_KEYS, "no paired reference images (--reference) given")
+    return EvalResult(metrics, reasons, samples, timings, extractor.info, _small_n_warning(len(samples)))
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
+
+
+def _model_batch_size(model: Generator) -> int:
+    return int(getattr(getattr(model, "config", None), "batch_size", 0) or 100)
+
+
+@torch.no_grad()
+def _sample(
+    model: Generator, n: int, seed: int, device: torch.device, batch: int, progress: ProgressFn | None
+) -> Tensor:
+    gen = torch.Generator(device).manual_seed(seed)
+    chunks = []
+    for start, stop in _batches(n, batch):
+        x = model.sample(stop - start, gen)
+        if tuple(x.shape) != (stop - start, *IMAGE_SHAPE):
+            raise ValueError(f"{type(model).__name__}.sample({stop - start}) returned shape {tuple(x.shape)}, "
+                             f"expected {(stop - start, *IMAGE_SHAPE)}")
+        bad = int((~torch.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"{type(model).__name__}.sample returned {bad} non-finite values")
+        chunks.append(quantize(x).cpu())  # quantized before any metric, as saved PNGs would be
+        if progress is not None:
+            progress("sampling", stop, n)
+    return torch.cat(chunks)
+
+
+@torch.no_grad()
+def _likelihood(model: Generator, images: Tensor, device: torch.device, progress: ProgressFn | None) -> Tensor:
+    out = []
+    batch = _model_batch_size(model)
+    for start, stop in _batches(len(images), batch):
+        ll = model.log_likelihood(images[start:stop].to(device))
+        out.append(ll.detach().double().cpu().reshape(-1))
+        if out[-1].numel() != stop - start:
+            raise ValueError(
+                f"{type(model).__name__}.log_likelihood returned {out[-1].numel()} values for {stop - start} images"
+            )
+        if progress is not None:
+            progress("likelihood", stop, len(images))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _reconstruct(model: Generator, images: Tensor, device: torch.device, progress: ProgressFn | None) -> Tensor:
+    out = []
+    batch = _model_batch_size(model)
+    for start, stop in _batches(len(images), batch):
+        x = model.reconstruct(images[start:stop].to(device))
+        if tuple(x.shape) != (stop - start, *IMAGE_SHAPE):
+            raise ValueError(f"{type(model).__name__}.reconstruct returned shape {tuple(x.shape)}")
+        out.append(quantize(x).cpu())
+        if progress is not None:
+            progress("reconstruction", stop, len(images))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _complete(model: Generator, images: Tensor, known_rows: int, seed: int, device: torch.device) -> Tensor:
+    gen = torch.Generator(device).manual_seed(seed)
+    out = []
+    for start, stop in _batches(len(images), _model_batch_size(model)):
+        x = model.complete(images[start:stop].to(device), known_rows, gen)
+        if tuple(x.shape) != (stop - start, *IMAGE_SHAPE):
+            raise ValueError(f"{type(model).__name__}.complete returned shape {tuple(x.shape)}")
+        out.append(quantize(x).cpu())
+    return torch.cat(out)
+
+
+def evaluate_model(
+    model: Generator,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None = None,
+    n_samples: int,
+    seed: int,
+    device: torch.device,
+    nll_images: int | None = None,
+    recon_images: int = 1000,
+    features: str = "genbench",
+    progress: ProgressFn | None = None,
+    inception_weights: str | os.PathLike | None = None,
+    config: EvalConfig = EvalConfig(),
+) -> EvalResult:
+    """Sample ``n_samples`` images and compute every metric the model's capabilities allow.
+
+    ``nll_images``: first test images scored for likelihood (None: all 10,000);
+    ``recon_images``: first test images reconstructed. ``progress(description,
+    completed, total)`` is called as phases advance.
+    """
+    if n_samples < 2:
+        raise ConfigError(f"n_samples must be at least 2, got {n_samples}")
+    device = torch.device(device)
+    model.eval()
+    metrics: dict[str, MetricValue] = {}
+    reasons: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    model_name = getattr(model, "name", "") or type(model).__name__
+
+    with _Timer(timings, "sampling"):
+        samples = _sample(model, n_samples, seed, device, config.sample_batch_size, progress)
+    metrics[KEY_SAMPLE_IMAGES_PER_S] = n_samples / max(timings["sampling"], 1e-9)
+
+    extractor = _score_samples(
+        samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,
+        inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
+    )
+
+    needs_test = any(model.has(c) for c in (Capability.LOG_LIKELIHOOD, Capability.RECONSTRUCT, Capability.COMPLETE))
+    test = load_split(dataset, "test", data_root).images if needs_test else None
+
+    if model.has(Capability.LOG_LIKELIHOOD):
+        images = test if nll_images is None else test[:nll_images]
+        with _Timer(timings, "likelihood"):
+            ll = _likelihood(model, images, device, progress)
+        bad = int((~torch.isfinite(ll)).sum())
+        if bad:
+            _set_null(metrics, reasons, (KEY_NLL_BPD, KEY_NLL_BPD_STDERR),
+                      f"log_likelihood returned {bad} non-finite values on {len(images)} test images")
+        else:
+            summary = nll_summary(ll)
+            metrics.update(summary)
+            if summary[KEY_NLL_BPD_STDERR] is None:
+                reasons[KEY_NLL_BPD_STDERR] = "one test image: no standard error"
+        metrics[KEY_NLL_IS_BOUND] = bool(model.likelihood_is_bound)
+    else:
+        _set_null(metrics, reasons, LIKELIHOOD_KEYS, f"{model_name} does not declare LOG_LIKELIHOOD")
+
+    if model.has(Capability.RECONSTRUCT):
+        images = test[:recon_images]
+        with _Timer(timings, "reconstruction"):
+            metrics.update(reconstruction_metrics(images, _reconstruct(model, images, device, progress)))
+    else:
+        _set_null(metrics, reasons, RECONSTRUCTION_KEYS, f"{model_name} does not declare RECONSTRUCT")
+
+    if model.has(Capability.COMPLETE):
+        images = test[: config.completion_images]
+        with _Timer(timings, "completion"):
+            completed = _complete(model, images, config.known_rows, seed, device)
+            metrics.update(completion_metrics(images, completed, config.known_rows))
+    else:
+        _set_null(metrics, reasons, COMPLETION_KEYS, f"{model_name} does not declare COMPLETE")
+
+    return EvalResult(metrics, reasons, samples, timings, extractor.info, _small_n_warning(n_samples))
