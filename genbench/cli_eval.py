@@ -1,0 +1,236 @@
+"""``genbench eval`` (score a folder or array of images) and ``genbench features train``.
+
+Both are thin shells over :func:`genbench.evaluate.evaluate_samples`,
+:func:`genbench.imageio.load_images` and :func:`genbench.features.train_extractor`.
+Errors in the input are one line ``Error: ...`` on stderr with exit code 2. The
+input folder is only read: results go to ``./eval.json`` unless ``--json`` says
+otherwise (``--json -`` prints the JSON to stdout and the table to stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from genbench.errors import GenbenchError
+
+DEVICE_CHOICES = ["auto", "cpu", "cuda"]
+DATASET_CHOICES = ["mnist", "fashion-mnist"]
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GenbenchError("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+def _fail(exc: GenbenchError) -> None:
+    click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
+    click.get_current_context().exit(2)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: str) -> Table:
+    from genbench.registry import METRICS
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("", justify="center")
+    table.add_column("unit / note")
+    for key, value in metrics.items():
+        spec = METRICS.get(key)
+        arrow = spec.arrow if spec else ""
+        unit = spec.unit if spec else ""
+        if value is None:
+            table.add_row(key, "-", arrow, null_reasons.get(key, ""))
+        elif isinstance(value, bool):
+            table.add_row(key, str(value).lower(), arrow, unit)
+        elif isinstance(value, int):
+            table.add_row(key, str(value), arrow, unit)
+        else:
+            table.add_row(key, f"{value:.5g}", arrow, unit)
+    return table
+
+
+@click.command("eval")
+@click.option("--samples", "samples_path", required=True, type=click.Path(path_type=Path),
+              help="Folder of PNG/JPEG/BMP images and/or .npy/.npz arrays (N,H,W)|(N,1,H,W), or one such file.")
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default="mnist", show_default=True,
+              help="Dataset whose test split is the reference (and whose classifier gives the features).")
+@click.option("--reference", "reference_path", type=click.Path(path_type=Path), default=None,
+              help="Images paired with the samples by file name (e.g. originals of reconstructions): "
+                   "adds psnr/mse/ssim.")
+@click.option("--features", type=click.Choice(["genbench", "inception"]), default="genbench", show_default=True,
+              help="Feature space: the dataset's domain classifier, or torch-fidelity's InceptionV3 (weights needed).")
+@click.option("--inception-weights", type=click.Path(path_type=Path), default=None,
+              help="torch-fidelity InceptionV3 weights file (pt_inception-2015-12-05) for offline machines.")
+@click.option("--n", "n_max", type=click.IntRange(min=2), default=None,
+              help="Score only the first N images (in file-name order).")
+@click.option("--json", "json_path", default=None,
+              help="Write the results JSON here (default ./eval.json; '-' prints it to stdout).")
+@click.option("--skip-bad", is_flag=True,
+              help="Leave out unreadable or invalid files (and unmatched pairs) with a warning.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Dataset folder in torchvision's layout (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the FID bootstrap.")
+def eval_command(samples_path, dataset, reference_path, features, inception_weights, n_max, json_path, skip_bad,
+                 device, data_root, seed) -> None:
+    """Score generated images against a dataset's test split (FID, KID, IS, precision/recall, density/coverage).
+
+    Images become 28x28 gray the way genbench's own samples are (see genbench.imageio):
+    colour -> ITU-R 601 luma, 16-bit -> scaled to 8-bit, other sizes -> bilinear resize
+    (with a warning). The input folder is never written to.
+    """
+    try:
+        _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, json_path, skip_bad,
+              device, data_root, seed)
+    except GenbenchError as exc:
+        _fail(exc)
+
+
+def _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, json_path, skip_bad,
+          device, data_root, seed) -> None:
+    import genbench
+    from genbench.evaluate import evaluate_samples
+    from genbench.imageio import load_images, match_pairs
+    from genbench.io import atomic_write_json
+
+    to_stdout = json_path == "-"
+    console = Console(stderr=to_stdout)
+    err = Console(stderr=True)
+    start = time.perf_counter()
+    dev = _device(device)
+
+    loaded = load_images(samples_path, skip_bad=skip_bad)
+    messages = list(loaded.warnings)
+    samples = loaded.images
+    reference = None
+    if reference_path is not None:
+        ref_loaded = load_images(reference_path, skip_bad=skip_bad, min_images=1, what="reference")
+        messages += ref_loaded.warnings
+        samples, reference, pair_warnings = match_pairs(loaded, ref_loaded, skip_bad=skip_bad)
+        messages += pair_warnings
+    if n_max is not None and len(samples) > n_max:
+        samples = samples[:n_max]
+        reference = reference[:n_max] if reference is not None else None
+    read_seconds = time.perf_counter() - start
+    for msg in messages:
+        err.print(f"[yellow]Warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
+
+    result = evaluate_samples(
+        samples, dataset=dataset, data_root=data_root, features=features, device=dev, seed=seed,
+        reference_u8=reference, inception_weights=inception_weights,
+    )
+    for msg in result.warnings:
+        err.print(f"[yellow]Warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
+    messages += result.warnings
+    total = time.perf_counter() - start
+    metrics = {k: _finite(v) for k, v in result.metrics.items()}
+    reasons = dict(result.null_reasons)
+    for k, v in result.metrics.items():
+        if v is not None and metrics[k] is None:
+            reasons[k] = f"not finite ({v})"
+    metrics["eval_images_per_s"] = len(samples) / total
+
+    record = {
+        **metrics,
+        "null_reasons": reasons,
+        "extractor": result.extractor,
+        "dataset": dataset,
+        "features": features,
+        "samples": str(samples_path),
+        "reference": str(reference_path) if reference_path is not None else None,
+        "skipped": [{"file": f, "reason": r} for f, r in loaded.skipped],
+        "warnings": messages,
+        "timings": {
+            "read_seconds": round(read_seconds, 4),
+            **{f"{k}_seconds": round(v, 4) for k, v in result.timings.items()},
+            "total_seconds": round(total, 4),
+        },
+        "seed": seed,
+        "device": str(dev),
+        "genbench_version": genbench.__version__,
+        "torch_version": str(torch.__version__),
+    }
+    console.print(_metric_table(metrics, reasons, f"genbench eval: {samples_path} vs {dataset} test split"))
+    console.print(f"extractor {result.extractor['name']} sha256 {result.extractor['sha256'][:16]}...", highlight=False)
+    if to_stdout:
+        click.echo(json.dumps(record, indent=2, allow_nan=False))
+        return
+    out = Path(json_path) if json_path else Path.cwd() / "eval.json"
+    try:
+        atomic_write_json(out, record)
+    except OSError as exc:
+        raise GenbenchError(f"cannot write {out}: {exc.strerror or exc}") from None
+    console.print(f"wrote {out}", highlight=False)
+
+
+@click.group("features")
+def features_group() -> None:
+    """Domain feature extractors (the classifiers behind genbench's FID/KID/IS)."""
+
+
+@features_group.command("train")
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), required=True)
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Weights file to write (default ./genbench-DATASET.pt; the package's own are "
+                   "genbench/features/weights/DATASET.pt).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the recipe's number of epochs.")
+@click.option("--train-images", type=click.IntRange(min=1), default=None,
+              help="Train on the first N train images only (quick checks; the shipped weights use all 60,000).")
+def train_command(dataset, data_root, out, seed, device, epochs, train_images) -> None:
+    """Train a domain classifier deterministically on the train split; print its test accuracy and SHA-256."""
+    import dataclasses
+
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from genbench.features import RECIPES, train_extractor
+
+    try:
+        config = RECIPES[dataset]
+        if epochs is not None:
+            config = dataclasses.replace(config, epochs=epochs)
+        if train_images is not None:
+            config = dataclasses.replace(config, train_images=train_images)
+        out = out or Path.cwd() / f"genbench-{dataset}.pt"
+        with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task(f"training {dataset} classifier", total=None)
+
+            def progress(desc: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            trained = train_extractor(dataset, data_root, seed, _device(device), config, progress)
+        sha = trained.save(out)
+    except GenbenchError as exc:
+        _fail(exc)
+        return
+    click.echo(f"test accuracy {trained.meta['test_accuracy']:.4f}  train time {trained.meta['train_seconds']} s")
+    click.echo(f"wrote {out}  sha256 {sha}")
+

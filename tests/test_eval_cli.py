@@ -1,0 +1,221 @@
+"""`genbench eval` end to end, and every kind of bad input it must refuse cleanly."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import genbench.imageio
+from genbench.cli_eval import eval_command
+from genbench.data import load_split
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def digits(data_root) -> np.ndarray:
+    return load_split("mnist", "train", data_root).images[:64, 0].numpy()
+
+
+def _folder(path, images, ext="png"):
+    path.mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(images):
+        Image.fromarray(a).save(path / f"{i:03d}.{ext}")
+    return path
+
+
+def _run(args, cwd=None):
+    runner = CliRunner()
+    old = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return runner.invoke(eval_command, args, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    err = result.stderr.strip()
+    assert err.startswith("Error: ") and "\n" not in err and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+def _bomb_png() -> bytes:
+    """A valid 8x8 PNG whose header claims 30000x30000 pixels."""
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes
+    ihdr[4:12] = struct.pack(">II", 30000, 30000)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+def test_eval_folder_writes_json_in_cwd_not_in_input(tmp_path, digits, data_root):
+    samples = _folder(tmp_path / "samples", digits[:40])
+    before = sorted(os.listdir(samples))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root], cwd=work)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(os.listdir(samples)) == before  # the input folder is only read
+    record = json.loads((work / "eval.json").read_text())
+    for key in ("fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "is", "is_std", "precision", "recall",
+                "density", "coverage", "n_samples", "feature_images_per_s", "eval_images_per_s"):
+        assert key in record, key
+    assert record["n_samples"] == 40 and 0 < record["fid"] < 50 and record["is"] > 2
+    assert record["extractor"]["name"] == "genbench-mnist" and len(record["extractor"]["sha256"]) == 64
+    assert record["psnr"] is None and "reference" in record["null_reasons"]["psnr"]
+    assert "FID is biased" in result.stderr
+
+
+def test_eval_npy_with_reference_to_stdout(tmp_path, digits, data_root):
+    np.save(tmp_path / "gen.npy", digits[:20].astype(np.float32) / 255.0)
+    noisy = np.clip(digits[:20].astype(int) + 10, 0, 255).astype(np.uint8)
+    np.save(tmp_path / "ref.npy", noisy[:, None])
+    result = _run(["--samples", str(tmp_path / "gen.npy"), "--reference", str(tmp_path / "ref.npy"),
+                   "--json", "-", "--device", "cpu", "--data-root", data_root, "--n", "16"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["n_samples"] == 16
+    diff = digits[:16].astype(float) - noisy[:16].astype(float)
+    assert record["mse"] == pytest.approx((diff**2).mean())
+    assert record["psnr"] > 20 and 0 < record["ssim"] <= 1
+    assert not (tmp_path / "eval.json").exists()
+
+
+def test_inception_without_weights_is_a_clear_error(tmp_path, digits, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    samples = _folder(tmp_path / "s", digits[:4])
+    _assert_one_line_error(_run(["--samples", str(samples), "--features", "inception", "--device", "cpu",
+                                 "--json", str(tmp_path / "o.json")]), "InceptionV3 weights", "--inception-weights")
+
+
+def _bad_cases(tmp_path, digits):
+    """name -> (folder, fragments expected in the error)."""
+    cases = {}
+
+    def good(name, n=3):
+        return _folder(tmp_path / name, digits[:n])
+
+    cases["missing"] = (tmp_path / "does-not-exist", ["no such file or folder"])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hi")
+    cases["empty"] = (tmp_path / "empty", ["no .png", "1 other entries ignored"])
+    d = good("truncated")
+    buf = io.BytesIO()
+    Image.fromarray(digits[5]).save(buf, format="PNG")
+    (d / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    cases["truncated"] = (d, ["cut.png", "truncated"])
+    d = good("zero")
+    (d / "zero.png").write_bytes(b"")
+    cases["zero"] = (d, ["zero.png", "empty file"])
+    d = good("text")
+    (d / "fake.jpg").write_text("not an image")
+    cases["unreadable"] = (d, ["fake.jpg", "not a readable"])
+    d = good("bomb")
+    (d / "bomb.png").write_bytes(_bomb_png())
+    cases["bomb"] = (d, ["bomb.png", "decompression bomb"])
+    d = good("nan")
+    np.save(d / "nan.npy", np.full((2, 28, 28), np.nan, np.float32))
+    cases["nan"] = (d, ["nan.npy", "non-finite"])
+    d = good("inf")
+    np.save(d / "inf.npy", np.full((2, 28, 28), np.inf, np.float64))
+    cases["inf"] = (d, ["inf.npy", "non-finite"])
+    d = good("range")
+    np.save(d / "range.npy", np.full((2, 28, 28), 2.0, np.float32))
+    cases["range"] = (d, ["range.npy", "outside [0, 1]"])
+    d = good("object")
+    np.save(d / "obj.npy", np.array([object()], dtype=object), allow_pickle=True)
+    cases["object"] = (d, ["obj.npy", "Python objects"])
+    d = good("loop")
+    os.symlink("loop.png", d / "loop.png")
+    cases["symlink_loop"] = (d, ["loop.png", "symlink loop"])
+    d = good("mode")
+    Image.fromarray(np.zeros((28, 28), np.float32), mode="F").save(d / "float.tif", format="TIFF")
+    os.rename(d / "float.tif", d / "float.png")
+    cases["tiff_named_png"] = (d, ["float.png", "not a readable PNG/JPEG/BMP"])
+    return cases
+
+
+def test_every_bad_input_is_a_one_line_error_and_skippable(tmp_path, digits, data_root):
+    for name, (folder, fragments) in _bad_cases(tmp_path, digits).items():
+        result = _run(["--samples", str(folder), "--device", "cpu", "--json", str(tmp_path / f"{name}.json")])
+        _assert_one_line_error(result, *fragments)
+        if name not in ("missing", "empty"):  # a usable rest: --skip-bad scores it and says what it left out
+            assert "--skip-bad" in result.stderr
+            result = _run(["--samples", str(folder), "--skip-bad", "--device", "cpu", "--data-root", data_root,
+                           "--json", str(tmp_path / f"{name}.json")])
+            assert result.exit_code == 0, (name, result.stderr)
+            assert "skipped 1 unusable file" in result.stderr and fragments[0] in result.stderr
+            assert json.loads((tmp_path / f"{name}.json").read_text())["n_samples"] == 3
+
+
+def test_symlink_loop_folder_and_single_image(tmp_path, digits):
+    os.symlink(tmp_path / "loopdir", tmp_path / "loopdir")
+    _assert_one_line_error(_run(["--samples", str(tmp_path / "loopdir")]), "loopdir", "symlink loop")
+    one = _folder(tmp_path / "one", digits[:1])
+    _assert_one_line_error(_run(["--samples", str(one)]), "1 usable image", "at least 2")
+
+
+def test_file_vanishing_mid_scan(tmp_path, digits, monkeypatch):
+    folder = _folder(tmp_path / "v", digits[:4])
+    scan = genbench.imageio._scan_folder
+
+    def scan_then_delete(path):
+        listed = scan(path)
+        os.remove(folder / "001.png")  # another process removes a file after the listing
+        return listed
+
+    monkeypatch.setattr(genbench.imageio, "_scan_folder", scan_then_delete)
+    _assert_one_line_error(_run(["--samples", str(folder), "--json", str(tmp_path / "o.json")]), "001.png", "vanished")
+
+
+def test_unmatched_pairs_with_reference(tmp_path, digits, data_root):
+    samples = _folder(tmp_path / "s", digits[:4])
+    reference = _folder(tmp_path / "r", digits[:3])
+    (reference / "999.png").write_bytes((reference / "000.png").read_bytes())
+    result = _run(["--samples", str(samples), "--reference", str(reference), "--json", str(tmp_path / "o.json")])
+    _assert_one_line_error(result, "1 sample(s) without a reference", "003", "999")
+    result = _run(["--samples", str(samples), "--reference", str(reference), "--skip-bad", "--device", "cpu",
+                   "--data-root", data_root, "--json", str(tmp_path / "o.json")])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "o.json").read_text())
+    assert record["n_samples"] == 3 and record["mse"] == 0.0 and "matched pairs only" in result.stderr
+
+
+def test_other_modes_and_sizes_are_converted_with_warnings(tmp_path, digits, data_root):
+    folder = tmp_path / "modes"
+    folder.mkdir()
+    a = digits[0]
+    Image.fromarray(a).convert("RGB").save(folder / "rgb.png")
+    rgba = np.dstack([a, a, a, np.full_like(a, 128)])
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
+    Image.fromarray(a).convert("P").save(folder / "pal.png")
+    Image.fromarray(a.astype(np.uint16) * 257).save(folder / "deep.png")  # I;16
+    Image.fromarray(a).resize((64, 64), Image.BILINEAR).save(folder / "big.jpg", quality=95)
+    result = _run(["--samples", str(folder), "--device", "cpu", "--data-root", data_root, "--json", "-"])
+    assert result.exit_code == 0, result.stderr
+    assert "resized 1 file(s)" in result.stderr and "64x64" in result.stderr
+    assert "alpha channel of 1 image" in result.stderr and "JPEG" in result.stderr
+    record = json.loads(result.stdout)
+    assert record["n_samples"] == 5 and record["precision"] is None  # 5 samples: too few for k=5 radii
