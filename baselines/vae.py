@@ -43,7 +43,7 @@ _BIN = 1.0 / 255.0  # width of one 8-bit bin in [0,1] pixel units
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = 16  # small latent spaces give better prior samples on MNIST
+    latent_dim: int = 8  # small latent spaces give better prior samples on MNIST (8 beat 16 on classifier confidence)
     channels: int = 32  # c: feature maps at 14x14 (2c at 7x7) in encoder and decoder
     hidden: int = 256  # width of the dense layer between the 7x7 maps and the latent code
     min_log_scale: float = -7.0  # floor on the decoder's log-scale (PixelCNN++): keeps bins' log-prob finite
