@@ -224,17 +224,15 @@ class PixelCNN(Generator):
         """
         net, b = self.net, x.shape[0]
         xin = _as_input(x)
-        # Vertical features entering each layer: v_maps[0] from the input layer,
-        # v_maps[l] = output of gated layer l. Rows < start_row come from a full pass.
+        # v_pad[l]: the vertical features entering gated layer l, zero-padded the way its
+        # convolution pads (kh-1 rows on top, k//2 columns each side). A full pass over x
+        # fills the rows < start_row; the rows from start_row on are overwritten below.
         v, _ = net.input_features(xin)
-        v_maps = [v]
+        v_pad = []
         for layer in net.layers:
-            v_pre = layer.v_conv(F.pad(v, (layer.half, layer.half, layer.kh - 1, 0)))
-            v = _gate(v_pre)
-            v_maps.append(v)
-        # Zero-pad the caches the way the convolutions pad: rows on top, columns both sides.
-        xpad = F.pad(xin, (net.half0, net.half0, net.kh0, 0))
-        v_pad = [F.pad(m, (lay.half, lay.half, lay.kh - 1, 0)) for m, lay in zip(v_maps, net.layers)]
+            v_pad.append(F.pad(v, (layer.half, layer.half, layer.kh - 1, 0)))
+            v = _gate(layer.v_conv(v_pad[-1]))
+        xpad = F.pad(xin, (net.half0, net.half0, net.kh0, 0))  # the input padded for the input layer
         for r in range(start_row, H):
             # Vertical stack of row r: depends only on rows < r, all final by now.
             v_row = net.v_in(xpad[:, :, r : r + net.kh0])  # padded rows r..r+kh0-1 = rows r-kh0..r-1
@@ -243,8 +241,7 @@ class PixelCNN(Generator):
                 v_pad[l][:, :, r + layer.kh - 1, layer.half : layer.half + W] = v_row[:, :, 0]
                 v_pre = layer.v_conv(v_pad[l][:, :, r : r + layer.kh])  # [B,2C,1,W]
                 links.append(layer.link(v_pre)[:, :, 0])  # [B,2C,W]
-                v_row = _gate(v_pre)
-            # (the last layer's vertical output feeds nothing: the head reads the horizontal stack)
+                v_row = _gate(v_pre)  # (the last layer's is unused: the head reads the horizontal stack)
             # Horizontal stack of row r, one column at a time. h_bufs[l] holds the row of the
             # input to layer l with kw-1 zero columns on the left (the causal padding).
             # x_row: row r of the input with kw0 zero columns on the left, for the input layer.

@@ -151,20 +151,23 @@ def test_pixelcnn_log_likelihood_is_the_sum_of_its_conditionals(digits: torch.Te
 def test_pixelcnn_fast_sampler_equals_the_naive_sampler(digits: torch.Tensor) -> None:
     model = _tiny(PixelCNN).eval()
     _sharpen(model)
-    fast = model.sample(2, torch.Generator().manual_seed(11))
-    naive = model.sample_naive(2, torch.Generator().manual_seed(11))
-    assert torch.equal(fast, naive)
-    assert len(fast.unique()) > 10  # a real draw, not a constant image
-
-    # Completion from row 21, and the logits each pixel was drawn from.
-    x = digits[:3]
-    logits = torch.zeros(3, 256, 28, 28)
-    fast_x = model._fill_cached(x.clone(), 21, torch.Generator().manual_seed(12), logits_out=logits)
-    naive_x = model.sample_naive(3, torch.Generator().manual_seed(12), x=x, start_row=21)
-    assert torch.equal(fast_x.float() / 255.0, naive_x)
+    # Sampling from scratch, and the logits each pixel was drawn from.
+    logits = torch.zeros(2, 256, 28, 28)
     with torch.no_grad():
-        reference = model.logits(fast_x)
-    torch.testing.assert_close(logits[:, :, 21:], reference[:, :, 21:], rtol=1e-5, atol=1e-5)
+        fast = model._fill_cached(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 0,
+                                  torch.Generator().manual_seed(11), logits_out=logits)
+        reference = model.logits(fast)
+    naive = model.sample_naive(2, torch.Generator().manual_seed(11))
+    assert torch.equal(fast.float() / 255.0, naive)
+    assert torch.equal(model.sample(2, torch.Generator().manual_seed(11)), naive)
+    assert len(naive.unique()) > 10  # a real draw, not a constant image
+    torch.testing.assert_close(logits, reference, rtol=1e-5, atol=1e-5)
+
+    # Completion: the known rows fill the caches by a full pass, then sampling goes on.
+    x = digits[:2]
+    fast = model.complete(x, 24, torch.Generator().manual_seed(12))
+    naive = model.sample_naive(2, torch.Generator().manual_seed(12), x=x, start_row=24)
+    assert torch.equal(fast, naive)
 
 
 # -- pixel-lstm -------------------------------------------------------------------------
