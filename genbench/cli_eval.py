@@ -79,7 +79,8 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
 @click.option("--features", type=click.Choice(["genbench", "inception"]), default="genbench", show_default=True,
               help="Feature space: the dataset's domain classifier, or torch-fidelity's InceptionV3 (weights needed).")
 @click.option("--inception-weights", type=click.Path(path_type=Path), default=None,
-              help="torch-fidelity InceptionV3 weights file (pt_inception-2015-12-05) for offline machines.")
+              help="torch-fidelity's InceptionV3 weights file (weights-inception-2015-12-05-6726825d.pth), "
+                   "for offline machines.")
 @click.option("--n", "n_max", type=click.IntRange(min=2), default=None,
               help="Score only the first N images (in file-name order).")
 @click.option("--json", "json_path", default=None,

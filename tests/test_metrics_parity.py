@@ -126,6 +126,18 @@ def test_fid_of_identical_sets_is_zero(real_features):
     assert abs(fid_from_features(real, ref.mu, ref.sigma)) < 1e-6
 
 
+def test_bootstrap_fid_form_equals_torch_fidelity(real_features):
+    from genbench.metrics.fid import fid_symmetric
+
+    fake, real = real_features
+    ref = gf.ReferenceStats.from_features(real)
+    evals, evecs = np.linalg.eigh(ref.sigma)
+    root = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+    x = fake.double().numpy()
+    ours = fid_symmetric(x.mean(0), np.cov(x, rowvar=False), ref.mu.astype(np.float64), root, np.trace(ref.sigma))
+    assert ours == pytest.approx(fid_from_features(fake, ref.mu, ref.sigma), rel=1e-6)
+
+
 def test_fid_bootstrap_interval_brackets_fid_and_is_seeded(real_features):
     fake, real = real_features
     ref = gf.ReferenceStats.from_features(real)

@@ -8,7 +8,7 @@ The 95% interval comes from a bootstrap over the generated samples (the referenc
 statistics are held fixed). Each replicate redraws ``n`` samples with replacement,
 expressed as counts so its covariance is one weighted ``D x D`` product, and its FID
 uses the symmetric form ``tr sqrt(S_r^1/2 S_g S_r^1/2)`` (``eigvalsh`` of a PSD
-matrix; same value as torch-fidelity's ``eigvals(S_g S_r)``). Resampling with
+matrix; same value as torch-fidelity's ``eigvals(S_g S_r)``, a third of the cost). Resampling with
 replacement leaves ~63% distinct samples, and FID's small-sample bias (Chong &
 Forsyth 2020) then lifts every replicate: raw percentiles typically lie entirely
 above the point estimate. The interval is therefore the 2.5-97.5 percentile range
@@ -19,7 +19,6 @@ reported FID and measures its sampling variability at this ``n``.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import Tensor
 from torch_fidelity.metric_fid import (
     KEY_METRIC_FID,
@@ -61,29 +60,37 @@ def fid_from_features(generated: Tensor, ref_mu: np.ndarray, ref_sigma: np.ndarr
 
 def fid_bootstrap_replicates(
     generated: Tensor, ref_mu: np.ndarray, ref_sigma: np.ndarray, reps: int = 100, seed: int = 0
-) -> Tensor:
+) -> np.ndarray:
     """FID of ``reps`` resamples (with replacement) of ``generated [N,D]``; ``[reps]`` float64."""
-    x = generated.double().cpu()
+    x = generated.double().cpu().numpy()
     n = len(x)
     if n < 2:
         raise ValueError("the FID bootstrap needs at least 2 samples")
-    center = x.mean(0)
-    x0 = x - center  # centering first keeps the one-pass covariance formula accurate
-    mu_r = torch.as_tensor(np.asarray(ref_mu), dtype=torch.float64)
-    sigma_r = torch.as_tensor(np.asarray(ref_sigma), dtype=torch.float64)
-    evals, evecs = torch.linalg.eigh(sigma_r)
-    root_r = (evecs * evals.clamp_min(0).sqrt()) @ evecs.T  # S_r^1/2
-    trace_r = torch.trace(sigma_r)
-    gen = torch.Generator().manual_seed(seed)
-    out = torch.empty(reps, dtype=torch.float64)
-    for b in range(reps):
-        counts = torch.bincount(torch.randint(0, n, (n,), generator=gen), minlength=n).double()
-        m0 = counts @ x0 / n
-        sigma = ((x0 * counts[:, None]).T @ x0 - n * torch.outer(m0, m0)) / (n - 1)  # np.cov's ddof=1
-        diff = m0 + center - mu_r
-        tr_covmean = torch.linalg.eigvalsh(root_r @ sigma @ root_r).clamp_min(0).sqrt().sum()
-        out[b] = diff @ diff + torch.trace(sigma) + trace_r - 2 * tr_covmean
+    center = x.mean(axis=0)
+    x0 = x - center  # centred, so the one-pass covariance below loses no precision
+    x0_32 = x0.astype(np.float32)  # the N x D x D product dominates; float32 halves it, ample for an interval
+    mu_r = np.asarray(ref_mu, dtype=np.float64)
+    sigma_r = np.asarray(ref_sigma, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    out = np.empty(reps)
+    with single_threaded_blas():
+        evals, evecs = np.linalg.eigh(sigma_r)
+        root_r = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T  # S_r^1/2
+        trace_r = np.trace(sigma_r)
+        for b in range(reps):
+            counts = np.bincount(rng.integers(0, n, n), minlength=n)  # draws of each sample
+            m0 = counts @ x0 / n
+            second = ((x0_32 * counts[:, None].astype(np.float32)).T @ x0_32).astype(np.float64)
+            sigma = (second - n * np.outer(m0, m0)) / (n - 1)  # np.cov's ddof=1 on the resample
+            out[b] = fid_symmetric(m0 + center, sigma, mu_r, root_r, trace_r)
     return out
+
+
+def fid_symmetric(mu: np.ndarray, sigma: np.ndarray, mu_r: np.ndarray, root_r: np.ndarray, trace_r: float) -> float:
+    """FID with ``tr sqrt(S S_r)`` as ``sum sqrt(eigvalsh(S_r^1/2 S S_r^1/2))`` (``root_r`` = S_r^1/2)."""
+    diff = mu - mu_r
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(root_r @ sigma @ root_r), 0, None)).sum()
+    return float(diff @ diff + np.trace(sigma) + trace_r - 2 * tr_covmean)
 
 
 def fid_bootstrap_interval(
@@ -97,7 +104,7 @@ def fid_bootstrap_interval(
 ) -> tuple[float, float]:
     """``level`` interval of FID (point estimate ``fid``), centred as the module docstring says."""
     boot = fid_bootstrap_replicates(generated, ref_mu, ref_sigma, reps, seed)
-    tail = (1.0 - level) / 2
-    low, high = torch.quantile(boot, torch.tensor([tail, 1.0 - tail], dtype=torch.float64)).tolist()
-    shift = float(boot.median()) - fid
-    return max(low - shift, 0.0), high - shift
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    shift = float(np.median(boot)) - fid
+    return max(float(low) - shift, 0.0), float(high) - shift
