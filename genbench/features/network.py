@@ -1,9 +1,12 @@
 """The domain classifier whose penultimate layer is genbench's feature space.
 
-A small CNN, in the spirit of the LeNet-style classifiers used for "FID on MNIST"
-(e.g. the domain classifiers of Lucic et al. 2018, "Are GANs Created Equal?"),
-built for throughput on a CPU: three strided convolutions instead of convolutions
-plus pooling (about 2.5 M multiply-adds per image).
+ImageNet's InceptionV3 knows little about 28x28 gray digits and clothes, so FID,
+KID and the Inception Score are computed in the space of a classifier trained on
+the dataset itself: its penultimate layer plays the role of Inception's pool3
+features in FID (Heusel et al. 2017) and its logits that of Inception's in the
+Inception Score (Salimans et al. 2016). The network is a small CNN built for CPU
+throughput: three strided convolutions instead of convolutions plus pooling
+(about 2.5 M multiply-adds per image).
 
 Inputs are canonical images ``[B,1,28,28] uint8``. The forward pass returns
 
