@@ -129,7 +129,7 @@ def test_vlb_estimator_is_unbiased_for_the_full_sum_on_a_tiny_T() -> None:
     x = _digit_like_batch(1)
     x0 = (x.float() / 255) * 2 - 1
     torch.manual_seed(0)
-    m = 1500  # noise draws per term for the reference
+    m = 600  # noise draws per term for the reference
     xs = x0.expand(m, 1, 28, 28)
     with torch.no_grad():
         full = model.schedule.prior_kl(x0).double().sum()
@@ -138,13 +138,14 @@ def test_vlb_estimator_is_unbiased_for_the_full_sum_on_a_tiny_T() -> None:
             terms = model._vlb_term(xs, torch.full((m,), t), torch.randn_like(xs)).double()
             full += terms.mean()
             full_var += terms.var() / m
-    n = 3000
-    nll, stderr = model.nll_with_stderr(x.expand(n, 1, 28, 28))
-    nll, stderr = nll.double(), stderr.double()
+    n = 1500  # independent estimates, in chunks to keep memory small
+    chunks = [model.nll_with_stderr(x.expand(300, 1, 28, 28)) for _ in range(n // 300)]
+    nll = torch.cat([c[0] for c in chunks]).double()
+    stderr = torch.cat([c[1] for c in chunks]).double()
     tol = 4 * math.sqrt(full_var.item() + nll.var().item() / n)
     assert abs(nll.mean().item() - full.item()) < tol, (nll.mean().item(), full.item(), tol)
     # E[stderr^2] is the estimator's variance.
-    assert 0.8 < stderr.pow(2).mean().item() / nll.var().item() < 1.25
+    assert 0.75 < stderr.pow(2).mean().item() / nll.var().item() < 1.33
     # log_likelihood is minus the same estimator and leaves the stderr behind.
     ll = model.log_likelihood(x.expand(4, 1, 28, 28))
     assert ll.shape == (4,) and model.last_nll_stderr.shape == (4,)
