@@ -237,5 +237,10 @@ def baseline_save(results, file):
     click.echo(f"baseline for suite {b['suite']}: {len(b['models'])} model(s), {n} metric value(s) -> {file}")
 
 
+from genbench.cli_eval import eval_command, features_group
+main.add_command(eval_command, "eval")
+main.add_command(features_group, "features")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
