@@ -9,7 +9,11 @@ the domain classifier it ranges from 1 (one class, or no confidence) to 10.
 from __future__ import annotations
 
 from torch import Tensor
-from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+from torch_fidelity.metric_isc import (
+    KEY_METRIC_ISC_MEAN,
+    KEY_METRIC_ISC_STD,
+    isc_features_to_metric,
+)
 
 from genbench.registry import MetricSpec, register_metric
 

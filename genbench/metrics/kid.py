@@ -9,7 +9,11 @@ is clipped to the smaller set, so small sample counts still get a value.
 from __future__ import annotations
 
 from torch import Tensor
-from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+from torch_fidelity.metric_kid import (
+    KEY_METRIC_KID_MEAN,
+    KEY_METRIC_KID_STD,
+    kid_features_to_metric,
+)
 
 from genbench.metrics._blas import single_threaded_blas
 from genbench.registry import MetricSpec, register_metric
