@@ -146,7 +146,7 @@ def list_cmd():
     console.print("datasets: " + ", ".join(dataset_names()))
     t = Table(title="metrics")
     for col in ("key", "unit", "better", "requires", "description"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col == "key")
     for key in sorted(METRICS):
         spec = METRICS[key]
         t.add_row(key, spec.unit, spec.arrow or "—", str(spec.requires.name), spec.description)
@@ -237,7 +237,9 @@ def baseline_save(results, file):
     click.echo(f"baseline for suite {b['suite']}: {len(b['models'])} model(s), {n} metric value(s) -> {file}")
 
 
-from genbench.cli_eval import eval_command, features_group
+# Attached after `main` exists; cli_eval holds the metric-side commands.
+from genbench.cli_eval import eval_command, features_group  # noqa: E402
+
 main.add_command(eval_command, "eval")
 main.add_command(features_group, "features")
 
