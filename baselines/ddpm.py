@@ -60,8 +60,11 @@ class DDPMConfig:
     grad_clip: float = 1.0  # global grad-norm clip, as in Ho et al.'s code
     ema_decay: float = 0.995  # Ho et al. use 0.9999 over 800k steps; horizon ~200 steps suits short budgets
     # -- sampling and evaluation -----------------------------------------------------
-    sampler: str = "ddim"  # "ddim" (Song et al. 2021, eta below) or "ddpm" (ancestral, Ho et al. 2020)
-    sample_steps: int = 50  # reverse steps on an evenly spaced subsequence of 0..T-1
+    # "ddpm" (ancestral, Ho et al. 2020) or "ddim" (Song et al. 2021, eta below). After a short
+    # budget (50k images) ancestral steps scored better at equal cost: confident fraction 0.47 vs
+    # 0.37 at 20 steps (DDIM 50 steps: 0.37); the fresh noise corrects early mistakes.
+    sampler: str = "ddpm"
+    sample_steps: int = 20  # reverse steps on an evenly spaced subsequence of 0..T-1
     ddim_eta: float = 0.0  # 0: deterministic DDIM; 1: DDPM posterior noise on the subsequence
     sample_batch_size: int = 500  # images per network call when sampling (memory bound only)
     # The VLB costs (nll_timesteps + 1) * nll_replicates network calls per image: 4 by default, so
