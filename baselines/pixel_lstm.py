@@ -65,8 +65,8 @@ def _neighbour_tokens(x: Tensor) -> Tensor:
     padded = F.pad(x[:, 0].long(), (1, 1, 1, 0), value=OUTSIDE)  # [B,29,30]: a row on top, a column each side
     tokens = [padded[:, 1 + dr : 1 + dr + H, 1 + dc : 1 + dc + W] for dr, dc in NEIGHBOURS]
     tokens = torch.stack(tokens, dim=-1).reshape(x.shape[0], N, len(NEIGHBOURS))
-    # The left neighbour of a pixel is in the same row, so it is final; the others are in
-    # the row above. Nothing at or after the pixel itself is read.
+    # All four neighbours precede the pixel in raster order (left: same row; the others:
+    # the row above), so nothing at or after the pixel itself is read.
     return tokens + torch.arange(len(NEIGHBOURS), device=x.device) * (LEVELS + 1)
 
 
