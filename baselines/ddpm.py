@@ -25,6 +25,11 @@ and the Monte-Carlo standard error of each image's estimate is kept in
 ``self.last_nll_stderr`` (nats, ``[B]``).
 
 Images are scaled to [-1, 1]; pixel k in 0..255 sits at ``2k/255 - 1``.
+
+Cost on a CPU (one thread, CPU seconds): training ~140 images/s; one network
+call ~500 images/s, so sampling at 20 steps ~25 images/s and the VLB (4 calls per
+image by default) ~125 images/s. The defaults are sized for a budget of ~100k
+images seen (about 7 minutes on two cores); see ``DDPMConfig``.
 """
 
 from __future__ import annotations
@@ -71,7 +76,9 @@ class DDPMConfig:
     # the 10k test images take about as long as sampling 2,000 images at 20 steps.
     nll_timesteps: int = 1  # KL-term timesteps drawn per image and replicate (stratified when > 1)
     nll_replicates: int = 2  # independent replicates per image; their spread gives the stderr (>= 2)
-    reconstruct_steps: int = 20  # DDIM steps for inversion and for generation back
+    # DDIM steps for inversion and for generation back (2 network calls per step and image).
+    # Test PSNR after 100k images: 16.6 dB at 20 steps, 25.2 at 50, 32.1 at 100.
+    reconstruct_steps: int = 20
 
 
 # ---------------------------------------------------------------------------------
