@@ -83,7 +83,6 @@ def test_single_class_has_low_recall_coverage_and_is_near_one(setup, real_scores
     assert m["precision"] > 0.5  # each image is still a real digit
 
 
-@pytest.mark.slow
 def test_ten_thousand_real_training_images(setup):
     extractor, reference, train = setup
     m = _scores(setup, train.images[:10_000], EvalConfig())
