@@ -6,6 +6,7 @@ alone, so an executor could run them in separate processes or machines.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
@@ -72,6 +73,19 @@ def _add_efficiency(record: dict[str, Any], calibration: float) -> None:
         m["train_images_per_s_norm"] = round(m["train_images_per_s"] / tflops, 3)
     if m.get("sample_images_per_s"):
         m["sample_images_per_s_norm"] = round(m["sample_images_per_s"] / tflops, 3)
+
+
+def save_samples(samples_u8: torch.Tensor, path: Path) -> None:
+    """Save the scored uint8 samples as ``(N,1,28,28)`` in a compressed .npz (atomically).
+
+    They sit in a folder of their own so that ``genbench eval --samples <run>/samples``
+    rescores exactly what the run scored.
+    """
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, samples=samples_u8.cpu().numpy())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _default_evaluator() -> Evaluator:
@@ -183,6 +197,7 @@ def run_one(
             record["extractor"] = ev.extractor
             _add_efficiency(record, calibration)
             save_grid(ev.samples, run_dir / "samples.png")
+            save_samples(ev.samples, run_dir / "samples" / "samples.npz")
     except (KeyboardInterrupt, SystemExit):
         raise
     except ConfigError:
@@ -307,33 +322,24 @@ def run_suite(
                 records.append(rec)
                 continue
         todo.append(spec)
-    with (_rich_progress(console) if show_progress else _NullProgress()) as progress:
+    with (_rich_progress(console) if show_progress else contextlib.nullcontext()) as progress:
         for spec in todo:
             run_dir = run_dir_for(out, suite_obj.name, spec.generator_cls.name, spec.seed)
-            lock = FileLock(run_dir / ".lock", blocking=False)
             try:
-                lock.__enter__()
-            except BlockingIOError:
+                with FileLock(run_dir / ".lock", blocking=False):
+                    records.append(run_one(
+                        spec, out=out, device=dev, data_root=data_root, resume=resume, evaluator=evaluator,
+                        progress=progress if show_progress else None,
+                        checkpoint_every_seconds=checkpoint_every_seconds,
+                    ))
+            except BlockingIOError:  # only the lock raises it: run_one records its own errors
                 raise ConfigError(
-                    f"{run_dir} is being written by another genbench process (pid {lock.holder()}); "
+                    f"{run_dir} is being written by another genbench process "
+                    f"(pid {FileLock(run_dir / '.lock').holder()}); "
                     f"the same (model, seed) cannot run twice into one results folder"
                 ) from None
-            try:
-                records.append(run_one(
-                    spec, out=out, device=dev, data_root=data_root, resume=resume, evaluator=evaluator,
-                    progress=progress if show_progress else None, checkpoint_every_seconds=checkpoint_every_seconds,
-                ))
-            finally:
-                lock.__exit__()
     suite_dir = Path(out) / suite_obj.name
     with FileLock(suite_dir / ".leaderboard.lock"):
         write_report(suite_dir)
     return records
 
-
-class _NullProgress:
-    def __enter__(self) -> "_NullProgress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None

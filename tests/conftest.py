@@ -24,6 +24,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENBENCH_DATA", str(Path(DATA_ROOT).resolve()))
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for the module: metric tests run many small ops, which extra threads only stall."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def data_root() -> str:
     return str(Path(DATA_ROOT).resolve())

@@ -90,7 +90,7 @@ def test_schedule_closed_forms_match_direct_computation() -> None:
     # Posterior q(x_{t-1} | x_t, x_0) by Bayes' rule on the two Gaussians, in precision form.
     x0, xt = torch.randn(6, 1, 28, 28), torch.randn(6, 1, 28, 28)
     for t in (1, 7, 39):
-        a_t, ab_t, ab_prev = 1 - betas[t], s.alphas_cumprod[t].double(), s.alphas_cumprod[t - 1].double()
+        a_t, ab_prev = 1 - betas[t], s.alphas_cumprod[t - 1].double()
         precision = a_t / betas[t] + 1 / (1 - ab_prev)
         var = 1 / precision
         mean = var * (a_t.sqrt() / betas[t] * xt.double() + ab_prev.sqrt() / (1 - ab_prev) * x0.double())

@@ -19,12 +19,7 @@ from genbench.cli_eval import eval_command
 from genbench.data import load_split
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +214,24 @@ def test_other_modes_and_sizes_are_converted_with_warnings(tmp_path, digits, dat
     assert "alpha channel of 1 image" in result.stderr and "JPEG" in result.stderr
     record = json.loads(result.stdout)
     assert record["n_samples"] == 5 and record["precision"] is None  # 5 samples: too few for k=5 radii
+
+
+def test_eval_rescores_a_folder_written_by_genbench_run(tmp_path, data_root):
+    import json
+
+    from click.testing import CliRunner
+
+    from genbench.cli import main
+    from genbench.runner import run_suite
+    from genbench.suite import parse_suite
+
+    suite = parse_suite({"name": "e", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
+                         "budget": {"steps": 20}, "eval": {"n_samples": 64}})
+    (rec,) = run_suite(suite, out=tmp_path, show_progress=False, data_root=data_root)
+    out = tmp_path / "eval.json"
+    r = CliRunner().invoke(main, ["eval", "--samples", str(tmp_path / "e" / "seed-gan" / "seed0" / "samples"),
+                                  "--json", str(out), "--data-root", data_root])
+    assert r.exit_code == 0, r.output
+    scored = json.loads(out.read_text())
+    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
+        assert scored[key] == pytest.approx(rec["metrics"][key], rel=1e-6, abs=1e-9), key

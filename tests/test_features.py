@@ -17,13 +17,7 @@ from genbench.features.train import TrainConfig
 MIN_ACCURACY = {"mnist": 0.993, "fashion-mnist": 0.91}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Small tensors on a shared 2-core machine: extra threads only add hand-off stalls.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])

@@ -19,12 +19,7 @@ DISTRIBUTION = ("fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "is", "is_
                 "precision", "recall", "density", "coverage", "confident_fraction")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @dataclass

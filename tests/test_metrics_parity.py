@@ -26,12 +26,7 @@ from genbench.metrics.reconstruction import completion_metrics, reconstruction_m
 N_GEN, N_REF = 240, 320
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

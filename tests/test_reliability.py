@@ -69,3 +69,34 @@ def test_same_run_twice_is_refused(tmp_path):
             _run(tmp_path, seeds=[0])
     (rec,) = _run(tmp_path, seeds=[0])  # the lock is released with its holder
     assert rec["status"] == "ok"
+
+
+def test_two_processes_into_one_results_folder_lose_no_record(tmp_path):
+    """Two real `genbench run` processes, different models, same folder, at the same time."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import DATA_ROOT
+
+    suite = tmp_path / "two.toml"
+    suite.write_text('name = "two"\nversion = 1\ndataset = "mnist"\nmodels = ["seed-gan", "dcgan"]\ntiny = true\n'
+                     '[budget]\nsteps = 30\n[eval]\nn_samples = 32\nnll_images = 10\nrecon_images = 10\n')
+    env = {**os.environ, "GENBENCH_DATA": str(Path(DATA_ROOT).resolve())}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "genbench.cli", "run", "--suite", str(suite), "--models", model,
+                          "--out", str(tmp_path / "out"), "--no-progress", "--device", "cpu"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for model in ("seed-gan", "dcgan")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    records = sorted(json.loads(p.read_text())["model"]["name"] for p in (tmp_path / "out").rglob("run.json"))
+    assert records == ["dcgan", "seed-gan"]
+    board = json.loads((tmp_path / "out" / "two" / "leaderboard.json").read_text())
+    # Each process writes its record before rebuilding the leaderboard (under a lock, from disk), so
+    # the last rebuild happens after both records exist and must show both.
+    assert {row["model"] for row in board["rows"]} == {"dcgan", "seed-gan"}
