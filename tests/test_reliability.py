@@ -100,3 +100,43 @@ def test_two_processes_into_one_results_folder_lose_no_record(tmp_path):
     # Each process writes its record before rebuilding the leaderboard (under a lock, from disk), so
     # the last rebuild happens after both records exist and must show both.
     assert {row["model"] for row in board["rows"]} == {"dcgan", "seed-gan"}
+
+
+class _Payload:
+    """Pickling this object makes unpickling call os.system: what a crafted checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_pickle_checkpoint_never_runs_code(tmp_path):
+    import torch
+
+    from genbench.harness import CHECKPOINT_NAME
+
+    marker = tmp_path / "pwned"
+    run_dir = tmp_path / "r" / "seed-gan" / "seed0"
+    run_dir.mkdir(parents=True)
+    torch.save({"format": 1, "state": _Payload(marker)}, run_dir / CHECKPOINT_NAME)
+    (rec,) = _run(tmp_path, seeds=[0], resume=True)
+    assert not marker.exists()
+    assert rec["status"] == "failed" and "cannot load checkpoint" in rec["error"]
+
+
+def test_crafted_extractor_weights_never_run_code(tmp_path, monkeypatch):
+    import torch
+
+    from genbench.features import extractor as ex
+
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "mnist.pt"
+    torch.save({"state_dict": _Payload(marker)}, bad)
+    monkeypatch.setattr(ex, "weights_path", lambda name: bad)
+    with pytest.raises(GenbenchError, match="cannot load feature-extractor weights"):
+        ex.load_weights("mnist")
+    assert not marker.exists()
