@@ -44,7 +44,7 @@ class Budget:
 
     def merged(self, overrides: dict) -> "Budget":
         """A copy with some limits replaced (CLI ``--budget`` over the suite's)."""
-        values = {k: v for k, v in asdict(self).items()}
+        values = asdict(self)
         values.update(overrides)
         return Budget.from_dict(values)
 
