@@ -20,9 +20,9 @@ import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import torch
-import torchvision
 
 from genbench.budget import Budget
 from genbench.data import load_split
@@ -32,6 +32,7 @@ from genbench.metrics.confidence import confident_fraction
 from genbench.metrics.inception_score import inception_score
 from genbench.protocol import quantize
 from genbench.registry import get_generator, make_config
+from genbench.runner import save_grid
 
 
 def main() -> None:
@@ -72,7 +73,7 @@ def main() -> None:
                     f.write(json.dumps(line) + "\n")
             if a.grids:
                 tag = "_".join([a.model, str(a.seed), *a.overrides, str(budget)]).replace("=", "")
-                torchvision.utils.save_image(samples[:100].float() / 255, f"{a.grids}/{tag}.png", nrow=10)
+                save_grid(samples, Path(a.grids) / f"{tag}.png", nrow=10)
 
 
 if __name__ == "__main__":
