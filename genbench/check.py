@@ -1,9 +1,14 @@
 """Regression checks: compare a results folder with a saved baseline, metric by metric.
 
-Each metric's direction and default tolerance come from the metric registry; speed
-is compared on the calibration-normalised figures so a baseline saved on one
-machine can gate another. A missing model or metric is unusable input (exit 2),
-never silently skipped.
+Each metric's direction and default tolerance come from the metric registry. Work
+counts (parameters, FLOPs per training image) are deterministic and compared
+exactly: any difference is ``work changed``, which fails the check like a
+regression. Wall-clock speed figures (the registry's ``speed`` group) do not gate
+by default: one run's timings on a shared machine are noise, and speed is gated
+by ``genbench speed --against REV`` instead, which measures both revisions
+interleaved. Give a speed figure a tolerance with ``--tol`` to gate it anyway; it
+is then compared on its calibration-normalised figure where there is one. A
+missing model or metric is unusable input (exit 2), never silently skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ FALLBACK_TOL = 0.10
 # Raw speed figures are compared through their machine-normalised versions.
 NORMALISED = {"train_images_per_s": "train_images_per_s_norm", "sample_images_per_s": "sample_images_per_s_norm"}
 _SKIP = {"train_flops_per_s"} | set(NORMALISED)  # machine-dependent; covered by flops_utilization / *_norm
+WORK_COUNTS = ("num_parameters", "train_flops_per_image")  # deterministic: compared exactly
+WORK_CHANGED = "work changed"
+FAILING = ("regressed", WORK_CHANGED)  # verdicts that make `genbench check` exit 1
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             continue
         for key, value in (rec.get("metrics") or {}).items():
             spec = METRICS.get(key)
-            if spec is None or spec.higher_is_better is None or key in _SKIP or isinstance(value, bool):
+            directional = spec is not None and spec.higher_is_better is not None
+            if not (directional or key in WORK_COUNTS) or key in _SKIP or isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)) and math.isfinite(value):
                 per_model[name].setdefault(key, []).append(float(value))
@@ -133,7 +142,7 @@ class Comparison:
     baseline: float | None
     value: float | None
     tolerance: str
-    verdict: str  # regressed | improved | held | missing
+    verdict: str  # regressed | improved | held | missing | work changed
 
 
 def compare(
@@ -164,11 +173,17 @@ def compare(
         for metric, base_value in sorted(base["metrics"].items()):
             value = now["metrics"].get(metric)
             spec = METRICS.get(metric)
+            if spec is not None and spec.group == "speed" and metric not in tolerances:
+                continue  # not gated by default (module docstring)
             tol = tolerances.get(metric) or Tolerance(spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL, True)
             if value is None:
                 if now_ok:
                     problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")
                 out.append(Comparison(model, metric, base_value, None, str(tol), "missing"))
+                continue
+            if metric in WORK_COUNTS:
+                out.append(Comparison(model, metric, base_value, value, "exact",
+                                      "held" if value == base_value else WORK_CHANGED))
                 continue
             delta = value - base_value
             better = delta if (spec is None or spec.higher_is_better) else -delta
@@ -181,6 +196,7 @@ def compare(
 def comparisons_json(comparisons: list[Comparison], problems: list[str]) -> dict[str, Any]:
     return json_safe({
         "regressions": sum(c.verdict == "regressed" for c in comparisons),
+        "work_changed": sum(c.verdict == WORK_CHANGED for c in comparisons),
         "problems": problems,
         "comparisons": [asdict(c) for c in comparisons],
     })

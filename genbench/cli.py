@@ -183,24 +183,26 @@ def check(results, baseline_path, tol, json_path):
     """Compare a suite's results with a baseline. Exit 1 on any regression, 0 otherwise, 2 on unusable input.
 
     Each metric is compared in its own direction (lower FID is better, higher IS is
-    better) with the registry's default tolerance unless --tol says otherwise; speed
-    is compared on calibration-normalised throughput.
+    better) with the registry's default tolerance unless --tol says otherwise. Work
+    counts (num_parameters, train_flops_per_image) must match exactly ('work
+    changed' fails). Wall-clock speed figures gate only when --tol names them (then
+    on calibration-normalised throughput); gate speed with `genbench speed --against`.
     """
     import json as _json
 
-    from genbench.check import compare, comparisons_json, parse_tolerances
+    from genbench.check import FAILING, compare, comparisons_json, parse_tolerances
 
     comparisons, problems = compare(results, baseline_path, parse_tolerances(tol))
     console = Console(stderr=json_path == "-")
     table = Table(title=f"genbench check: {results} vs {baseline_path}")
     for col in ("model", "metric", "baseline", "now", "tolerance", "verdict"):
         table.add_column(col, justify="right" if col in ("baseline", "now") else "left")
-    colour = {"regressed": "red", "improved": "green", "held": "", "missing": "yellow"}
+    colour = {"regressed": "red", "improved": "green", "held": "", "missing": "yellow", "work changed": "red"}
     for c in comparisons:
         table.add_row(c.model, c.metric, _num(c.baseline), _num(c.value), c.tolerance,
                       f"[{colour[c.verdict]}]{c.verdict}[/]" if colour[c.verdict] else c.verdict)
     console.print(table)
-    regressions = [c for c in comparisons if c.verdict == "regressed"]
+    regressions = [c for c in comparisons if c.verdict in FAILING]
     payload = comparisons_json(comparisons, problems)
     if json_path == "-":
         click.echo(_json.dumps(payload, indent=2))
@@ -216,7 +218,8 @@ def check(results, baseline_path, tol, json_path):
         click.get_current_context().exit(2)
     held = sum(c.verdict == "held" for c in comparisons)
     improved = sum(c.verdict == "improved" for c in comparisons)
-    console.print(f"{len(regressions)} regressed, {improved} improved, {held} held")
+    changed = sum(c.verdict == "work changed" for c in comparisons)
+    console.print(f"{len(regressions) - changed} regressed, {changed} work changed, {improved} improved, {held} held")
     click.get_current_context().exit(1 if regressions else 0)
 
 
@@ -242,6 +245,9 @@ from genbench.cli_eval import eval_command, features_group  # noqa: E402
 
 main.add_command(eval_command, "eval")
 main.add_command(features_group, "features")
+from genbench.cli_speed import speed_command  # noqa: E402
+
+main.add_command(speed_command, "speed")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,12 +68,17 @@ from genbench.metrics.reconstruction import (
     completion_metrics,
     reconstruction_metrics,
 )
+from genbench.metrics.throughput import (
+    KEY_SAMPLE_IMAGES_PER_S,
+    KEY_SAMPLE_IMAGES_PER_S_CI_HIGH,
+    KEY_SAMPLE_IMAGES_PER_S_CI_LOW,
+)
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
+from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 ProgressFn = Callable[[str, int, int], None]
 MetricValue = float | bool | None
 
-KEY_SAMPLE_IMAGES_PER_S = "sample_images_per_s"  # registered with the harness speeds (metrics/throughput.py)
 SMALL_N_WARNING = 2000  # FID's bias grows quickly below this many samples (Chong & Forsyth 2020)
 
 DISTRIBUTION_KEYS = (
@@ -219,6 +224,18 @@ def _score_samples(
     return extractor
 
 
+def sample_speed(rates: list[float], reasons: dict[str, str]) -> dict[str, MetricValue]:
+    """Median images/s over sample calls with its 95% interval (null, with a reason in ``reasons``,
+    below 6 calls)."""
+    median, low, high = median_ci(rates)
+    out: dict[str, MetricValue] = {KEY_SAMPLE_IMAGES_PER_S: median, KEY_SAMPLE_IMAGES_PER_S_CI_LOW: low,
+                                   KEY_SAMPLE_IMAGES_PER_S_CI_HIGH: high}
+    if low is None:
+        for key in (KEY_SAMPLE_IMAGES_PER_S_CI_LOW, KEY_SAMPLE_IMAGES_PER_S_CI_HIGH):
+            reasons[key] = f"{len(rates)} sample call(s); a 95% interval of the median needs {MIN_MEDIAN_CI_N}"
+    return out
+
+
 def _small_n_warning(n: int) -> list[str]:
     if n < SMALL_N_WARNING:
         return [f"only {n} samples: FID is biased upwards at small N (use >= {SMALL_N_WARNING}, ideally 10000)"]
@@ -274,11 +291,14 @@ def _model_batch_size(model: Generator) -> int:
 
 @torch.no_grad()
 def _sample(
-    model: Generator, n: int, seed: int, device: torch.device, batch: int, progress: ProgressFn | None
+    model: Generator, n: int, seed: int, device: torch.device, batch: int, progress: ProgressFn | None,
+    rates: list[float] | None = None,
 ) -> Tensor:
+    """``n`` quantized samples in calls of ``batch``; ``rates`` collects each call's images/s."""
     gen = torch.Generator(device).manual_seed(seed)
     chunks = []
     for start, stop in _batches(n, batch):
+        t0 = time.perf_counter()
         x = model.sample(stop - start, gen)
         if tuple(x.shape) != (stop - start, *IMAGE_SHAPE):
             raise ValueError(f"{type(model).__name__}.sample({stop - start}) returned shape {tuple(x.shape)}, "
@@ -287,6 +307,8 @@ def _sample(
         if bad:
             raise ValueError(f"{type(model).__name__}.sample returned {bad} non-finite values")
         chunks.append(quantize(x).cpu())  # quantized before any metric, as saved PNGs would be
+        if rates is not None:
+            rates.append((stop - start) / max(time.perf_counter() - t0, 1e-9))
         if progress is not None:
             progress("sampling", stop, n)
     return torch.cat(chunks)
@@ -364,9 +386,10 @@ def evaluate_model(
     timings: dict[str, float] = {}
     model_name = getattr(model, "name", "") or type(model).__name__
 
+    rates: list[float] = []
     with _Timer(timings, "sampling"):
-        samples = _sample(model, n_samples, seed, device, config.sample_batch_size, progress)
-    metrics[KEY_SAMPLE_IMAGES_PER_S] = n_samples / max(timings["sampling"], 1e-9)
+        samples = _sample(model, n_samples, seed, device, config.sample_batch_size, progress, rates)
+    metrics.update(sample_speed(rates, reasons))
 
     extractor = _score_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,

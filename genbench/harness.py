@@ -24,9 +24,14 @@ from genbench.budget import Budget, BudgetTracker
 from genbench.errors import CheckpointError, ConfigError
 from genbench.io import atomic_torch_save, atomic_write_text
 from genbench.protocol import Generator
+from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
+# Throughput is the median over windows of at least this much train_step time: short enough
+# that a run has many (load spikes then move single windows, not the figure), long enough
+# to span several steps of the fast models.
+SPEED_WINDOW_SECONDS = 0.5
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -46,6 +51,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages (None where the OS keeps none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def rss_mb() -> float:
@@ -85,7 +98,12 @@ def _set_rng_state(state: dict[str, Any], data_gen: torch.Generator) -> None:
 
 @dataclass
 class TrainResult:
-    """What training produced; ``status`` is ok | diverged | failed."""
+    """What training produced; ``status`` is ok | diverged | failed.
+
+    ``train_images_per_s`` is the median throughput over windows of at least
+    ``SPEED_WINDOW_SECONDS`` of ``train_step`` time; ``train_images_per_s_ci`` its
+    95% interval (None, None with fewer than 6 windows); ``train_windows`` how many.
+    """
 
     status: str
     budget: Budget
@@ -96,6 +114,29 @@ class TrainResult:
     log: list[dict[str, float]] = field(default_factory=list)
     error: str | None = None
     resumed_from_step: int | None = None
+    train_images_per_s_ci: tuple[float | None, float | None] = (None, None)
+    train_windows: int = 0
+
+    def speed_record(self) -> tuple[dict[str, float | None], dict[str, str]]:
+        """The interval as run-record metrics, and the reason where it is null."""
+        low, high = self.train_images_per_s_ci
+        metrics = {"train_images_per_s_ci_low": None if low is None else round(low, 2),
+                   "train_images_per_s_ci_high": None if high is None else round(high, 2)}
+        reasons = {} if low is not None else {
+            k: f"fewer than {MIN_MEDIAN_CI_N} windows of {SPEED_WINDOW_SECONDS:g} s of train_step time "
+               f"(a 95% interval of the median needs {MIN_MEDIAN_CI_N})" for k in metrics}
+        return metrics, reasons
+
+
+def window_throughput(rates: list[float], images: int, seconds: float) -> tuple[float, float | None, float | None]:
+    """Median images/s over measurement windows with its 95% interval.
+
+    ``rates``: images/s of each full window; ``images``/``seconds``: the whole run,
+    used as a single window when the run was too short to fill one.
+    """
+    if not rates:
+        return (images / seconds if seconds > 0 else 0.0), None, None
+    return median_ci(rates)
 
 
 ProgressFn = Callable[[BudgetTracker, dict[str, float], float], None]
@@ -188,6 +229,8 @@ def train(
     perm = torch.randperm(n, generator=data_gen)
     resumed_from = None
     ckpt_path = Path(run_dir) / CHECKPOINT_NAME if run_dir is not None else None
+    speed_windows: list[float] = []  # images/s of each full measurement window
+    speed_images, speed_seconds = 0, 0.0
 
     if resume and ckpt_path is not None and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, model, seed)
@@ -195,6 +238,7 @@ def train(
         prog = ckpt["progress"]
         tracker.steps, tracker.images, tracker.seconds = prog["steps"], prog["images"], prog["seconds"]
         epoch, pos = prog["epoch"], prog["pos"]
+        speed_windows = list(prog.get("speed_windows", []))
         perm = ckpt["perm"]
         log = [dict(r) for r in ckpt["log"]]
         _set_rng_state(ckpt["rng"], data_gen)
@@ -209,7 +253,7 @@ def train(
                 "identity": checkpoint_identity(model, seed),
                 "state": model.checkpoint_state(),
                 "progress": {"steps": tracker.steps, "images": tracker.images, "seconds": tracker.seconds,
-                             "epoch": epoch, "pos": pos},
+                             "epoch": epoch, "pos": pos, "speed_windows": speed_windows},
                 "perm": perm,
                 "log": log,
                 "rng": _rng_state(data_gen),
@@ -241,6 +285,11 @@ def train(
         tracker.update(batch_size, dt)
         window_images += batch_size
         window_seconds += dt
+        speed_images += batch_size
+        speed_seconds += dt
+        if speed_seconds >= SPEED_WINDOW_SECONDS:
+            speed_windows.append(speed_images / speed_seconds)
+            speed_images, speed_seconds = 0, 0.0
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad or tracker.steps % log_every == 0 or tracker.exhausted():
             log.append({"step": tracker.steps, "images": tracker.images, "seconds": round(tracker.seconds, 4),
@@ -266,11 +315,14 @@ def train(
     peak = (
         torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else max(peak_rss, rss_mb())
     )
+    median, low, high = window_throughput(speed_windows, tracker.images, tracker.seconds)
     return TrainResult(
         status=status,
         budget=budget,
         achieved=tracker.achieved(),
-        train_images_per_s=tracker.images / tracker.seconds if tracker.seconds > 0 else 0.0,
+        train_images_per_s=median,
+        train_images_per_s_ci=(low, high),
+        train_windows=len(speed_windows),
         peak_memory_mb=round(peak, 1),
         num_parameters=model.num_parameters(),
         log=log,

@@ -26,7 +26,7 @@ from genbench.budget import Budget, parse_budget_overrides
 from genbench.data import load_split
 from genbench.efficiency import calibrate_flops, train_flops_per_image
 from genbench.errors import ConfigError
-from genbench.harness import CHECKPOINT_NAME, resolve_device, seed_everything, train
+from genbench.harness import CHECKPOINT_NAME, load_average, resolve_device, seed_everything, train
 from genbench.errors import GenbenchError
 from genbench.io import FileLock, atomic_write_bytes
 from genbench.protocol import Generator
@@ -136,6 +136,7 @@ def run_one(
         "device": str(device),
         "torch_version": torch.__version__,
         "machine": machine_info(),
+        "load_average": {"start": load_average()},
         "calibration_flops_per_s": calibration,
         "budget": {"asked": spec.budget.to_dict(), "kind": spec.budget.kind, "achieved": None},
         "status": "failed",
@@ -174,8 +175,10 @@ def run_one(
         record["status"] = result.status
         record["error"] = result.error
         record["resumed_from_step"] = result.resumed_from_step
+        record["null_reasons"].update(result.speed_record()[1])
         record["metrics"].update({
             "train_images_per_s": round(result.train_images_per_s, 2),
+            **result.speed_record()[0],
             "peak_memory_mb": result.peak_memory_mb,
             "num_parameters": result.num_parameters,
             "train_flops_per_image": flops_per_image,
@@ -207,6 +210,7 @@ def run_one(
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc(limit=8)
     record["timings"]["wall_seconds"] = round(time.perf_counter() - wall0, 3)
+    record["load_average"]["end"] = load_average()
     from genbench.registry import METRICS
 
     record["metric_meta"] = {

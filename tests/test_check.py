@@ -75,15 +75,38 @@ def test_tol_option_and_cli_exit_codes(tmp_path, base):
     assert r.exit_code == 1  # absolute tolerance 1.5 < 2.0 worse
 
 
-def test_normalised_speed(tmp_path, base):
+def test_speed_gates_only_when_asked(tmp_path, base):
+    """Wall-clock speed is noise in one run: not compared by default; with --tol, on the normalised figure."""
     now = tmp_path / "now"
-    _write(now, "a", 0, ips_norm=700.0)  # 30% slower on the normalised figure
+    _write(now, "a", 0, ips_norm=300.0)  # 70% slower on the normalised figure
     _write(now, "b", 0, fid=20.0, ips_norm=1000.0)
     v = _verdicts(compare(now, base)[0])
-    assert v[("a", "train_images_per_s_norm")] == "regressed"
-    assert v[("b", "train_images_per_s_norm")] == "held"
-    v = _verdicts(compare(now, base, parse_tolerances("train_images_per_s=40%"))[0])
+    assert ("a", "train_images_per_s_norm") not in v and v[("a", "fid")] == "held"
+    r = CliRunner().invoke(main, ["check", str(now), "--baseline", str(base)])
+    assert r.exit_code == 0, r.output
+    v = _verdicts(compare(now, base, parse_tolerances("train_images_per_s=25%"))[0])
+    assert v[("a", "train_images_per_s_norm")] == "regressed" and v[("b", "train_images_per_s_norm")] == "held"
+    v = _verdicts(compare(now, base, parse_tolerances("train_images_per_s=80%"))[0])
     assert v[("a", "train_images_per_s_norm")] == "held"
+
+
+def test_work_counts_gate_exactly(tmp_path):
+    def write(root, params):
+        write_run_record(root / "a" / "seed0", {
+            "schema_version": 1, "model": {"name": "a"}, "seed": 0, "status": "ok", "suite": {"name": "syn"},
+            "metrics": {"fid": 10.0, "num_parameters": params, "train_flops_per_image": 5.0e6},
+        })
+
+    write(tmp_path / "base", 1000)
+    save_baseline(tmp_path / "base", tmp_path / "b.json")
+    write(tmp_path / "same", 1000)
+    assert set(_verdicts(compare(tmp_path / "same", tmp_path / "b.json")[0]).values()) == {"held"}
+    write(tmp_path / "more", 1001)  # one parameter more: exact comparison, no tolerance
+    v = _verdicts(compare(tmp_path / "more", tmp_path / "b.json")[0])
+    assert v[("a", "num_parameters")] == "work changed" and v[("a", "train_flops_per_image")] == "held"
+    r = CliRunner().invoke(main, ["check", str(tmp_path / "more"), "--baseline", str(tmp_path / "b.json"),
+                                  "--json", "-"])
+    assert r.exit_code == 1 and json.loads(r.stdout)["work_changed"] == 1
 
 
 def test_missing_model_is_unusable_input(tmp_path, base):

@@ -93,7 +93,8 @@ def test_full_capability_model(table, data_root):
     assert m["completion_mse"] == pytest.approx((test[..., 14:, :].double() ** 2).mean().item())
     assert 0 < m["fid"] < 10 and m["precision"] > 0.8 and m["is"] > 6 and m["confident_fraction"] > 0.9
     assert m["fid_ci_low"] <= m["fid"] <= m["fid_ci_high"]
-    assert result.null_reasons == {}
+    # One sample call of 300 images: too few windows for an interval of the median sampling speed.
+    assert set(result.null_reasons) == {"sample_images_per_s_ci_low", "sample_images_per_s_ci_high"}
     assert result.extractor["name"] == "genbench-mnist"
     assert ("sampling", 300, 300) in seen and any(d == "likelihood" for d, _, _ in seen)
     for key in m:  # every produced key has registered metadata

@@ -25,7 +25,7 @@ def _strip_timing(rec):
     rec = json.loads(json.dumps(rec))
     from genbench.registry import METRICS
 
-    for key in ("created", "timings", "git_hash", "calibration_flops_per_s"):
+    for key in ("created", "timings", "git_hash", "calibration_flops_per_s", "load_average"):
         rec.pop(key, None)
     for key in list(rec["metrics"]):
         if key in METRICS and METRICS[key].group == "speed":

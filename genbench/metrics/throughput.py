@@ -1,13 +1,31 @@
-"""Speed and size figures recorded for every run (measured by the harness and evaluator)."""
+"""Speed and size figures recorded for every run (measured by the harness and evaluator).
+
+Throughputs are medians over measurement windows (the harness's windows of
+train_step time, the evaluator's sample calls) with a distribution-free 95%
+interval of the median (:func:`genbench.stats.median_ci`).
+"""
 
 from genbench.registry import MetricSpec, register_metric
 
+KEY_TRAIN_IMAGES_PER_S = "train_images_per_s"
+KEY_TRAIN_IMAGES_PER_S_CI_LOW = "train_images_per_s_ci_low"
+KEY_TRAIN_IMAGES_PER_S_CI_HIGH = "train_images_per_s_ci_high"
+KEY_SAMPLE_IMAGES_PER_S = "sample_images_per_s"
+KEY_SAMPLE_IMAGES_PER_S_CI_LOW = "sample_images_per_s_ci_low"
+KEY_SAMPLE_IMAGES_PER_S_CI_HIGH = "sample_images_per_s_ci_high"
+
 TRAIN_IMAGES_PER_S = register_metric(MetricSpec(
-    "train_images_per_s", "training images per second (train_step time only, no evaluation or checkpoints)",
-    unit="img/s", higher_is_better=True, default_tol=0.25, group="speed"))
+    KEY_TRAIN_IMAGES_PER_S, "training images per second: median over measurement windows of train_step "
+    "time (no evaluation or checkpoints)", unit="img/s", higher_is_better=True, default_tol=0.25, group="speed"))
 SAMPLE_IMAGES_PER_S = register_metric(MetricSpec(
-    "sample_images_per_s", "images sampled per second during evaluation", unit="img/s",
-    higher_is_better=True, default_tol=0.25, group="speed"))
+    KEY_SAMPLE_IMAGES_PER_S, "images sampled per second during evaluation: median over sample calls",
+    unit="img/s", higher_is_better=True, default_tol=0.25, group="speed"))
+for _key, _what in ((KEY_TRAIN_IMAGES_PER_S_CI_LOW, "lower end of the 95% interval of train_images_per_s"),
+                    (KEY_TRAIN_IMAGES_PER_S_CI_HIGH, "upper end of the 95% interval of train_images_per_s"),
+                    (KEY_SAMPLE_IMAGES_PER_S_CI_LOW, "lower end of the 95% interval of sample_images_per_s"),
+                    (KEY_SAMPLE_IMAGES_PER_S_CI_HIGH, "upper end of the 95% interval of sample_images_per_s")):
+    register_metric(MetricSpec(_key, _what + " (null with fewer than 6 windows)", unit="img/s",
+                               higher_is_better=None, group="speed"))
 PEAK_MEMORY_MB = register_metric(MetricSpec(
     "peak_memory_mb", "peak memory while training: process RSS sampled at log steps on CPU, "
     "torch.cuda.max_memory_allocated on GPU", unit="MiB", higher_is_better=False, default_tol=0.5, group="speed"))
