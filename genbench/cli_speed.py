@@ -60,13 +60,18 @@ def _load_text(load: dict) -> str:
 @click.option("--figures", "figures_text", metavar="LIST",
               help="Comma-separated subset of train, sample, features, metrics (default: all). "
                    "train/sample apply to generators, features/metrics to eval.")
-@click.option("--rounds", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Windows per figure and side. With --against each round is one interleaved pair; "
-                   "at least 6 are needed for a 95% interval.")
-@click.option("--window", "window_seconds", type=click.FloatRange(min=0.0, min_open=True), default=0.5,
+@click.option("--seconds", "seconds_per_figure", type=click.FloatRange(min=0.0, min_open=True), default=5.0,
+              show_default=True,
+              help="Measured seconds per figure and side: windows are added until they reach it. Longer gives "
+                   "tighter intervals (about 1/sqrt(seconds)).")
+@click.option("--window", "window_seconds", type=click.FloatRange(min=0.0, min_open=True), default=0.05,
               show_default=True,
               help="Target length of a window in seconds; a window is a whole number of calls (at least one), "
                    "so slow calls (e.g. sampling 500 images from ddpm) make longer windows.")
+@click.option("--min-rounds", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Windows per figure and side at least, however slow its calls (a 95% interval needs 6).")
+@click.option("--rounds", type=click.IntRange(min=1), default=None,
+              help="Exactly this many windows per figure and side (instead of --seconds / --min-rounds).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch/OpenMP threads in every worker process (the same on both sides).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
@@ -85,8 +90,9 @@ def _load_text(load: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds models, data order and the round order.")
 @click.option("--json", "json_path", help="Also write the results as JSON to this file ('-' for stdout).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in CI logs).")
-def speed_command(against, tol_text, models, figures_text, rounds, window_seconds, threads, device, clock, suite,
-                  sample_batch, eval_images, data_root, seed, json_path, no_progress) -> None:
+def speed_command(against, tol_text, models, figures_text, seconds_per_figure, window_seconds, min_rounds, rounds,
+                  threads, device, clock, suite, sample_batch, eval_images, data_root, seed, json_path,
+                  no_progress) -> None:
     """Throughput of every model (training, sampling) and of genbench eval, as the median of many windows.
 
     \b
@@ -108,7 +114,8 @@ def speed_command(against, tol_text, models, figures_text, rounds, window_second
     tol = parse_tolerance(tol_text) if against is not None else None
     config = SpeedConfig(
         models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else None,
-        figures=parse_figures(figures_text), rounds=rounds, window_seconds=window_seconds, threads=threads,
+        figures=parse_figures(figures_text), window_seconds=window_seconds, seconds_per_figure=seconds_per_figure,
+        min_rounds=min_rounds, rounds=rounds, threads=threads,
         device=device, suite=suite, sample_batch=sample_batch, eval_images=eval_images, data_root=data_root,
         seed=seed, clock=clock,
     )
@@ -129,8 +136,7 @@ def speed_command(against, tol_text, models, figures_text, rounds, window_second
 
     if against is None:
         rows = summarise(measurement)
-        table = Table(title=f"genbench speed ({config.threads} thread(s), {config.device}, "
-                            f"{config.rounds} windows per figure)")
+        table = Table(title=f"genbench speed ({config.threads} thread(s), {config.device})")
         for col in ("model", "figure", "median", "95% interval", "windows"):
             table.add_column(col, justify="left" if col in ("model", "figure") else "right")
         for r in rows:
@@ -148,14 +154,15 @@ def speed_command(against, tol_text, models, figures_text, rounds, window_second
         rows = compare(measurement, tol)
         old, new = measurement.sides["old"], measurement.sides["new"]
         table = Table(title=f"genbench speed: working tree vs {against} ({(old['commit'] or '')[:12]}), "
-                            f"{config.rounds} interleaved rounds, tolerance {tol * 100:g}%")
-        for col in ("model", "figure", "old", "new", "ratio", "95% interval", "verdict"):
+                            f"tolerance {tol * 100:g}%")
+        for col in ("model", "figure", "old", "new", "ratio", "95% interval", "rounds", "verdict"):
             table.add_column(col, justify="left" if col in ("model", "figure", "verdict") else "right")
         for r in rows:
             colour = COLOURS[r["verdict"]]
             table.add_row(r["model"], _short(r["figure"]), _num(r["old"]), _num(r["new"]),
                           "—" if r["ratio"] is None else f"{r['ratio']:.3f}",
                           _interval(r["ci_low"], r["ci_high"], "{:.3f}") if r["unit"] else "exact",
+                          str(r["rounds"]) if r["unit"] else "",
                           f"[{colour}]{r['verdict']}[/]" if colour else r["verdict"])
         console.print(table)
         console.print(f"old: {old['genbench']}  new: {new['genbench']}", highlight=False)

@@ -10,16 +10,20 @@ Workloads (run by :mod:`genbench.speed_worker` in fresh processes):
   training images) and ``metric_images_per_s`` (every sample-quality metric of
   ``genbench eval`` from those features, against the cached test reference).
 
-Each figure is the throughput of many windows of a fixed number of calls (sized
-once so that a window lasts about ``window_seconds``). Work counts are recorded
-beside them and compared exactly: parameters and FLOPs per image.
+Each figure is the throughput of many short windows of a fixed number of calls
+(sized once so that a window lasts about ``window_seconds``, at least one call);
+every figure gets windows until about ``seconds_per_figure`` of them are measured,
+and at least ``min_rounds``. On a shared machine the noise of a window hardly
+shrinks with its length, so many short windows give a tighter interval than a few
+long ones for the same time. Work counts are recorded beside the throughputs and
+compared exactly: parameters and FLOPs per image.
 
 With ``against``, the working tree and a git revision each get one worker process,
 started with the same interpreter, installed packages and thread count. A round
-runs one window of every workload on both sides, in an order shuffled anew each
-round (workloads and, within each, which side goes first, as touchstone does), so
-that the load of a shared machine falls on both alike and each round gives one
-paired ratio. The ratio new/old is the Hodges-Lehmann estimate over rounds with
+runs one window of every workload that still needs windows on both sides, in an
+order shuffled anew each round (workloads and, within each, which side goes first,
+as touchstone does), so that the load of a shared machine falls on both alike and
+each round gives one paired ratio. The ratio new/old is the Hodges-Lehmann estimate over rounds with
 the signed-rank 95% interval (:func:`genbench.stats.paired_ratio`; Hollander, Wolfe
 & Chicken 2014, §3.2-3.3; Bauer 1972). Verdict: ``regressed`` when the whole
 interval is below ``1 - tol``, ``improved`` when it is above ``1 + tol``, else
@@ -67,8 +71,10 @@ class SpeedConfig:
 
     models: tuple[str, ...] | None = None  # generators and/or "eval"; None: all generators + eval
     figures: tuple[str, ...] = tuple(FIGURES.values())
-    rounds: int = 10
-    window_seconds: float = 0.5
+    window_seconds: float = 0.05  # target length of one window (at least one call)
+    seconds_per_figure: float = 5.0  # measured time per figure and side (windows are added up to it)
+    min_rounds: int = 8  # windows per figure and side at least, however long a call is
+    rounds: int | None = None  # fixed windows per figure and side (overrides the two above)
     threads: int = 1
     device: str = "cpu"
     suite: str = "mnist-small"
@@ -86,6 +92,7 @@ class Workload:
     calls: int  # calls per window
     images_per_call: int
     est_window_seconds: float
+    rounds: int  # windows per side
 
 
 @dataclass
@@ -218,7 +225,8 @@ def _sample_batch(config: SpeedConfig) -> int:
 
 
 def _plan(config: SpeedConfig, setups: dict[str, dict[str, Any]], models: list[str], clock: str) -> list[Workload]:
-    first = next(iter(setups))  # the working tree (or the only side) sizes the windows for all
+    """Calls per window and windows per figure, from the first side's warm-up timings (the same for all sides)."""
+    first = next(iter(setups))
     workloads = []
     for model in models:
         if not all(setups[s]["models"].get(model, {}).get("registered") for s in setups):
@@ -229,7 +237,9 @@ def _plan(config: SpeedConfig, setups: dict[str, dict[str, Any]], models: list[s
                 continue
             call = max(info["call_seconds"][figure][clock], 1e-6)
             calls = max(1, math.ceil(config.window_seconds / call))
-            workloads.append(Workload(model, figure, calls, info["images_per_call"][figure], calls * call))
+            window = calls * call
+            rounds = config.rounds or max(config.min_rounds, math.ceil(config.seconds_per_figure / window))
+            workloads.append(Workload(model, figure, calls, info["images_per_call"][figure], window, rounds))
     return workloads
 
 
@@ -239,7 +249,8 @@ def measure(
     scratch: Path,
     progress: ProgressFn | None = None,
 ) -> Measurement:
-    """Start one worker per side, set up every model, then run ``config.rounds`` interleaved rounds.
+    """Start one worker per side, set up every model, then run interleaved rounds until every
+    figure has its windows.
 
     The first side of ``trees`` (the working tree, or the only side) decides which
     models exist and sizes the windows.
@@ -278,7 +289,7 @@ def measure(
         }
         rng = random.Random(config.seed)
         warm = [w for w in workloads if w.est_window_seconds <= WARMUP_MAX_SECONDS]
-        total = len(trees) * (len(warm) + config.rounds * len(workloads))
+        total = len(trees) * (len(warm) + sum(w.rounds for w in workloads))
         done = 0
 
         def run(w: Workload, record: bool) -> None:
@@ -295,8 +306,8 @@ def measure(
 
         for w in warm:
             run(w, record=False)
-        for _ in range(config.rounds):
-            order = list(workloads)
+        for r in range(max((w.rounds for w in workloads), default=0)):
+            order = [w for w in workloads if w.rounds > r]  # cheap figures get more rounds than slow ones
             rng.shuffle(order)
             for w in order:
                 run(w, record=True)
@@ -336,8 +347,8 @@ def run_speed(
     import genbench
     from genbench.registry import generator_names
 
-    if against is not None and config.rounds < MIN_ROUNDS_AGAINST:
-        raise InputError(f"--rounds must be at least {MIN_ROUNDS_AGAINST} with --against "
+    if against is not None and (config.rounds or config.min_rounds) < MIN_ROUNDS_AGAINST:
+        raise InputError(f"--rounds/--min-rounds must be at least {MIN_ROUNDS_AGAINST} with --against "
                          f"(the 95% interval of a paired ratio needs {MIN_ROUNDS_AGAINST} rounds)")
     if config.clock not in ("auto", "cpu", "wall"):
         raise InputError(f"--clock must be auto, cpu or wall, got {config.clock!r}")

@@ -50,33 +50,29 @@ def median_ci(values, confidence: float = 0.95) -> tuple[float, float | None, fl
 
 
 @lru_cache(maxsize=64)
-def signed_rank_counts(n: int) -> tuple[int, ...]:
+def signed_rank_null(n: int) -> np.ndarray:
     """Null distribution of the Wilcoxon signed-rank statistic ``T+`` for ``n`` untied pairs.
 
-    Entry ``t`` is the number of the ``2**n`` sign patterns whose positive ranks sum
-    to ``t`` (``t = 0 .. n(n+1)/2``): the coefficients of ``prod_k (1 + x**k)``.
+    Entry ``t`` is ``P(T+ = t)`` for ``t = 0 .. n(n+1)/2``: the coefficients of
+    ``prod_k (1 + x**k) / 2``, built one factor at a time (exact up to float rounding).
     """
-    counts = [1]
+    p = np.zeros(n * (n + 1) // 2 + 1)
+    p[0] = 1.0
+    top = 0  # largest T+ reachable with ranks 1..k-1
     for k in range(1, n + 1):
-        grown = counts + [0] * k
-        for t, c in enumerate(counts):
-            grown[t + k] += c
-        counts = grown
-    return tuple(counts)
+        top += k
+        p[k : top + 1] += p[: top + 1 - k].copy()
+        p[: top + 1] /= 2.0
+    p.flags.writeable = False
+    return p
 
 
 def _signed_rank_k(n: int, confidence: float) -> tuple[int, float]:
-    """Largest ``k`` with ``P(T+ <= k-1) <= (1-confidence)/2``; 0 when none; and the interval's coverage."""
-    counts = signed_rank_counts(n)
-    total = 2**n
+    """Largest ``k`` with ``P(T+ <= k-1) <= (1-confidence)/2`` (0 when none), and the interval's coverage."""
+    cdf = np.cumsum(signed_rank_null(n))
     alpha_half = (1.0 - confidence) / 2.0
-    cumulative, k = 0, 0
-    for t, c in enumerate(counts):
-        if (cumulative + c) / total > alpha_half:
-            break
-        cumulative += c
-        k = t + 1
-    return k, 1.0 - 2.0 * cumulative / total
+    k = int(np.searchsorted(cdf, alpha_half * (1 + 1e-12), side="right"))  # count of t with cdf(t) <= alpha/2
+    return k, (1.0 - 2.0 * float(cdf[k - 1])) if k > 0 else 0.0
 
 
 @dataclass(frozen=True)

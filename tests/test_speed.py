@@ -48,7 +48,8 @@ def test_unknown_model(monkeypatch):
 
 
 @pytest.mark.parametrize("args, text", [
-    (["--against", "HEAD", "--rounds", "5"], "--rounds must be at least 6"),
+    (["--against", "HEAD", "--rounds", "5"], "must be at least 6"),
+    (["--against", "HEAD", "--min-rounds", "4"], "must be at least 6"),
     (["--against", "HEAD", "--tol", "ten"], "--tol expects a percentage"),
     (["--figures", "train,speedy"], "--figures: unknown speedy"),
     (["--models", "eval", "--figures", "train"], "has no workload among the figures"),
@@ -137,8 +138,8 @@ def slowed_repo(tmp_path):
 
 def test_twice_the_work_is_flagged_and_nothing_else(slowed_repo, tmp_path, monkeypatch, data_root):
     out = tmp_path / "speed.json"
-    r = _speed(["--against", "HEAD", "--models", "tiny-speed", "--figures", "train,sample", "--rounds", "12",
-                "--window", "0.1", "--tol", "10%", "--data-root", data_root, "--json", str(out)],
+    r = _speed(["--against", "HEAD", "--models", "tiny-speed", "--figures", "train,sample", "--seconds", "1",
+                "--window", "0.01", "--tol", "10%", "--data-root", data_root, "--json", str(out)],
                slowed_repo, monkeypatch)
     assert r.exit_code == 1, r.output
     payload = json.loads(out.read_text())

@@ -4,19 +4,28 @@ import numpy as np
 import pytest
 from scipy.stats import binom, wilcoxon
 
-from genbench.stats import median_ci, paired_ratio, paired_shift, signed_rank_counts, walsh_averages
+from genbench.stats import median_ci, paired_ratio, paired_shift, signed_rank_null, walsh_averages
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 9, 14])
+@pytest.mark.parametrize("n", [1, 2, 5, 9, 14, 40])
 def test_signed_rank_null_matches_scipy_exact_pvalues(n):
-    counts = np.array(signed_rank_counts(n))
-    assert counts.sum() == 2**n and len(counts) == n * (n + 1) // 2 + 1
+    p = signed_rank_null(n)
+    assert p.sum() == pytest.approx(1.0) and len(p) == n * (n + 1) // 2 + 1
     rng = np.random.default_rng(n)
     for _ in range(5):
         d = rng.normal(0.3, 1.0, n)
-        t_plus = sum(r for r, v in zip(np.argsort(np.argsort(np.abs(d))) + 1, d) if v > 0)
-        p = wilcoxon(d, alternative="greater", method="exact").pvalue
-        assert counts[t_plus:].sum() / 2**n == pytest.approx(p, rel=1e-12)
+        ranks = np.argsort(np.argsort(np.abs(d))) + 1
+        t_plus = ranks[d > 0].sum()
+        pvalue = wilcoxon(d, alternative="greater", method="exact").pvalue
+        assert p[t_plus:].sum() == pytest.approx(pvalue, rel=1e-12)
+
+
+def test_large_n_interval_matches_the_normal_approximation():
+    n = 300  # Hollander, Wolfe & Chicken (3.28): k ~ n(n+1)/4 - z sqrt(n(n+1)(2n+1)/24)
+    s = paired_shift(np.random.default_rng(5).normal(size=n))
+    w = walsh_averages(np.random.default_rng(5).normal(size=n))
+    k = n * (n + 1) / 4 - 1.959964 * np.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    assert w[int(np.floor(k)) - 2] <= s.low <= w[int(np.ceil(k)) + 1] and s.coverage == pytest.approx(0.95, abs=1e-3)
 
 
 def test_hodges_lehmann_is_median_of_walsh_averages():
