@@ -215,8 +215,18 @@ def _execute_locked(
 ) -> RunRecord:
     for stale in run_dir.glob(".*.tmp"):  # left by a process killed mid-write; we hold the run's lock
         stale.unlink(missing_ok=True)
+    threads_before = torch.get_num_threads()
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
+    try:
+        return _execute_with_threads(spec, run_dir, executor, evaluator, progress)
+    finally:  # the caller's process keeps its own setting
+        torch.set_num_threads(threads_before)
+
+
+def _execute_with_threads(
+    spec: RunSpec, run_dir: Path, executor: str, evaluator: Evaluator | None, progress: RunProgress | None
+) -> RunRecord:
     device = torch.device(spec.device)
     config = spec.config()
     record = new_record(spec, config, {

@@ -56,7 +56,13 @@ def plan_runs(
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
 ) -> list[RunSpec]:
-    """Expand a suite into run specs, applying CLI > suite file > defaults; every config is validated here."""
+    """Expand a suite into run specs, applying CLI > suite file > defaults; every config is validated here.
+
+    ``models`` selects among the suite's models (other registered generators may be
+    named too); ``extra_models`` (``--model file.py:Class``) always run, so
+    ``models=["my-gen"], extra_models=[MyGen]`` runs just that one. A ``--model``
+    class keeps the suite's budget and settings for its name, if the suite has one.
+    """
     extra_names = [cls.name for cls in extra_models]
     duplicates = sorted({n for n in extra_names if extra_names.count(n) > 1})
     if duplicates:
@@ -71,7 +77,6 @@ def plan_runs(
         entries = [e for e in entries if e.name in wanted] + [
             ModelEntry(name, suite.default_budget) for name in wanted if name not in known
         ]
-        extra_models = [cls for cls in extra_models if cls.name in wanted]
     entries = [e for e in entries if e.name not in extra_names]  # a --model class replaces a namesake
     classes = [(e, get_generator(e.name)) for e in entries]
     for cls in extra_models:
