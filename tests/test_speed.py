@@ -161,6 +161,15 @@ def test_twice_the_work_is_flagged_and_nothing_else(slowed_repo, tmp_path, monke
     assert payload["load_average"]["start"] is not None
 
 
+def test_a_revision_that_cannot_run_is_one_line(slowed_repo, tmp_path, monkeypatch, data_root):
+    (slowed_repo / "baselines" / "tiny.py").write_text("def broken(:\n")
+    _git(slowed_repo, "commit", "--quiet", "-am", "broken")
+    (slowed_repo / "baselines" / "tiny.py").write_text(TINY.format(repeats=1))
+    r = _speed(["--against", "HEAD", "--models", "tiny-speed", "--figures", "train", "--data-root", data_root],
+               slowed_repo, monkeypatch)
+    _one_line_error(r, "old side: SyntaxError")
+
+
 # -- throughput in run records -----------------------------------------------------------
 
 def _dummy_train(monkeypatch, window, steps=30, **kwargs):
