@@ -17,9 +17,15 @@ from typing import Any
 
 from genbench.errors import InputError
 from genbench.io import atomic_write_json
-from genbench.results import STATUSES, collect_runs, json_safe, machine_info, utc_now
+from genbench.results import (
+    STATUSES,
+    RunRecord,
+    collect_runs,
+    json_safe,
+    machine_info,
+    utc_now,
+)
 from genbench.validation import (
-    describe,
     expect_int,
     expect_number,
     expect_plain_name,
@@ -66,7 +72,7 @@ def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
     return out
 
 
-def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
     """Per model: mean of every directional metric over ok seeds, and status counts."""
     import genbench.metrics  # noqa: F401
     from genbench.registry import METRICS
@@ -74,13 +80,13 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     per_model: dict[str, dict[str, list[float]]] = {}
     statuses: dict[str, dict[str, int]] = {}
     for rec in records:
-        name = rec["model"]["name"]
+        name = rec.model_name
         statuses.setdefault(name, {"ok": 0, "diverged": 0, "failed": 0})
-        statuses[name][rec["status"]] = statuses[name].get(rec["status"], 0) + 1
+        statuses[name][rec.status] = statuses[name].get(rec.status, 0) + 1
         per_model.setdefault(name, {})
-        if rec["status"] != "ok":
+        if rec.status != "ok":
             continue
-        for key, value in (rec.get("metrics") or {}).items():
+        for key, value in rec.metrics.items():
             spec = METRICS.get(key)
             if spec is None or spec.higher_is_better is None or key in _SKIP or isinstance(value, bool):
                 continue
@@ -92,7 +98,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[dict[str, Any]]]:
+def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[RunRecord]]:
     path = Path(results_dir)
     if not path.is_dir():
         raise InputError(f"results folder {path} does not exist")
@@ -102,35 +108,27 @@ def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[dict[str, A
     if not records:
         raise InputError(f"no run records (*/seed*/run.json) under {path}")
     validate_records(records, path)
-    suites = sorted({r["suite"]["name"] for r in records})
+    suites = sorted({r.suite_name for r in records})
     if len(suites) != 1:
         raise InputError(f"{path} mixes suites {', '.join(suites)}; point at one suite's folder")
-    versions = sorted({r["suite"]["version"] for r in records})
+    versions = sorted({r.suite["version"] for r in records})
     if len(versions) != 1:
         raise InputError(f"{path} mixes versions {', '.join(map(str, versions))} of suite {suites[0]!r}; "
                          f"results of different versions are not comparable")
     return suites[0], records
 
 
-def validate_records(records: list[dict[str, Any]], where: str | os.PathLike) -> None:
-    """Raise :class:`InputError` unless every run record has the fields check and baselines read, with their types."""
+def validate_records(records: list[RunRecord], where: str | os.PathLike) -> None:
+    """Raise :class:`InputError` unless every record's names, seed and suite version are usable.
+
+    :meth:`RunRecord.from_json` has checked the rest (status, sections, metric types).
+    """
     for rec in records:
-        model = rec.get("model")
-        name = model.get("name") if isinstance(model, dict) else None
-        seed = rec.get("seed")
-        what = f"run record of {name if is_plain_name(name) else '?'} seed {seed if is_int(seed) else '?'} in {where}"
-        expect_table(model, f"{what}: `model`", error=InputError)
-        expect_plain_name(name, f"{what}: `model.name`", error=InputError)
-        expect_int(seed, f"{what}: `seed`", minimum=0, error=InputError)
-        if rec.get("status") not in STATUSES:
-            raise InputError(f"{what}: `status` must be one of {', '.join(STATUSES)}, got {describe(rec.get('status'))}")
-        suite = rec.get("suite")
-        if not isinstance(suite, dict):
-            raise InputError(f"{what}: `suite` must be a table, got {describe(suite)}")
-        expect_plain_name(suite.get("name"), f"{what}: `suite.name`", error=InputError)
-        expect_int(suite.get("version"), f"{what}: `suite.version`", minimum=1, error=InputError)
-        if rec.get("metrics") is not None and not isinstance(rec["metrics"], dict):
-            raise InputError(f"{what}: `metrics` must be a table, got {describe(rec['metrics'])}")
+        what = f"run record of {rec.model_name if is_plain_name(rec.model_name) else '?'} seed {rec.seed} in {where}"
+        expect_plain_name(rec.model_name, f"{what}: `model.name`", error=InputError)
+        expect_int(rec.seed, f"{what}: `seed`", minimum=0, error=InputError)
+        expect_plain_name(rec.suite_name, f"{what}: `suite.name`", error=InputError)
+        expect_int(rec.suite.get("version"), f"{what}: `suite.version`", minimum=1, error=InputError)
 
 
 def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> dict[str, Any]:
@@ -138,10 +136,10 @@ def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> di
     baseline = {
         "schema_version": BASELINE_SCHEMA,
         "suite": suite,
-        "suite_version": records[0]["suite"]["version"],
+        "suite_version": records[0].suite["version"],
         "created": utc_now(),
         "source": str(results_dir),
-        "machine": records[0].get("machine") or machine_info(),
+        "machine": records[0].machine or machine_info(),
         "models": summarise(records),
     }
     baseline = json_safe(baseline)
@@ -222,7 +220,7 @@ def compare(
     suite, records = _load_results(results_dir)
     if baseline["suite"] != suite:
         raise InputError(f"baseline is for suite {baseline['suite']!r}, results are for {suite!r}")
-    version = records[0]["suite"]["version"]
+    version = records[0].suite["version"]
     if baseline["suite_version"] != version:
         raise InputError(f"baseline is for suite {suite!r} version {baseline['suite_version']}, the results are "
                          f"version {version}; save a baseline from results of this version")

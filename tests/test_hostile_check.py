@@ -104,16 +104,21 @@ def test_malformed_baselines_are_one_line_exit_2(tmp_path, results, good, mutate
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda r: r.pop("status"), "`status` must be one of ok, diverged, failed"),
-    (lambda r: r.update(status="done"), "`status` must be one of ok, diverged, failed"),
-    (lambda r: r.pop("suite"), "`suite` must be a table"),
+    (lambda r: r.pop("status"), "status must be one of ok, diverged, failed"),
+    (lambda r: r.update(status="done"), "status must be one of ok, diverged, failed"),
+    (lambda r: r.pop("suite"), "no suite name"),
     (lambda r: r["suite"].update(version="1"), "`suite.version` must be an integer, got a string"),
-    (lambda r: r.update(metrics=[1]), "`metrics` must be a table"),
+    (lambda r: r["suite"].pop("version"), "`suite.version` must be an integer, got nothing"),
+    (lambda r: r["model"].update(name="../a"), "`model.name` must be a plain name"),
+    (lambda r: r.update(seed=-1), "`seed` must be at least 0"),
+    (lambda r: r.update(metrics=[1]), "metrics must be a JSON object"),
 ])
 def test_malformed_run_records_are_one_line_exit_2(tmp_path, results, good, mutate, message):
     record = _record(seed=3)
     mutate(record)
-    write_run_record(results / "a" / "seed3", record)
+    run_dir = results / "a" / "seed3"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps(record))  # as a damaged or hand-edited file would be
     _one_line_exit_2(_check(tmp_path, results, good), message)
 
 
