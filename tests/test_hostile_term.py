@@ -83,8 +83,9 @@ def test_run_prints_a_hostile_error_message_escaped(tmp_path):
     suite = tmp_path / "s.toml"
     suite.write_text('name = "t"\nversion = 1\ndataset = "mnist"\nmodels = ["seed-gan"]\ntiny = true\n'
                      '[budget]\nsteps = 2\n[eval]\nn_samples = 8\n')
-    r = CliRunner().invoke(main, ["run", "--suite", str(suite), "--model", f"{src}:Boom", "--out", str(tmp_path / "out"),
+    r = CliRunner().invoke(main, ["run", "--suite", str(suite), "--models", "boom", "--model", f"{src}:Boom",
+                                  "--out", str(tmp_path / "out"),
                                   "--no-progress", "--device", "cpu", "--data-root", str(Path(DATA_ROOT).resolve())])
-    assert r.exception is None or isinstance(r.exception, SystemExit), r.output  # exit 0 or 1 (a run failed)
+    assert r.exit_code == 1, r.output  # the run failed
     assert "boom seed 0: failed: RuntimeError:" in r.output
     _assert_escaped(r.output)
