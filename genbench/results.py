@@ -65,7 +65,6 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "processor": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
     }
     if torch.cuda.is_available():

@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 
 from genbench.budget import Budget, parse_budget_overrides
-from genbench.data import load_split
+from genbench.data import SPLIT_SIZES, load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.execute import (
     LOCK_NAME,
@@ -32,10 +32,11 @@ from genbench.harness import CHECKPOINT_NAME, resolve_device
 from genbench.io import FileLock
 from genbench.progress import ProgressBoard
 from genbench.protocol import Generator
-from genbench.registry import get_generator, make_config
+from genbench.registry import get_generator, make_config, validate_config
 from genbench.report import write_report
 from genbench.results import RUN_FILE, RunRecord, read_run_record
 from genbench.suite import ModelEntry, Suite, load_suite
+from genbench.validation import expect_seeds
 
 __all__ = ["RunSpec", "plan_runs", "run_dir_for", "run_suite", "save_grid"]
 EXECUTORS = ("local", "ray")
@@ -89,6 +90,7 @@ def plan_runs(
     for target in set_overrides:
         if target not in names:
             raise ConfigError(f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
+    run_seeds = expect_seeds(list(seeds), "seeds") if seeds is not None else suite.seeds
     out_abs = str(Path(out).absolute())
     root = str(Path(data_root).absolute()) if data_root else None
     tb = str(Path(tensorboard_dir).absolute()) if tensorboard_dir else None
@@ -96,8 +98,9 @@ def plan_runs(
     for entry, cls in classes:
         budget: Budget = entry.budget.merged(budget_overrides) if budget_overrides else entry.budget
         overrides = {**(cls.tiny_config if entry.tiny else {}), **entry.settings, **set_overrides.get(cls.name, {})}
-        make_config(cls, overrides)  # validate before anything trains
-        for seed in seeds if seeds is not None else suite.seeds:
+        # Validate before anything trains, the batch size against the training split too.
+        validate_config(cls, make_config(cls, overrides), train_size=SPLIT_SIZES["train"])
+        for seed in run_seeds:
             spec = RunSpec(suite, cls, int(seed), budget, overrides, device=device, data_root=root, out=out_abs,
                            threads=threads, checkpoint_every_seconds=checkpoint_every_seconds,
                            checkpoint_every_steps=checkpoint_every_steps, tensorboard_dir=tb)

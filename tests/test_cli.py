@@ -112,3 +112,11 @@ def test_suite_name_cannot_lead_outside_out(tmp_path, data_root):
                                   "--data-root", data_root])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert not (tmp_path / "a" / "x").exists() and not (tmp_path / "x").exists()
+
+
+def test_batch_size_above_the_training_split_is_refused_before_training(tmp_path):
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--models", "dcgan", "--set", "dcgan.batch_size=100000",
+                                  "--out", str(tmp_path), "--no-progress"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "batch_size" in r.output and "60000" in r.output
+    assert not any(tmp_path.iterdir())  # refused while planning: nothing trained, nothing written
