@@ -29,7 +29,7 @@ from genbench.errors import ConfigError
 from genbench.harness import CHECKPOINT_NAME, resolve_device, seed_everything, train
 from genbench.errors import GenbenchError
 from genbench.io import FileLock, atomic_write_bytes
-from genbench.protocol import Generator
+from genbench.protocol import Generator, RunContext
 from genbench.registry import get_generator, make_config
 from genbench.report import write_report
 from genbench.results import RUN_FILE, SCHEMA_VERSION, git_hash, machine_info, utc_now, write_run_record
@@ -131,7 +131,7 @@ def run_one(
         "dataset": suite.dataset,
         "model": {"name": cls.name, "class": f"{cls.__module__}.{cls.__qualname__}",
                   "config": dataclasses.asdict(config), "capabilities": str(cls.capabilities.name),
-                  "likelihood_is_bound": cls.likelihood_is_bound},
+                  "likelihood_is_bound": cls.likelihood_is_bound, "role": cls.role.value},
         "seed": seed,
         "device": str(device),
         "torch_version": torch.__version__,
@@ -163,6 +163,7 @@ def run_one(
         train_split = load_split(suite.dataset, "train", data_root)
         seed_everything(seed)
         model = cls(config).to(device)
+        model.setup(RunContext(suite.dataset, None if data_root is None else str(data_root)))
         batch = train_split.images[: int(config.batch_size)].to(device)
         flops_per_image = train_flops_per_image(model, batch)
         result = train(
