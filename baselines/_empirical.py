@@ -19,15 +19,21 @@ class EmpiricalConfig:
 
 
 class EmpiricalGenerator(Generator):
-    """Draws images uniformly, with replacement, from ``split`` of the run's dataset.
+    """Draws images from ``split`` of the run's dataset without replacement.
 
-    The images come from the run (:meth:`setup`), not from training, and are not part
-    of the checkpoint: they are the data itself.
+    ``sample(n)`` returns ``n`` distinct images in random order while ``n`` does not
+    exceed the pool, then the pool again in a new order, so every image appears as
+    evenly as ``n`` allows; evaluation asks for all samples in one call for this.
+    (Draws with replacement would repeat about a third of a 2,000-image pool in 2,000
+    draws and score the repeats as if they were a smaller sample.) The images come
+    from the run (:meth:`setup`), not from training, and are not part of the
+    checkpoint: they are the data itself.
     """
 
     split: ClassVar[str]
     Config = EmpiricalConfig
     capabilities = Capability.SAMPLE
+    sample_in_one_call = True
 
     def __init__(self, config: EmpiricalConfig) -> None:
         super().__init__(config)
@@ -48,5 +54,6 @@ class EmpiricalGenerator(Generator):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         pool = self._require_pool()
-        index = torch.randint(len(pool), (n,), generator=generator, device=pool.device)
-        return pool[index].float() / 255.0
+        rounds = -(-n // len(pool))
+        index = torch.cat([torch.randperm(len(pool), generator=generator, device=pool.device) for _ in range(rounds)])
+        return pool[index[:n]].float() / 255.0

@@ -1,6 +1,6 @@
 """train-copy: the memorizer row, training images returned verbatim.
 
-Samples are drawn uniformly, with replacement, from all 60,000 training images: the
+Samples are drawn without replacement from all 60,000 training images: the
 empirical distribution of the training set, which is what a model that memorizes
 its data converges to. It looks excellent to FID, IS and precision, which cannot
 tell a copy from a new image; ``copy_fraction`` (1.0 here) is the metric that

@@ -397,7 +397,8 @@ def evaluate_model(
     model_name = getattr(model, "name", "") or type(model).__name__
 
     with _Timer(timings, "sampling"):
-        samples = _sample(model, n_samples, seed, device, config.sample_batch_size, progress)
+        batch = n_samples if model.sample_in_one_call else config.sample_batch_size
+        samples = _sample(model, n_samples, seed, device, batch, progress)
     metrics[KEY_SAMPLE_IMAGES_PER_S] = n_samples / max(timings["sampling"], 1e-9)
 
     extractor = _score_samples(

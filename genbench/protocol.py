@@ -102,6 +102,9 @@ class Generator(nn.Module):
     capabilities: ClassVar[Capability] = Capability.SAMPLE
     likelihood_is_bound: ClassVar[bool] = False
     role: ClassVar[Role] = Role.COMPETITOR
+    # Evaluation asks for all its samples in one `sample` call instead of batches, for a
+    # model whose samples depend on each other (drawn without replacement).
+    sample_in_one_call: ClassVar[bool] = False
     # Overrides of Config that make a seconds-fast model, used by the contract tests.
     tiny_config: ClassVar[dict[str, Any]] = {}
 

@@ -101,6 +101,34 @@ def test_data_rows_sample_their_split_verbatim(name, split, data_root):
     assert "pool" not in model.state_dict()  # the data is not part of the checkpoint
 
 
+def test_data_rows_draw_without_replacement(data_root):
+    model = _model("real-data")
+    model.setup(RunContext("mnist", data_root))
+    index = {bytes(x.numpy()): i for i, x in enumerate(model.pool)}
+    samples = (model.sample(4500, torch.Generator().manual_seed(2)) * 255).round().to(torch.uint8)
+    drawn = [index[bytes(x.numpy())] for x in samples]
+    assert sorted(drawn[:2000]) == list(range(2000)) and sorted(drawn[2000:4000]) == list(range(2000))
+    assert len(set(drawn[4000:])) == 500  # the third round: distinct again
+    assert get_generator("real-data").sample_in_one_call and not get_generator("dcgan").sample_in_one_call
+
+
+def test_evaluation_asks_for_all_samples_at_once_when_a_model_says_so(data_root):
+    from genbench.evaluate import EvalConfig, evaluate_model
+
+    calls = []
+
+    class Counting(get_generator("train-copy")):
+        def sample(self, n, generator):
+            calls.append(n)
+            return super().sample(n, generator)
+
+    model = Counting(make_config(Counting))
+    model.setup(RunContext("mnist", data_root))
+    evaluate_model(model, dataset="mnist", data_root=data_root, n_samples=1200, seed=0, device=torch.device("cpu"),
+                   config=EvalConfig(fid_bootstrap_reps=0, kid_subsets=2))
+    assert calls == [1200]  # the default would be batches of 500
+
+
 def test_real_data_never_samples_a_reference_image(data_root):
     model = _model("real-data")
     model.setup(RunContext("mnist", data_root))
