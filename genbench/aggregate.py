@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genbench.protocol import Role
-from genbench.results import STATUSES
+from genbench.results import STATUSES, RunRecord
 
 
 @dataclass
@@ -44,10 +44,10 @@ class ModelSummary:
         return statistics.stdev(v) if v and len(v) > 1 else float("nan")
 
 
-def _role(rec: dict[str, Any]) -> Role:
+def _role(rec: RunRecord) -> Role:
     # Records written before roles existed are competitors; so is anything unrecognised.
     try:
-        return Role((rec.get("model") or {}).get("role", Role.COMPETITOR.value))
+        return Role(rec.model.get("role", Role.COMPETITOR.value))
     except ValueError:
         return Role.COMPETITOR
 
@@ -58,31 +58,30 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def aggregate(records: list[dict[str, Any]]) -> dict[str, ModelSummary]:
+def aggregate(records: list[RunRecord]) -> dict[str, ModelSummary]:
     """Run records -> one :class:`ModelSummary` per model name, sorted by name.
 
     A model's role is the one its records state; records that disagree make it a
     competitor, so a reference row can never be claimed by a name alone.
     """
     out: dict[str, ModelSummary] = {}
-    for rec in sorted(records, key=lambda r: (r["model"]["name"], r.get("seed", 0))):
-        name, role = rec["model"]["name"], _role(rec)
+    for rec in sorted(records, key=lambda r: (r.model_name, r.seed)):
+        name, role = rec.model_name, _role(rec)
         summary = out.get(name)
         if summary is None:
             summary = out[name] = ModelSummary(name, role, status={s: 0 for s in STATUSES})
         elif summary.role is not role:
             summary.role = Role.COMPETITOR
-        summary.seeds.append(rec.get("seed"))
-        summary.status[rec["status"]] = summary.status.get(rec["status"], 0) + 1
-        budget = rec.get("budget") or {}
-        images = _number((budget.get("achieved") or {}).get("images"))
+        summary.seeds.append(rec.seed)
+        summary.status[rec.status] = summary.status.get(rec.status, 0) + 1
+        images = _number((rec.budget.get("achieved") or {}).get("images"))
         if images is not None:
             summary.images_seen.append(images)
-        if budget.get("kind"):
-            summary.budget_kinds.add(budget["kind"])
-        if rec["status"] != "ok":
+        if rec.budget.get("kind"):
+            summary.budget_kinds.add(rec.budget["kind"])
+        if rec.status != "ok":
             continue
-        for key, value in (rec.get("metrics") or {}).items():
+        for key, value in rec.metrics.items():
             number = _number(value)
             if number is not None:
                 summary.values.setdefault(key, []).append(number)

@@ -78,6 +78,24 @@ class DummyGenerator(Generator):
 
 
 @dataclass
+class SlowConfig(DummyConfig):
+    step_seconds: float = 0.02  # wall time added to every step: a window for tests to interrupt training
+
+
+class SlowDummyGenerator(DummyGenerator):
+    """:class:`DummyGenerator` whose steps take a while; sleeping changes no number."""
+
+    name = "slow-dummy"
+    Config = SlowConfig
+
+    def train_step(self, batch, step):
+        import time
+
+        time.sleep(self.config.step_seconds)
+        return super().train_step(batch, step)
+
+
+@dataclass
 class StubEval:
     metrics: dict
     null_reasons: dict

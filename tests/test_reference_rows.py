@@ -146,11 +146,11 @@ def test_a_run_records_the_role_and_uses_the_run_data_root(tmp_path, data_root, 
     suite = parse_suite({"name": "r", "version": 1, "dataset": "mnist", "models": ["real-data", "train-copy"],
                          "budget": {"steps": 1}, "eval": {"n_samples": 200}})
     records = run_suite(suite, out=tmp_path, show_progress=False, data_root=data_root)
-    by_name = {r["model"]["name"]: r for r in records}
-    assert {r["status"] for r in records} == {"ok"}
-    assert by_name["real-data"]["model"]["role"] == "ceiling"
-    assert by_name["train-copy"]["model"]["role"] == "memorizer"
-    assert by_name["train-copy"]["metrics"]["copy_fraction"] == 1.0
-    assert by_name["real-data"]["metrics"]["copy_fraction"] < 0.2  # nominal 0.05; 200 samples
+    by_name = {r.model_name: r for r in records}
+    assert {r.status for r in records} == {"ok"}
+    assert by_name["real-data"].model["role"] == "ceiling"
+    assert by_name["train-copy"].model["role"] == "memorizer"
+    assert by_name["train-copy"].metrics["copy_fraction"] == 1.0
+    assert by_name["real-data"].metrics["copy_fraction"] < 0.2  # nominal 0.05; 200 samples
     board = json.loads((tmp_path / "r" / "leaderboard.json").read_text())
     assert {row["model"]: row["role"] for row in board["rows"]} == {"real-data": "ceiling", "train-copy": "memorizer"}

@@ -10,7 +10,7 @@ import pytest
 from genbench.aggregate import aggregate
 from genbench.check import summarise
 from genbench.report import leaderboard_frame, write_report
-from genbench.results import collect_runs, write_run_record
+from genbench.results import RunRecord, collect_runs, json_safe, write_run_record
 
 FIDS = {  # per-seed FIDs: good and mid clearly apart, noisy overlaps both
     "good": [7.5, 7.6, 7.4], "mid": [20.0, 20.5, 19.8], "noisy": [5.0, 30.0, 18.0],
@@ -102,7 +102,8 @@ def test_one_seed_gives_no_letters(tmp_path):
 
 def test_check_and_leaderboard_read_the_same_aggregation(suite_dir):
     records = collect_runs(suite_dir)[0]
-    records.append(_record("good", 3, float("nan"), status="diverged"))  # a failed seed counts, its metrics do not
+    # A diverged seed counts, its metrics do not.
+    records.append(RunRecord.from_json(json_safe(_record("good", 3, 99.0, status="diverged"))))
     board = leaderboard_frame(records).set_index("model")
     summary = summarise(records)
     agg = aggregate(records)
