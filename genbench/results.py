@@ -47,13 +47,19 @@ def git_hash() -> str | None:
         return None
 
 
-@lru_cache(maxsize=1)
 def machine_info() -> dict[str, Any]:
+    """The machine, and torch's thread count now (read at each call: a run may set its own)."""
+    static = _static_machine_info()
+    return {**{k: static[k] for k in ("platform", "processor", "cpu_count")}, "torch_threads": torch.get_num_threads(),
+            **{k: v for k, v in static.items() if k not in ("platform", "processor", "cpu_count")}}
+
+
+@lru_cache(maxsize=1)
+def _static_machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
     }
     if torch.cuda.is_available():
