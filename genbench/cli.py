@@ -89,9 +89,12 @@ def main() -> None:
                    "records with either executor.")
 @click.option("--gpus-per-run", type=click.FloatRange(min=0), default=None,
               help="GPUs Ray reserves per run [default: 1 with --device cuda, else 0].")
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also log each run's losses, training img/s, final metrics and sample grid for TensorBoard "
+                   "under DIR/SUITE/MODEL/seedK (pip install 'genbench[tensorboard]'; view: tensorboard --logdir DIR).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
 def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
-        ray_address, cpus_per_run, gpus_per_run, no_progress):
+        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, no_progress):
     """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard.
 
     Exit code 0 when every run ended ok or diverged (a measured outcome), 1 when any
@@ -113,7 +116,8 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             suite, models=_csv_list(models), extra_models=extra, seeds=_seeds(seeds), budget=budget,
             set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
             resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
-            cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, console=console, show_progress=not no_progress,
+            cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
+            show_progress=not no_progress,
         )
     except KeyboardInterrupt:
         click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)

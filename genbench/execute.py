@@ -75,6 +75,7 @@ class RunSpec:
     threads: int | None = None
     checkpoint_every_seconds: float | None = 60.0
     checkpoint_every_steps: int | None = None
+    tensorboard_dir: str | None = None  # also log to TensorBoard under this folder
 
     @property
     def model(self) -> str:
@@ -150,6 +151,22 @@ def _metric_meta(keys: list[str]) -> dict[str, Any]:
         k: {"unit": METRICS[k].unit, "higher_is_better": METRICS[k].higher_is_better, "group": METRICS[k].group}
         for k in keys if k in METRICS
     }
+
+
+def _tensorboard_logger(spec: RunSpec, run_dir: Path) -> Any:
+    """A :class:`genbench.tensorboard.RunLogger` for this run, or None without ``--tensorboard``."""
+    if spec.tensorboard_dir is None:
+        return None
+    from genbench.tensorboard import RunLogger
+
+    purge_step = None
+    ckpt = run_dir / CHECKPOINT_NAME
+    if ckpt.exists():  # resuming: drop events logged after the checkpoint by the interrupted process
+        try:
+            purge_step = int(torch.load(ckpt, map_location="cpu", weights_only=True)["progress"]["steps"]) + 1
+        except Exception:
+            purge_step = None  # train() reports the unusable checkpoint
+    return RunLogger(Path(spec.tensorboard_dir) / spec.suite.name / spec.model / f"seed{spec.seed}", purge_step)
 
 
 def _default_evaluator() -> Evaluator:
@@ -236,6 +253,7 @@ def _execute_with_threads(
     calibration = calibrate_flops(str(device), threads=torch.get_num_threads())
     record.calibration_flops_per_s = calibration
     wall0 = time.perf_counter()
+    tb = _tensorboard_logger(spec, run_dir)
 
     def report(fraction: float, info: str) -> None:
         if progress is not None:
@@ -245,13 +263,15 @@ def _execute_with_threads(
         shown = " ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:3])
         done = f"{tracker.images:,}/{spec.budget.images:,} img" if spec.budget.images else f"{tracker.images:,} img"
         report(tracker.fraction(), f"{done} {shown} {ips:,.0f} img/s")
+        if tb is not None:
+            tb.train(tracker.steps, losses, ips)
 
     def on_eval(description: str, completed: int, total: int) -> None:
         report(1.0, f"eval: {description} {completed:,}/{total:,}")
 
+    samples = None
     try:
-        model = _train_and_evaluate(spec, config, device, run_dir, record, calibration, evaluator, on_train, on_eval)
-        del model
+        samples = _train_and_evaluate(spec, config, device, run_dir, record, calibration, evaluator, on_train, on_eval)
     except (KeyboardInterrupt, SystemExit):
         raise
     except GenbenchError as exc:  # a checkpoint of another run, missing data, ...: say so in one line
@@ -262,6 +282,9 @@ def _execute_with_threads(
         record.traceback = traceback.format_exc(limit=8)
     record.timings["wall_seconds"] = round(time.perf_counter() - wall0, 3)
     record.metric_meta = _metric_meta(list(record.metrics))
+    if tb is not None:
+        tb.final(record.metrics, samples)
+        tb.close()
     try:
         write_run_record(run_dir, record)
     except OSError as exc:
@@ -278,7 +301,8 @@ def _execute_with_threads(
 def _train_and_evaluate(
     spec: RunSpec, config: Any, device: torch.device, run_dir: Path, record: RunRecord, calibration: float,
     evaluator: Evaluator | None, on_train: Callable, on_eval: Callable,
-) -> Generator:
+) -> torch.Tensor | None:
+    """Fill ``record`` in place; return the scored uint8 samples (None when training did not end ok)."""
     train_split = load_split(spec.suite.dataset, "train", spec.data_root)
     seed_everything(spec.seed)
     model = spec.generator(config).to(device)
@@ -303,7 +327,7 @@ def _train_and_evaluate(
     _add_efficiency(record.metrics, calibration)
     record.timings["train_seconds"] = result.achieved["seconds"]
     if result.status != "ok":
-        return model
+        return None
     evaluate = evaluator or _default_evaluator()
     t0 = time.perf_counter()
     ev = evaluate(
@@ -320,4 +344,4 @@ def _train_and_evaluate(
     _add_efficiency(record.metrics, calibration)
     save_grid(ev.samples, run_dir / "samples.png")
     save_samples(ev.samples, run_dir / "samples" / "samples.npz")
-    return model
+    return ev.samples

@@ -55,6 +55,7 @@ def plan_runs(
     threads: int | None = None,
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
 ) -> list[RunSpec]:
     """Expand a suite into run specs, applying CLI > suite file > defaults; every config is validated here.
 
@@ -90,6 +91,7 @@ def plan_runs(
             raise ConfigError(f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
     out_abs = str(Path(out).absolute())
     root = str(Path(data_root).absolute()) if data_root else None
+    tb = str(Path(tensorboard_dir).absolute()) if tensorboard_dir else None
     specs = []
     for entry, cls in classes:
         budget: Budget = entry.budget.merged(budget_overrides) if budget_overrides else entry.budget
@@ -98,7 +100,7 @@ def plan_runs(
         for seed in seeds if seeds is not None else suite.seeds:
             spec = RunSpec(suite, cls, int(seed), budget, overrides, device=device, data_root=root, out=out_abs,
                            threads=threads, checkpoint_every_seconds=checkpoint_every_seconds,
-                           checkpoint_every_steps=checkpoint_every_steps)
+                           checkpoint_every_steps=checkpoint_every_steps, tensorboard_dir=tb)
             run_dir_for(spec.out, suite.name, spec.model, spec.seed)  # refuses names leading outside --out
             specs.append(spec)
     return specs
@@ -202,6 +204,7 @@ def run_suite(
     show_progress: bool = True,
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
@@ -213,6 +216,8 @@ def run_suite(
     ``host:port`` joins a cluster). ``cpus_per_run`` sets torch's threads per run (and
     the CPUs Ray reserves; default: every core of the machine on the CPU, or the cores
     per GPU on CUDA); ``gpus_per_run`` the GPUs Ray reserves (default 1 on CUDA).
+    ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
+    sample grid for TensorBoard (the ``tensorboard`` extra).
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
@@ -223,6 +228,10 @@ def run_suite(
         raise ConfigError(f"--cpus-per-run must be a whole number >= 1, got {cpus_per_run!r}")
     if gpus_per_run is not None and not (0 <= gpus_per_run):
         raise ConfigError(f"--gpus-per-run must be >= 0, got {gpus_per_run!r}")
+    if tensorboard_dir is not None:
+        from genbench.tensorboard import check_available
+
+        check_available()
     suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
     budget_overrides = parse_budget_overrides(budget) if isinstance(budget, str) else budget
     console = console or Console(stderr=True)
@@ -240,6 +249,7 @@ def run_suite(
             suite_obj, models=models, extra_models=extra_models, seeds=seeds, budget_overrides=budget_overrides,
             set_overrides=set_overrides, device=dev_name, data_root=data_root, out=out, threads=threads,
             checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
+            tensorboard_dir=tensorboard_dir,
         )
         load_split(suite_obj.dataset, "train", data_root)  # fail fast, before any training, if data is missing
         todo, kept = _prepare_out(specs, resume=resume, overwrite=overwrite, console=console)
