@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from genbench.aggregate import aggregate
 from genbench.errors import InputError
 from genbench.io import atomic_write_json
 from genbench.results import (
@@ -73,29 +74,19 @@ def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
 
 
 def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
-    """Per model: mean of every directional metric over ok seeds, and status counts."""
+    """Per model: mean of every directional metric over ok seeds, and status counts.
+
+    The means are those of the leaderboard: both come from :func:`genbench.aggregate.aggregate`.
+    """
     import genbench.metrics  # noqa: F401
     from genbench.registry import METRICS
 
-    per_model: dict[str, dict[str, list[float]]] = {}
-    statuses: dict[str, dict[str, int]] = {}
-    for rec in records:
-        name = rec.model_name
-        statuses.setdefault(name, {"ok": 0, "diverged": 0, "failed": 0})
-        statuses[name][rec.status] = statuses[name].get(rec.status, 0) + 1
-        per_model.setdefault(name, {})
-        if rec.status != "ok":
-            continue
-        for key, value in rec.metrics.items():
-            spec = METRICS.get(key)
-            if spec is None or spec.higher_is_better is None or key in _SKIP or isinstance(value, bool):
-                continue
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                per_model[name].setdefault(key, []).append(float(value))
-    return {
-        name: {"metrics": {k: sum(v) / len(v) for k, v in sorted(metrics.items())}, "status": statuses[name]}
-        for name, metrics in sorted(per_model.items())
-    }
+    out = {}
+    for name, summary in aggregate(records).items():
+        keys = [k for k in sorted(summary.values)
+                if k in METRICS and METRICS[k].higher_is_better is not None and k not in _SKIP]
+        out[name] = {"metrics": {k: summary.mean(k) for k in keys}, "status": dict(summary.status)}
+    return out
 
 
 def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[RunRecord]]:

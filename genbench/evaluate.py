@@ -8,7 +8,10 @@ The harness calls :func:`evaluate_model`; ``genbench eval`` calls
 2. features and logits are extracted **once**;
 3. FID (+ bootstrap interval), KID (+ std), IS (+ std), precision, recall, density,
    coverage and ``confident_fraction`` are computed from those tensors against the
-   cached test-split reference (:func:`genbench.features.load_reference`).
+   cached statistics of the test split's reference part (``test-reference``,
+   :mod:`genbench.splits`; :func:`genbench.features.load_reference`);
+4. ``copy_fraction`` compares the samples' nearest-training-image distances in pixels
+   with those of the reference images (:mod:`genbench.metrics.copying`).
 
 Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD),
 ``psnr``/``mse``/``ssim`` (RECONSTRUCT) and ``completion_psnr``/``completion_mse``
@@ -36,6 +39,12 @@ from genbench.features import (
     load_reference,
 )
 from genbench.metrics.confidence import KEY_CONFIDENT_FRACTION, confident_fraction
+from genbench.metrics.copying import (
+    KEY_COPY_FRACTION,
+    copy_fraction_from_distances,
+    load_calibration,
+    nearest_distances,
+)
 from genbench.metrics.eval_throughput import KEY_FEATURE_IMAGES_PER_S, KEY_N_SAMPLES
 from genbench.metrics.fid import (
     KEY_FID,
@@ -69,6 +78,7 @@ from genbench.metrics.reconstruction import (
     reconstruction_metrics,
 )
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
+from genbench.splits import REFERENCE, TRAIN, split_images
 
 ProgressFn = Callable[[str, int, int], None]
 MetricValue = float | bool | None
@@ -80,6 +90,7 @@ DISTRIBUTION_KEYS = (
     KEY_FID, KEY_FID_CI_LOW, KEY_FID_CI_HIGH, KEY_KID, KEY_KID_STD, KEY_IS, KEY_IS_STD,
     KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION,
 )
+COPY_KEYS = (KEY_COPY_FRACTION,)
 RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
 COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
 LIKELIHOOD_KEYS = (KEY_NLL_BPD, KEY_NLL_IS_BOUND, KEY_NLL_BPD_STDERR)
@@ -96,6 +107,7 @@ class EvalConfig:
     estimator_seed: int = 2020  # torch-fidelity's rng_seed for KID subsets and IS shuffling
     k_nearest: int = 5  # k-NN radii of precision/recall/density/coverage (Naeem et al. 2020)
     confident_threshold: float = 0.9
+    copy_quantile: float = 0.05  # copy_fraction's threshold: this quantile of real images' distances
     completion_images: int = 200
     known_rows: int = 14  # top half given, bottom half completed
 
@@ -177,6 +189,24 @@ def distribution_metrics(
     return {k: metrics[k] for k in DISTRIBUTION_KEYS}, reasons
 
 
+def copy_metrics(
+    samples: Tensor,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None = None,
+    config: EvalConfig = EvalConfig(),
+    timings: dict[str, float] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, MetricValue]:
+    """``copy_fraction`` of ``samples [N,1,28,28] uint8`` against ``dataset``'s training split."""
+    timings = {} if timings is None else timings
+    with _Timer(timings, "copy_calibration"):  # cached after the first call per dataset
+        threshold = load_calibration(dataset, data_root, progress).threshold(config.copy_quantile)
+    with _Timer(timings, "copy_search"):
+        distances, _ = nearest_distances(samples, split_images(dataset, TRAIN, data_root), progress=progress)
+    return {KEY_COPY_FRACTION: copy_fraction_from_distances(distances, threshold)}
+
+
 def _check_images(x: Tensor, what: str) -> Tensor:
     if x.dtype != torch.uint8 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         raise InputError(f"{what} must be uint8 [N,1,28,28], got {x.dtype} {tuple(x.shape)}")
@@ -202,7 +232,7 @@ def _score_samples(
         extractor = load_extractor(features, dataset, device, inception_weights)
     with _Timer(timings, "reference"):
         reference = load_reference(
-            dataset, extractor, data_root=data_root, batch_size=config.feature_batch_size,
+            dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
             ks=(config.k_nearest,),
             progress=(lambda d, c, t: progress("reference statistics", c, t)) if progress else None,
         )
@@ -214,6 +244,8 @@ def _score_samples(
     )
     metrics.update(dist)
     reasons.update(dist_reasons)
+    metrics.update(copy_metrics(samples, dataset=dataset, data_root=data_root, config=config, timings=timings,
+                                progress=progress))
     metrics[KEY_N_SAMPLES] = len(samples)
     metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
     return extractor
@@ -238,7 +270,7 @@ def evaluate_samples(
     config: EvalConfig = EvalConfig(),
     progress: ProgressFn | None = None,
 ) -> EvalResult:
-    """Score images ``[N,1,28,28] uint8`` against ``dataset``'s test split.
+    """Score images ``[N,1,28,28] uint8`` against ``dataset``'s reference (``test-reference``) and training split.
 
     ``reference_u8`` (same shape, paired with ``samples_u8`` row by row) adds
     ``psnr``/``mse``/``ssim``. ``seed`` drives the FID bootstrap.
@@ -377,7 +409,8 @@ def evaluate_model(
     model_name = getattr(model, "name", "") or type(model).__name__
 
     with _Timer(timings, "sampling"):
-        samples = _sample(model, n_samples, seed, device, config.sample_batch_size, progress)
+        batch = n_samples if model.sample_in_one_call else config.sample_batch_size
+        samples = _sample(model, n_samples, seed, device, batch, progress)
     metrics[KEY_SAMPLE_IMAGES_PER_S] = n_samples / max(timings["sampling"], 1e-9)
 
     extractor = _score_samples(

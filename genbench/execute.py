@@ -33,7 +33,7 @@ from genbench.efficiency import calibrate_flops, train_flops_per_image
 from genbench.errors import ConfigError, GenbenchError
 from genbench.harness import CHECKPOINT_NAME, seed_everything, train
 from genbench.io import FileLock, atomic_write_bytes
-from genbench.protocol import Generator
+from genbench.protocol import Generator, RunContext
 from genbench.registry import make_config
 from genbench.results import RUN_FILE, RunRecord, git_hash, machine_info, utc_now, write_run_record
 from genbench.suite import Suite
@@ -182,7 +182,7 @@ def new_record(spec: RunSpec, config: Any, executor: dict[str, Any]) -> RunRecor
         suite={"name": spec.suite.name, "version": spec.suite.version, "source": spec.suite.source},
         model={"name": cls.name, "class": f"{cls.__module__}.{cls.__qualname__}",
                "config": dataclasses.asdict(config), "capabilities": str(cls.capabilities.name),
-               "likelihood_is_bound": cls.likelihood_is_bound},
+               "likelihood_is_bound": cls.likelihood_is_bound, "role": cls.role.value},
         seed=spec.seed,
         genbench_version=genbench.__version__,
         git_hash=git_hash(),
@@ -190,7 +190,7 @@ def new_record(spec: RunSpec, config: Any, executor: dict[str, Any]) -> RunRecor
         dataset=spec.suite.dataset,
         device=spec.device,
         torch_version=torch.__version__,
-        machine=machine_info(),
+        machine=dict(machine_info()),
         budget={"asked": spec.budget.to_dict(), "kind": spec.budget.kind, "achieved": None},
         eval=dataclasses.asdict(spec.suite.eval),
         executor=executor,
@@ -306,6 +306,7 @@ def _train_and_evaluate(
     train_split = load_split(spec.suite.dataset, "train", spec.data_root)
     seed_everything(spec.seed)
     model = spec.generator(config).to(device)
+    model.setup(RunContext(spec.suite.dataset, spec.data_root))
     batch = train_split.images[: int(config.batch_size)].to(device)
     flops_per_image = train_flops_per_image(model, batch)
     result = train(

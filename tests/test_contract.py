@@ -8,14 +8,16 @@ import torch
 
 from genbench import Capability
 from genbench.harness import seed_everything
-from genbench.protocol import check_generator_class
+from genbench.protocol import RunContext, check_generator_class
 from genbench.registry import generator_names, get_generator, make_config
 
 
 def _build(name, seed=0):
     cls = get_generator(name)
     seed_everything(seed)
-    return cls(make_config(cls, cls.tiny_config))
+    model = cls(make_config(cls, cls.tiny_config))
+    model.setup(RunContext("mnist"))  # as the harness does before training
+    return model
 
 
 def _batch(n=8, seed=0):

@@ -16,7 +16,7 @@ from genbench.registry import METRICS
 
 FAST = EvalConfig(fid_bootstrap_reps=20, kid_subsets=20)
 DISTRIBUTION = ("fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "is", "is_std",
-                "precision", "recall", "density", "coverage", "confident_fraction")
+                "precision", "recall", "density", "coverage", "confident_fraction", "copy_fraction")
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -92,6 +92,7 @@ def test_full_capability_model(table, data_root):
     test = load_split("mnist", "test", data_root).images[:200]
     assert m["completion_mse"] == pytest.approx((test[..., 14:, :].double() ** 2).mean().item())
     assert 0 < m["fid"] < 10 and m["precision"] > 0.8 and m["is"] > 6 and m["confident_fraction"] > 0.9
+    assert m["copy_fraction"] == 1.0  # its samples are training images
     assert m["fid_ci_low"] <= m["fid"] <= m["fid_ci_high"]
     assert result.null_reasons == {}
     assert result.extractor["name"] == "genbench-mnist"

@@ -25,10 +25,11 @@ import torch
 from torch import Tensor
 from torch_fidelity.metric_fid import fid_features_to_statistics
 
-from genbench.data import default_cache_root, load_split
+from genbench.data import default_cache_root
 from genbench.features.extractor import Extractor
 from genbench.io import atomic_torch_save
 from genbench.metrics.prdc import knn_radii
+from genbench.splits import split_images
 
 FORMAT_VERSION = 1
 DEFAULT_KS = (5,)  # k of precision/recall/density/coverage (Naeem et al. 2020)
@@ -112,7 +113,10 @@ def load_reference(
     batch_size: int = 500,
     progress: ProgressFn | None = None,
 ) -> ReferenceStats:
-    """Statistics of ``dataset``'s ``split`` in ``extractor``'s space (cached; computed on a miss)."""
+    """Statistics of ``dataset``'s ``split`` in ``extractor``'s space (cached; computed on a miss).
+
+    ``split`` is any of :data:`genbench.splits.SPLITS`; the metrics use ``test-reference``.
+    """
     key = {"dataset": dataset, "split": split, "extractor": extractor.name, "sha256": extractor.sha256}
     path = reference_path(dataset, split, extractor)
     memo_key = (path, tuple(sorted(ks)))
@@ -120,7 +124,7 @@ def load_reference(
         return _MEMO[memo_key]
     ref = _load_cached(path, key, ks)
     if ref is None:
-        images = load_split(dataset, split, data_root).images
+        images = split_images(dataset, split, data_root)
         feats = extractor.extract(images, batch_size=batch_size, progress=progress)
         ref = ReferenceStats.from_features(feats.features, key, ks)
         atomic_torch_save(ref.to_blob(), path)
