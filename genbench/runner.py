@@ -24,9 +24,10 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 import genbench
 from genbench.budget import Budget, parse_budget_overrides
 from genbench.data import load_split
+from genbench.device import resolve_device
 from genbench.efficiency import calibrate_flops, train_flops_per_image
 from genbench.errors import ConfigError
-from genbench.harness import CHECKPOINT_NAME, resolve_device, seed_everything, train
+from genbench.harness import CHECKPOINT_NAME, seed_everything, train
 from genbench.errors import GenbenchError
 from genbench.io import FileLock, atomic_write_bytes
 from genbench.protocol import Generator

@@ -24,11 +24,12 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from genbench.data import dataset_names
 from genbench.errors import GenbenchError
 from genbench.features.network import FeatureNet, NetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DOMAIN_DATASETS = ("mnist", "fashion-mnist")
+DOMAIN_DATASETS = tuple(dataset_names())  # one domain classifier per dataset
 PREFIX = "genbench-"
 INCEPTION = "inception-v3-compat"
 

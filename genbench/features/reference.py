@@ -23,11 +23,11 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import Tensor
-from torch_fidelity.metric_fid import fid_features_to_statistics
 
 from genbench.data import default_cache_root, load_split
 from genbench.features.extractor import Extractor
 from genbench.io import atomic_torch_save
+from genbench.metrics._fidelity_math import fid_features_to_statistics
 from genbench.metrics.prdc import knn_radii
 
 FORMAT_VERSION = 1
