@@ -2,8 +2,9 @@
 
 ``exp(E_x KL(p(y|x) || p(y)))``, averaged over splits, via torch-fidelity's
 ``isc_features_to_metric`` (10 splits after a shuffle with ``rng_seed`` 2020 by
-default; repeated in :mod:`genbench.metrics._fidelity_math`), so it equals ``calculate_metrics(isc=True)`` with the same extractor. With
-the domain classifier it ranges from 1 (one class, or no confidence) to 10.
+default; repeated in :mod:`genbench.metrics._fidelity_math`), so it equals
+``calculate_metrics(isc=True)`` with the same extractor. With the domain classifier it
+ranges from 1 (one class, or no confidence) to 10.
 """
 
 from __future__ import annotations
