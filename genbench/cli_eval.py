@@ -103,8 +103,8 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
                    "not read and arrays only as far as needed.")
 @click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default=True,
               callback=lambda ctx, param, value: _parse_groups(value),
-              help="Sample-quality metrics to compute, comma-separated (the others are null): "
-                   "fid (with its bootstrap interval), kid, is, prdc (precision/recall/density/coverage), "
+              help="Sample-quality metrics to compute, comma-separated (the others are null): fid, "
+                   "fid_ci (FID's bootstrap interval), kid, is, prdc (precision/recall/density/coverage), "
                    "confident_fraction.")
 @click.option("--json", "json_path", default=None,
               help="Write the results JSON here (default ./eval.json; '-' prints it to stdout).")

@@ -82,7 +82,8 @@ DISTRIBUTION_KEYS = (
 )
 # The sample-quality metrics by what computes them; EvalConfig.metric_groups (genbench eval --metrics) picks.
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
-    "fid": (KEY_FID, KEY_FID_CI_LOW, KEY_FID_CI_HIGH),
+    "fid": (KEY_FID,),
+    "fid_ci": (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),  # FID's bootstrap interval (computes FID too)
     "kid": (KEY_KID, KEY_KID_STD),
     "is": (KEY_IS, KEY_IS_STD),
     "prdc": (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
@@ -159,12 +160,14 @@ def distribution_metrics(
     unknown = sorted(set(config.metric_groups) - set(METRIC_GROUPS))
     if unknown:
         raise ConfigError(f"unknown metric group(s) {', '.join(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
+    groups = set(config.metric_groups) | ({"fid"} if "fid_ci" in config.metric_groups else set())
     for group, keys in METRIC_GROUPS.items():
-        if group not in config.metric_groups:
-            _set_null(metrics, reasons, keys, f"not requested (metrics: {', '.join(sorted(config.metric_groups))})")
-    if "fid" in config.metric_groups:
+        if group not in groups:
+            _set_null(metrics, reasons, keys, f"not requested (metrics: {', '.join(sorted(groups))})")
+    if "fid" in groups:
         with _Timer(timings, "fid"):
             metrics[KEY_FID] = fid_from_features(feats, reference.mu, reference.sigma)
+    if "fid_ci" in groups:
         with _Timer(timings, "fid_bootstrap"):
             if config.fid_bootstrap_reps > 0:
                 metrics[KEY_FID_CI_LOW], metrics[KEY_FID_CI_HIGH] = fid_bootstrap_interval(
@@ -173,15 +176,15 @@ def distribution_metrics(
             else:
                 _set_null(metrics, reasons, (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),
                           "bootstrap disabled (fid_bootstrap_reps=0)")
-    if "kid" in config.metric_groups:
+    if "kid" in groups:
         with _Timer(timings, "kid"):
             metrics[KEY_KID], metrics[KEY_KID_STD] = kid_from_features(
                 feats, reference.features, config.kid_subsets, config.kid_subset_size, config.estimator_seed
             )
-    if "is" in config.metric_groups:
+    if "is" in groups:
         with _Timer(timings, "is"):
             metrics[KEY_IS], metrics[KEY_IS_STD] = inception_score(logits, config.is_splits, config.estimator_seed)
-    if "prdc" in config.metric_groups:
+    if "prdc" in groups:
         with _Timer(timings, "prdc"):
             if n > config.k_nearest:
                 metrics.update(precision_recall_density_coverage(
@@ -190,7 +193,7 @@ def distribution_metrics(
             else:
                 _set_null(metrics, reasons, METRIC_GROUPS["prdc"],
                           f"needs more than {config.k_nearest} samples for k-NN radii, got {n}")
-    if "confident_fraction" in config.metric_groups:
+    if "confident_fraction" in groups:
         if domain_classifier:
             metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
         else:

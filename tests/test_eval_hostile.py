@@ -137,11 +137,11 @@ def _npy_header(shape, dtype) -> bytes:
 def _big_npz(path, n_images, dtype=np.float64):
     """An .npz holding zeros [n_images,28,28] written in pieces: small on disk and while written."""
     row = np.zeros((1000, 28, 28), dtype).tobytes()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        with zf.open("samples.npy", "w", force_zip64=True) as member:
-            member.write(_npy_header((n_images, 28, 28), dtype))
-            for _ in range(n_images // 1000):
-                member.write(row)
+    with (zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+          zf.open("samples.npy", "w", force_zip64=True) as member):
+        member.write(_npy_header((n_images, 28, 28), dtype))
+        for _ in range(n_images // 1000):
+            member.write(row)
 
 
 def _peak_bytes(fn):

@@ -31,13 +31,13 @@ def test_fid_equals_torch_fidelity(sets):
     assert fid > 1.0 and ours.fid_statistics_to_metric(mine[0], mine[1]) == fid
 
 
-@pytest.mark.parametrize("subsets, size, seed", [(5, 1000, 2020), (7, 300, 3)])
-def test_kid_equals_torch_fidelity(sets, subsets, size, seed):
+@pytest.mark.parametrize("subsets, size, seed, threads", [(5, 1000, 2020, 1), (5, 1000, 2020, 3), (7, 300, 3, None)])
+def test_kid_equals_torch_fidelity(sets, subsets, size, seed, threads):
     from torch_fidelity.metric_kid import kid_features_to_metric
 
     x, y = sets
     theirs = kid_features_to_metric(x, y, kid_subsets=subsets, kid_subset_size=size, rng_seed=seed, verbose=False)
-    mean, std = ours.kid_features_to_metric(x, y, subsets, size, seed)
+    mean, std = ours.kid_features_to_metric(x, y, subsets, size, seed, threads)
     assert mean > 0.01
     assert (mean, std) == (theirs["kernel_inception_distance_mean"], theirs["kernel_inception_distance_std"])
 
