@@ -53,7 +53,6 @@ import errno
 import io
 import math
 import os
-import queue
 import stat
 import struct
 import threading
@@ -61,7 +60,7 @@ import time
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -435,62 +434,86 @@ def _read_array(path: Path, pixel_limit: int, array_limit: int, max_rows: int | 
 # -- reading many files -------------------------------------------------------------
 
 class _Reader:
-    """Runs ``jobs`` on daemon threads and hands back their outcomes in order, each within ``timeout`` s.
+    """Runs ``jobs`` in order on daemon threads, each within ``timeout`` seconds.
 
-    Daemon threads, because a read that hangs in the kernel cannot be interrupted: it
-    is abandoned (a fresh thread takes over the remaining jobs) and must not keep the
-    process alive after its caller has given up on it.
+    The caller sleeps until every job is done, or until the finished prefix holds
+    ``limit`` items (``size(value)`` per successful job): waking it for each of
+    thousands of small files would cost more than decoding them. It wakes at least
+    once a second to abandon a job that is over time: such a read (a stalled network
+    mount) cannot be interrupted, so its thread is left behind, as a daemon that
+    cannot keep the process alive, and a fresh thread takes over the remaining jobs.
     """
 
-    def __init__(self, jobs: list[Callable[[], object]], threads: int, timeout: float) -> None:
-        self._jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for i in range(len(jobs)):
-            self._jobs.put(i)
-        self._fns = jobs
+    def __init__(self, jobs: list[Callable[[], object]], *, threads: int, timeout: float,
+                 size: Callable[[object], int], limit: int | None) -> None:
+        self._jobs = jobs
+        self._threads = max(1, min(threads, len(jobs)))
         self._timeout = timeout
-        self._done: dict[int, tuple[bool, object]] = {}
-        self._started: dict[int, float] = {}
+        self._size = size
+        self._limit = limit
+        self._outcomes: list[tuple[bool, object] | None] = [None] * len(jobs)
+        self._started: dict[int, float] = {}  # job in progress -> when it started
+        self._next = 0
+        self._prefix = 0  # jobs 0..prefix-1 have outcomes
+        self._prefix_items = 0
+        self._stop = False
         self._cond = threading.Condition()
-        self._stopped = False
-        for _ in range(max(1, min(threads, len(jobs)))):
-            self._spawn()
 
     def _spawn(self) -> None:
         threading.Thread(target=self._work, daemon=True, name="genbench-reader").start()
 
+    def _take(self) -> int | None:
+        with self._cond:
+            if self._stop or self._next == len(self._jobs):
+                return None
+            i, self._next = self._next, self._next + 1
+            self._started[i] = time.monotonic()
+            return i
+
     def _work(self) -> None:
-        while not self._stopped:
+        while (i := self._take()) is not None:
             try:
-                i = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            with self._cond:
-                self._started[i] = time.monotonic()
-            try:
-                outcome = (True, self._fns[i]())
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who decides
+                outcome = (True, self._jobs[i]())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
                 outcome = (False, exc)
             with self._cond:
-                self._done[i] = outcome
-                self._cond.notify_all()
+                if self._started.pop(i, None) is not None:  # else it was abandoned as over time
+                    self._outcomes[i] = outcome
+                    self._advance()
 
-    def outcomes(self) -> Iterator[tuple[bool, object]]:
-        """``(ok, value or exception)`` per job in order; a job over time gives ``(False, TimeoutError)``."""
-        for i in range(len(self._fns)):
-            with self._cond:
-                while i not in self._done:
-                    started = self._started.get(i)
-                    if started is not None and time.monotonic() - started > self._timeout:
-                        break
-                    self._cond.wait(0.05 if started is None else self._timeout - (time.monotonic() - started))
-                outcome = self._done.pop(i, None)
-            if outcome is None:
-                self._spawn()  # the stuck thread keeps its file; the others go on
-                outcome = (False, TimeoutError(f"no result after {self._timeout:g} s (read timeout)"))
-            yield outcome
+    def _advance(self) -> None:  # holding the lock
+        while self._prefix < len(self._jobs) and self._outcomes[self._prefix] is not None:
+            ok, value = self._outcomes[self._prefix]
+            self._prefix += 1
+            self._prefix_items += self._size(value) if ok else 0
+            if self._limit is not None and self._prefix_items >= self._limit:
+                self._stop = True
+                break
+        if self._stop or self._prefix == len(self._jobs):
+            self._cond.notify_all()
 
-    def stop(self) -> None:
-        self._stopped = True
+    def run(self) -> list[tuple[bool, object]]:
+        """``(ok, value or exception)`` per job, in order, up to the job that reached ``limit``.
+
+        A job over time gives ``(False, TimeoutError)``.
+        """
+        for _ in range(self._threads):
+            self._spawn()
+        with self._cond:
+            while not (self._stop or self._prefix == len(self._jobs)):
+                now = time.monotonic()
+                late = [i for i, started in self._started.items() if now - started > self._timeout]
+                for i in late:
+                    del self._started[i]
+                    self._outcomes[i] = (False, TimeoutError(f"no result after {self._timeout:g} s (read timeout)"))
+                    self._spawn()  # the stuck thread keeps its file; the others go on
+                if late:
+                    self._advance()
+                    continue
+                oldest = min(self._started.values(), default=now)
+                self._cond.wait(min(1.0, max(0.01, oldest + self._timeout - now)))
+            self._stop = True
+            return self._outcomes[: self._prefix]
 
 
 def _describe_os_error(exc: OSError) -> str:
@@ -594,8 +617,9 @@ def load_images(
     with warnings.catch_warnings():
         # PIL warns between its limit and twice it; genbench refuses anything over pixel_limit.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        reader = _Reader([lambda f=f: read(f) for f in files], threads, read_timeout)
-        for f, (ok, value) in zip(files, reader.outcomes()):
+        reader = _Reader([lambda f=f: read(f) for f in files], threads=threads, timeout=read_timeout,
+                         size=lambda value: len(value[0]), limit=max_images)
+        for f, (ok, value) in zip(files, reader.run()):
             if not ok:
                 bad.append((f.name, _failure_reason(value)))
                 continue
@@ -611,9 +635,6 @@ def load_images(
                     resized[note.removeprefix("resized ")] = resized.get(note.removeprefix("resized "), 0) + 1
             alpha_files += "alpha" in notes
             n += len(a)
-            if max_images is not None and n >= max_images:
-                break
-        reader.stop()
 
     result_warnings: list[str] = []
     if bad:
