@@ -17,7 +17,7 @@ from typing import Any
 
 from genbench.errors import InputError
 from genbench.io import atomic_write_json
-from genbench.results import collect_runs, json_safe, machine_info, utc_now
+from genbench.results import RunRecord, collect_runs, json_safe, machine_info, utc_now
 
 BASELINE_SCHEMA = 1
 FALLBACK_TOL = 0.10
@@ -57,7 +57,7 @@ def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
     return out
 
 
-def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
     """Per model: mean of every directional metric over ok seeds, and status counts."""
     import genbench.metrics  # noqa: F401
     from genbench.registry import METRICS
@@ -65,13 +65,13 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     per_model: dict[str, dict[str, list[float]]] = {}
     statuses: dict[str, dict[str, int]] = {}
     for rec in records:
-        name = rec["model"]["name"]
+        name = rec.model_name
         statuses.setdefault(name, {"ok": 0, "diverged": 0, "failed": 0})
-        statuses[name][rec["status"]] = statuses[name].get(rec["status"], 0) + 1
+        statuses[name][rec.status] = statuses[name].get(rec.status, 0) + 1
         per_model.setdefault(name, {})
-        if rec["status"] != "ok":
+        if rec.status != "ok":
             continue
-        for key, value in (rec.get("metrics") or {}).items():
+        for key, value in rec.metrics.items():
             spec = METRICS.get(key)
             if spec is None or spec.higher_is_better is None or key in _SKIP or isinstance(value, bool):
                 continue
@@ -83,7 +83,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[dict[str, Any]]]:
+def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[RunRecord]]:
     path = Path(results_dir)
     if not path.is_dir():
         raise InputError(f"results folder {path} does not exist")
@@ -92,7 +92,7 @@ def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[dict[str, A
         raise InputError(f"unreadable run record(s): {'; '.join(problems)}")
     if not records:
         raise InputError(f"no run records (*/seed*/run.json) under {path}")
-    suites = sorted({r["suite"]["name"] for r in records})
+    suites = sorted({r.suite_name for r in records})
     if len(suites) != 1:
         raise InputError(f"{path} mixes suites {', '.join(suites)}; point at one suite's folder")
     return suites[0], records
@@ -103,10 +103,10 @@ def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> di
     baseline = {
         "schema_version": BASELINE_SCHEMA,
         "suite": suite,
-        "suite_version": records[0]["suite"].get("version"),
+        "suite_version": records[0].suite.get("version"),
         "created": utc_now(),
         "source": str(results_dir),
-        "machine": records[0].get("machine") or machine_info(),
+        "machine": records[0].machine or machine_info(),
         "models": summarise(records),
     }
     atomic_write_json(path, json_safe(baseline))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import genbench
@@ -75,40 +76,71 @@ def main() -> None:
               help="Results folder; runs go to OUT/SUITE/MODEL/seedK/.")
 @click.option("--resume", is_flag=True, help="Keep finished runs and continue interrupted ones from their checkpoints.")
 @click.option("--overwrite", is_flag=True, help="Start over runs that already have results in OUT.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: one run after another in this process. ray: one Ray task per (model, seed), "
+                   "packed onto the CPUs/GPUs of this machine or of a cluster (pip install 'genbench[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="With --executor ray: omit to start a local Ray instance sized to this machine; 'auto' joins "
+                   "the running cluster (ray start --head); HOST:PORT joins that one. On several nodes --out "
+                   "and the data root must be on a filesystem every node reaches.")
+@click.option("--cpus-per-run", type=click.IntRange(min=1), default=None,
+              help="torch threads per run, and the CPUs Ray reserves for it [default: all cores on the CPU, "
+                   "cores per GPU on CUDA]. On the CPU a run's numbers depend on it: equal values give equal "
+                   "records with either executor.")
+@click.option("--gpus-per-run", type=click.FloatRange(min=0), default=None,
+              help="GPUs Ray reserves per run [default: 1 with --device cuda, else 0].")
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also log each run's losses, training img/s, final metrics and sample grid for TensorBoard "
+                   "under DIR/SUITE/MODEL/seedK (pip install 'genbench[tensorboard]'; view: tensorboard --logdir DIR).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
-def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, no_progress):
-    """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard."""
+def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
+        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, no_progress):
+    """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard.
+
+    Exit code 0 when every run ended ok or diverged (a measured outcome), 1 when any
+    run failed (a model or harness error, named in the output), 2 on unusable input,
+    130 after Ctrl-C (finished runs are kept; continue with --resume).
+    """
     from genbench.registry import load_generator_from_file, parse_set_options
     from genbench.runner import run_suite
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    if executor != "ray" and ray_address is not None:
+        raise click.UsageError("--ray-address needs --executor ray")
     extra = [load_generator_from_file(spec) for spec in model_files]
     console = Console(stderr=True)
     t0 = time.perf_counter()
-    records = run_suite(
-        suite, models=_csv_list(models), extra_models=extra, seeds=_seeds(seeds), budget=budget,
-        set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
-        resume=resume, overwrite=overwrite, console=console, show_progress=not no_progress,
-    )
+    try:
+        records = run_suite(
+            suite, models=_csv_list(models), extra_models=extra, seeds=_seeds(seeds), budget=budget,
+            set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
+            resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
+            cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
+            show_progress=not no_progress,
+        )
+    except KeyboardInterrupt:
+        click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)
+        click.get_current_context().exit(130)
     wall = time.perf_counter() - t0
     table = Table(title=f"{len(records)} run(s) in {wall:.0f} s")
     for col in ("model", "seed", "status", "images", "train img/s", "fid", "is", "nll_bpd"):
         table.add_column(col, justify="right" if col not in ("model", "status") else "left")
     for rec in records:
-        m = rec.get("metrics", {})
-        ach = (rec.get("budget") or {}).get("achieved") or {}
+        m = rec.metrics
+        ach = rec.budget.get("achieved") or {}
         table.add_row(
-            rec["model"]["name"], str(rec["seed"]), rec["status"], f"{ach.get('images', 0):,}",
+            escape(rec.model_name), str(rec.seed), rec.status, f"{ach.get('images', 0):,}",
             _num(m.get("train_images_per_s")), _num(m.get("fid")), _num(m.get("is")), _num(m.get("nll_bpd")),
         )
     console.print(table)
-    suite_name = records[0]["suite"]["name"] if records else suite
-    console.print(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}")
-    if any(r["status"] != "ok" for r in records):
-        for rec in records:
-            if rec["status"] != "ok":
-                console.print(f"[red]{rec['model']['name']} seed {rec['seed']}: {rec['status']}: {rec.get('error')}[/red]")
+    suite_name = records[0].suite_name if records else suite
+    console.print(f"Leaderboard: {escape(str(Path(out) / suite_name / 'leaderboard.md'))}")
+    for rec in records:
+        if rec.status != "ok":
+            console.print(f"[red]{escape(rec.model_name)} seed {rec.seed}: {rec.status}: {escape(str(rec.error))}[/red]")
+    if any(rec.status == "failed" for rec in records):
+        click.get_current_context().exit(1)
 
 
 def _num(value) -> str:

@@ -19,9 +19,13 @@ from torch.utils.flop_counter import flop_registry
 from genbench.protocol import Generator
 
 
-@lru_cache(maxsize=4)
-def calibrate_flops(device: str = "cpu", size: int = 1024, repeats: int = 8) -> float:
-    """Achievable float32 FLOP/s of a square matrix product on ``device`` (best of ``repeats``)."""
+@lru_cache(maxsize=8)
+def calibrate_flops(device: str = "cpu", size: int = 1024, repeats: int = 8, threads: int | None = None) -> float:
+    """Achievable float32 FLOP/s of a square matrix product on ``device`` (best of ``repeats``).
+
+    ``threads`` only keys the cache: the product runs with torch's current thread count,
+    which the caller passes so that a change of threads measures anew.
+    """
     dev = torch.device(device)
     g = torch.Generator(device="cpu").manual_seed(0)
     a = torch.randn(size, size, generator=g).to(dev)

@@ -358,6 +358,18 @@ def _complete(model: Generator, images: Tensor, known_rows: int, seed: int, devi
     return torch.cat(out)
 
 
+def _seed_model_calls(seed: int) -> None:
+    """Seed the global RNGs before a model method that may draw from them (an ELBO's noise).
+
+    ``log_likelihood`` and ``reconstruct`` take no generator, so without this their
+    numbers would depend on what the process did before: e.g. whether it had already
+    built (and randomly initialised) a feature extractor for an earlier run.
+    """
+    from genbench.harness import seed_everything
+
+    seed_everything(seed)
+
+
 def evaluate_model(
     model: Generator,
     *,
@@ -403,6 +415,7 @@ def evaluate_model(
     if model.has(Capability.LOG_LIKELIHOOD):
         images = test if nll_images is None else test[:nll_images]
         with _Timer(timings, "likelihood"):
+            _seed_model_calls(seed)
             ll = _likelihood(model, images, device, progress)
         bad = int((~torch.isfinite(ll)).sum())
         if bad:
@@ -420,6 +433,7 @@ def evaluate_model(
     if model.has(Capability.RECONSTRUCT):
         images = test[:recon_images]
         with _Timer(timings, "reconstruction"):
+            _seed_model_calls(seed)
             metrics.update(reconstruction_metrics(images, _reconstruct(model, images, device, progress)))
     else:
         _set_null(metrics, reasons, RECONSTRUCTION_KEYS, f"{model_name} does not declare RECONSTRUCT")

@@ -20,6 +20,7 @@ import pandas as pd
 from genbench.io import atomic_write_json, atomic_write_text
 from genbench.results import (
     STATUSES,
+    RunRecord,
     _metric_meta,
     _ordered_metrics,
     _fmt,
@@ -31,22 +32,22 @@ from genbench.results import (
 )
 
 
-def _notes(records: list[dict[str, Any]], problems: list[str], suite_name: str) -> list[str]:
+def _notes(records: list[RunRecord], problems: list[str], suite_name: str) -> list[str]:
     notes = []
     if records:
-        versions = sorted({str(r["suite"].get("version")) for r in records})
-        kinds = sorted({(r.get("budget") or {}).get("kind", "?") for r in records})
+        versions = sorted({str(r.suite.get("version")) for r in records})
+        kinds = sorted({r.budget.get("kind", "?") for r in records})
         notes.append(f"Suite `{suite_name}` version {', '.join(versions)}; budgets in {', '.join(kinds)} "
                      f"({'equal wall-clock budgets' if kinds == ['seconds'] else 'work-based budgets with a seconds cap'}); "
-                     f"{len(records)} run(s); dataset {records[0].get('dataset')}.")
+                     f"{len(records)} run(s); dataset {records[0].dataset}.")
         machines = sorted({
-            f"{r['machine'].get('processor')} ({r['machine'].get('cpu_count')} cores"
-            + (f", {r['machine']['gpu']}" if r["machine"].get("gpu") else "") + f"), device {r.get('device')}"
+            f"{r.machine.get('processor')} ({r.machine.get('cpu_count')} cores"
+            + (f", {r.machine['gpu']}" if r.machine.get("gpu") else "") + f"), device {r.device}"
             for r in records
         })
         notes.append("Machine: " + "; ".join(machines) + ".")
-        extractors = sorted({f"{(r.get('extractor') or {}).get('name')} sha256 {(r.get('extractor') or {}).get('sha256', '')[:12]}"
-                             for r in records if r.get("extractor")})
+        extractors = sorted({f"{r.extractor.get('name')} sha256 {r.extractor.get('sha256', '')[:12]}"
+                             for r in records if r.extractor})
         if extractors:
             notes.append("Feature extractor: " + "; ".join(extractors) + ".")
     if problems:
@@ -61,14 +62,14 @@ def _png_data_uri(path: Path) -> str | None:
         return None
 
 
-def _plot(records: list[dict[str, Any]], x_key: str, x_label: str, log_x: bool) -> str | None:
+def _plot(records: list[RunRecord], x_key: str, x_label: str, log_x: bool) -> str | None:
     """Scatter of FID against one per-run figure, one colour per model; PNG data URI."""
     points = []
     for rec in records:
-        m = rec.get("metrics") or {}
-        x = m.get(x_key) if x_key in m else (rec.get("timings") or {}).get(x_key)
-        if rec.get("status") == "ok" and m.get("fid") is not None and x:
-            points.append((rec["model"]["name"], float(x), float(m["fid"])))
+        m = rec.metrics
+        x = m.get(x_key) if x_key in m else rec.timings.get(x_key)
+        if rec.status == "ok" and m.get("fid") is not None and x:
+            points.append((rec.model_name, float(x), float(m["fid"])))
     if not points:
         return None
     import matplotlib
@@ -95,7 +96,7 @@ def _plot(records: list[dict[str, Any]], x_key: str, x_label: str, log_x: bool) 
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def render_html(board: pd.DataFrame, records: list[dict[str, Any]], suite_dir: Path, title: str, notes: list[str]) -> str:
+def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, title: str, notes: list[str]) -> str:
     meta = _metric_meta()
     metrics = _ordered_metrics(board) if len(board) else []
     esc = html.escape
@@ -111,7 +112,7 @@ def render_html(board: pd.DataFrame, records: list[dict[str, Any]], suite_dir: P
         rows.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
     grids = []
     for model in board["model"] if len(board) else []:
-        seeds = sorted(r["seed"] for r in records if r["model"]["name"] == model)
+        seeds = sorted(r.seed for r in records if r.model_name == model)
         for seed in seeds[:1]:
             uri = _png_data_uri(suite_dir / model / f"seed{seed}" / "samples.png")
             if uri:
@@ -150,7 +151,7 @@ def write_report(suite_dir: str | os.PathLike) -> dict[str, Path]:
     for problem in problems:
         warnings.warn(f"skipped unreadable run record {problem}", stacklevel=2)
     board = leaderboard_frame(records)
-    suite_name = records[0]["suite"]["name"] if records else suite_dir.name
+    suite_name = records[0].suite_name if records else suite_dir.name
     title = f"Leaderboard: {suite_name}"
     notes = _notes(records, problems, suite_name)
     paths = {ext: suite_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json", "html")}

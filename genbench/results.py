@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import subprocess
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 
 from genbench.io import atomic_write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
 STATUSES = ("ok", "diverged", "failed")
 
@@ -96,21 +97,114 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_run_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+RECORD_SECTIONS = ("suite", "model", "budget", "metrics", "null_reasons", "metric_meta", "timings", "eval",
+                   "machine", "executor")
+
+
+@dataclass
+class RunRecord:
+    """The record of one (suite, model, seed) run: what ``run.json`` holds.
+
+    Sections that are plain mappings (``suite``, ``model``, ``budget``, ``metrics``, ...)
+    keep their JSON shape; ``metrics`` maps registered metric keys to numbers (``None``
+    where a metric does not apply, with the reason in ``null_reasons``). ``executor``
+    says how the run was executed (``name`` local|ray, ``host``, ``torch_threads``,
+    ``attempt``, ``resumed_from_step``): it never changes the numbers of a run on
+    the same device type and thread count. Schema history: 1, the first release; 2 adds
+    ``executor`` (taking over ``resumed_from_step``) and ``warnings``.
+    """
+
+    suite: dict[str, Any]  # name, version, source
+    model: dict[str, Any]  # name, class, config, capabilities, likelihood_is_bound
+    seed: int
+    status: str = "failed"  # ok | diverged | failed
+    schema_version: int = SCHEMA_VERSION
+    genbench_version: str | None = None
+    git_hash: str | None = None
+    created: str | None = None
+    dataset: str | None = None
+    device: str | None = None
+    torch_version: str | None = None
+    machine: dict[str, Any] = field(default_factory=dict)
+    calibration_flops_per_s: float | None = None
+    budget: dict[str, Any] = field(default_factory=dict)  # asked, kind, achieved
+    error: str | None = None
+    traceback: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    null_reasons: dict[str, str] = field(default_factory=dict)
+    metric_meta: dict[str, Any] = field(default_factory=dict)
+    extractor: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
+    executor: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model["name"])
+
+    @property
+    def suite_name(self) -> str:
+        return str(self.suite["name"])
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite floats become ``null``)."""
+        return json_safe(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: Any) -> "RunRecord":
+        """Validate a decoded ``run.json`` (schema 1 or 2) and build the record; ``ValueError`` if unusable."""
+        if not isinstance(data, dict):
+            raise ValueError("not a genbench run record (not a JSON object)")
+        version = data.get("schema_version")
+        if version not in (1, SCHEMA_VERSION) or isinstance(version, bool):
+            raise ValueError(f"unknown run-record schema_version {version!r} (this genbench reads 1 and {SCHEMA_VERSION})")
+        for key in ("suite", "model"):
+            if not isinstance(data.get(key), dict) or not isinstance(data[key].get("name"), str):
+                raise ValueError(f"not a genbench run record (no {key} name)")
+        seed = data.get("seed")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        if data.get("status") not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {data.get('status')!r}")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if version == 1:
+            values["schema_version"] = SCHEMA_VERSION
+            if "resumed_from_step" in data:
+                values.setdefault("executor", {})["resumed_from_step"] = data["resumed_from_step"]
+        for key in RECORD_SECTIONS:
+            if key in values and values[key] is not None and not isinstance(values[key], dict):
+                raise ValueError(f"{key} must be a JSON object, got {type(values[key]).__name__}")
+            if values.get(key) is None and key in values:
+                values[key] = {}
+        metrics = values.get("metrics", {})
+        bad = [k for k, v in metrics.items() if v is not None and not isinstance(v, (int, float))]
+        if bad:
+            raise ValueError(f"metric(s) {', '.join(sorted(bad))} are not numbers")
+        return cls(**values)
+
+
+def write_run_record(run_dir: str | os.PathLike, record: RunRecord | dict[str, Any]) -> Path:
+    """Write ``run_dir/run.json`` atomically (a dict is validated as a record first)."""
+    if not isinstance(record, RunRecord):
+        record = RunRecord.from_json(json_safe(record))
     path = Path(run_dir) / RUN_FILE
-    atomic_write_json(path, json_safe(record))
+    atomic_write_json(path, record.to_json())
     return path
 
 
-def read_run_record(path: str | os.PathLike) -> dict[str, Any]:
+def read_run_record(path: str | os.PathLike) -> RunRecord:
+    """Read and validate one ``run.json``; ``ValueError`` (or ``OSError``) if it is unusable."""
     with open(path, encoding="utf-8") as f:
-        record = json.load(f)
-    if not isinstance(record, dict) or "schema_version" not in record or "model" not in record:
-        raise ValueError("not a genbench run record")
-    return record
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+    return RunRecord.from_json(data)
 
 
-def collect_runs(suite_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
+def collect_runs(suite_dir: str | os.PathLike) -> tuple[list[RunRecord], list[str]]:
     """All run records under ``suite_dir``; unreadable ones are named in the second list, not raised."""
     records, problems = [], []
     for path in sorted(Path(suite_dir).glob(f"*/seed*/{RUN_FILE}")):
@@ -139,21 +233,21 @@ def _fmt(mean: float, std: float, n: int) -> str:
     return text
 
 
-def leaderboard_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def leaderboard_frame(records: list[RunRecord]) -> pd.DataFrame:
     """One row per model: seeds, status counts, then mean and std of every metric over ok seeds."""
     rows = []
     for rec in records:
         row = {
-            "model": rec["model"]["name"],
-            "seed": rec["seed"],
-            "status": rec["status"],
-            "images_seen": ((rec.get("budget") or {}).get("achieved") or {}).get("images"),
-            "budget_kind": (rec.get("budget") or {}).get("kind"),
+            "model": rec.model_name,
+            "seed": rec.seed,
+            "status": rec.status,
+            "images_seen": (rec.budget.get("achieved") or {}).get("images"),
+            "budget_kind": rec.budget.get("kind"),
         }
-        for key, value in (rec.get("metrics") or {}).items():
+        for key, value in rec.metrics.items():
             if isinstance(value, bool) or key in _HIDDEN:
                 continue
-            row[key] = value if rec["status"] == "ok" else None
+            row[key] = value if rec.status == "ok" else None
         rows.append(row)
     if not rows:
         return pd.DataFrame()

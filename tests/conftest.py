@@ -11,9 +11,12 @@ import torch
 from torch import nn
 
 from genbench import Capability, Generator, to_unit
+from genbench.data import resolve_data_root
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_ROOT = os.environ.get("GENBENCH_DATA") or str(REPO.parent / "shared" / "data")
+# Where the tests read MNIST: $GENBENCH_DATA, else genbench's own default (the user cache, where
+# the first test that needs it downloads it). Read now, before the fixture below moves the cache.
+DATA_ROOT = str(resolve_data_root())
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +78,24 @@ class DummyGenerator(Generator):
         base = torch.sigmoid(self.logits).expand(n, 1, 28, 28)
         noise = torch.rand(n, 1, 28, 28, generator=generator, device=self.device)
         return (base + (noise - 0.5) * self.noise_scale.abs()).clamp(0, 1)
+
+
+@dataclass
+class SlowConfig(DummyConfig):
+    step_seconds: float = 0.02  # wall time added to every step: a window for tests to interrupt training
+
+
+class SlowDummyGenerator(DummyGenerator):
+    """:class:`DummyGenerator` whose steps take a while; sleeping changes no number."""
+
+    name = "slow-dummy"
+    Config = SlowConfig
+
+    def train_step(self, batch, step):
+        import time
+
+        time.sleep(self.config.step_seconds)
+        return super().train_step(batch, step)
 
 
 @dataclass

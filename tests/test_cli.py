@@ -70,3 +70,45 @@ def test_user_model_file(tmp_path):
     assert cls.name == "mine"
     r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--model", f"{src}:Nope", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "has no class 'Nope'" in r.output
+
+
+def test_models_selects_a_model_file_class_alone(tmp_path, data_root):
+    """`--models my-gen --model my.py:MyGen` trains just that model, not the suite's baselines first."""
+    src = tmp_path / "my.py"
+    src.write_text(
+        "from tests.conftest import DummyGenerator\n"
+        "class MyGen(DummyGenerator):\n"
+        "    name = 'my-gen'\n"
+    )
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--models", "my-gen", "--model", f"{src}:MyGen",
+                                  "--budget", "steps=3", "--out", str(out), "--no-progress", "--data-root", data_root])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (out / "smoke").iterdir() if p.is_dir()) == ["my-gen"]
+
+
+def test_run_exits_1_when_a_run_failed(tmp_path, data_root):
+    src = tmp_path / "broken.py"
+    src.write_text(
+        "from tests.conftest import DummyGenerator\n"
+        "class Broken(DummyGenerator):\n"
+        "    name = 'broken'\n"
+        "    def train_step(self, batch, step):\n"
+        "        raise RuntimeError('broken on purpose')\n"
+    )
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--models", "broken", "--model", f"{src}:Broken",
+                                  "--budget", "steps=3", "--out", str(tmp_path / "out"), "--no-progress",
+                                  "--data-root", data_root])
+    assert r.exit_code == 1
+    assert "broken seed 0: failed: RuntimeError: broken on purpose" in r.output
+
+
+def test_suite_name_cannot_lead_outside_out(tmp_path, data_root):
+    suite = tmp_path / "evil.toml"
+    suite.write_text('name = "../../x"\nversion = 1\ndataset = "mnist"\nmodels = ["seed-gan"]\ntiny = true\n'
+                     '[budget]\nsteps = 2\n')
+    out = tmp_path / "a" / "b" / "out"
+    r = CliRunner().invoke(main, ["run", "--suite", str(suite), "--out", str(out), "--no-progress",
+                                  "--data-root", data_root])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert not (tmp_path / "a" / "x").exists() and not (tmp_path / "x").exists()

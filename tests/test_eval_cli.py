@@ -261,4 +261,4 @@ def test_eval_rescores_a_folder_written_by_genbench_run(tmp_path, data_root):
     assert r.exit_code == 0, r.output
     scored = json.loads(out.read_text())
     for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
-        assert scored[key] == pytest.approx(rec["metrics"][key], rel=1e-6, abs=1e-9), key
+        assert scored[key] == pytest.approx(rec.metrics[key], rel=1e-6, abs=1e-9), key

@@ -48,9 +48,9 @@ def test_nan_sampler_run_is_recorded_as_failed(tmp_path, data_root):
                          "budget": {"steps": 2}, "eval": {"n_samples": 16}})
     recs = run_suite(suite, models=["seed-gan"], extra_models=[NaNSampler], out=tmp_path, show_progress=False,
                      data_root=data_root)
-    bad = next(r for r in recs if r["model"]["name"] == "nan-sampler")
-    assert bad["status"] == "failed" and "non-finite" in bad["error"]
-    assert "fid" not in bad["metrics"]  # no silent number
+    bad = next(r for r in recs if r.model_name == "nan-sampler")
+    assert bad.status == "failed" and "non-finite" in bad.error
+    assert "fid" not in bad.metrics  # no silent number
 
 
 def test_identical_samples_singular_covariance_gives_a_finite_fid(data_root):

@@ -27,7 +27,7 @@ def test_disk_full_on_checkpoint_marks_run_failed(tmp_path, monkeypatch):
     before = (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes()
     monkeypatch.setattr("genbench.harness.atomic_torch_save", _enospc)
     (rec,) = _run(tmp_path, seeds=[1])
-    assert rec["status"] == "failed" and "No space left on device" in rec["error"]
+    assert rec.status == "failed" and "No space left on device" in rec.error
     assert (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes() == before
     assert "| seed-gan | 1/0/1 |" in (tmp_path / "r" / "leaderboard.md").read_text()
 
@@ -68,7 +68,7 @@ def test_same_run_twice_is_refused(tmp_path):
         with pytest.raises(ConfigError, match="being written by another genbench process"):
             _run(tmp_path, seeds=[0])
     (rec,) = _run(tmp_path, seeds=[0])  # the lock is released with its holder
-    assert rec["status"] == "ok"
+    assert rec.status == "ok"
 
 
 def test_two_processes_into_one_results_folder_lose_no_record(tmp_path):
@@ -125,7 +125,7 @@ def test_crafted_pickle_checkpoint_never_runs_code(tmp_path):
     torch.save({"format": 1, "state": _Payload(marker)}, run_dir / CHECKPOINT_NAME)
     (rec,) = _run(tmp_path, seeds=[0], resume=True)
     assert not marker.exists()
-    assert rec["status"] == "failed" and "cannot load checkpoint" in rec["error"]
+    assert rec.status == "failed" and "cannot load checkpoint" in rec.error
 
 
 def test_crafted_extractor_weights_never_run_code(tmp_path, monkeypatch):

@@ -97,7 +97,8 @@ def build_domain_net(name: str) -> FeatureNet:
     """The domain classifier of ``name`` with its committed weights, in eval mode, on the CPU."""
     state, meta = load_weights(name)
     cfg = meta.get("net_config", {})
-    net = FeatureNet(NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
+    with torch.random.fork_rng(devices=[]):  # the random init is overwritten: leave the global RNG as it was
+        net = FeatureNet(NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
     net.load_state_dict(state)
     net.requires_grad_(False)
     return net.eval()
