@@ -18,7 +18,6 @@ import genbench.imageio
 from genbench.cli_eval import eval_command
 from genbench.data import load_split
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

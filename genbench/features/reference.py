@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ class ReferenceStats:
     @classmethod
     def from_features(
         cls, features: Tensor, key: dict[str, str] | None = None, ks: tuple[int, ...] = DEFAULT_KS
-    ) -> "ReferenceStats":
+    ) -> ReferenceStats:
         features = features.float().contiguous()
         stats = fid_features_to_statistics(features)
         return cls(dict(key or {}), features, stats["mu"], stats["sigma"], knn_radii(features, ks))
@@ -65,7 +65,7 @@ class ReferenceStats:
         }
 
     @classmethod
-    def from_blob(cls, blob: dict) -> "ReferenceStats":
+    def from_blob(cls, blob: dict) -> ReferenceStats:
         return cls(
             dict(blob["key"]),
             blob["features"],
