@@ -133,8 +133,6 @@ def eval_command(samples_path, dataset, reference_path, features, inception_weig
 
 def _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups, json_path,
           skip_bad, device, data_root, seed) -> None:
-    import dataclasses
-
     import genbench
     from genbench.evaluate import EvalConfig, evaluate_samples
     from genbench.imageio import load_images, match_pairs
@@ -166,7 +164,7 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
     result = evaluate_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=dev, seed=seed,
         reference_u8=reference, inception_weights=inception_weights,
-        config=dataclasses.replace(EvalConfig(), metric_groups=metric_groups),
+        config=EvalConfig(metric_groups=metric_groups),
     )
     for msg in result.warnings:
         err.print(f"[yellow]Warning:[/yellow] {_shown(msg)}", highlight=False, soft_wrap=True)
