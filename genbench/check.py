@@ -17,7 +17,22 @@ from typing import Any
 
 from genbench.errors import InputError
 from genbench.io import atomic_write_json
-from genbench.results import RunRecord, collect_runs, json_safe, machine_info, utc_now
+from genbench.results import (
+    STATUSES,
+    RunRecord,
+    collect_runs,
+    json_safe,
+    machine_info,
+    utc_now,
+)
+from genbench.validation import (
+    expect_int,
+    expect_number,
+    expect_plain_name,
+    expect_table,
+    is_int,
+    is_plain_name,
+)
 
 BASELINE_SCHEMA = 1
 FALLBACK_TOL = 0.10
@@ -92,10 +107,28 @@ def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[RunRecord]]
         raise InputError(f"unreadable run record(s): {'; '.join(problems)}")
     if not records:
         raise InputError(f"no run records (*/seed*/run.json) under {path}")
+    validate_records(records, path)
     suites = sorted({r.suite_name for r in records})
     if len(suites) != 1:
         raise InputError(f"{path} mixes suites {', '.join(suites)}; point at one suite's folder")
+    versions = sorted({r.suite["version"] for r in records})
+    if len(versions) != 1:
+        raise InputError(f"{path} mixes versions {', '.join(map(str, versions))} of suite {suites[0]!r}; "
+                         f"results of different versions are not comparable")
     return suites[0], records
+
+
+def validate_records(records: list[RunRecord], where: str | os.PathLike) -> None:
+    """Raise :class:`InputError` unless every record's names, seed and suite version are usable.
+
+    :meth:`RunRecord.from_json` has checked the rest (status, sections, metric types).
+    """
+    for rec in records:
+        what = f"run record of {rec.model_name if is_plain_name(rec.model_name) else '?'} seed {rec.seed} in {where}"
+        expect_plain_name(rec.model_name, f"{what}: `model.name`", error=InputError)
+        expect_int(rec.seed, f"{what}: `seed`", minimum=0, error=InputError)
+        expect_plain_name(rec.suite_name, f"{what}: `suite.name`", error=InputError)
+        expect_int(rec.suite.get("version"), f"{what}: `suite.version`", minimum=1, error=InputError)
 
 
 def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> dict[str, Any]:
@@ -103,13 +136,15 @@ def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> di
     baseline = {
         "schema_version": BASELINE_SCHEMA,
         "suite": suite,
-        "suite_version": records[0].suite.get("version"),
+        "suite_version": records[0].suite["version"],
         "created": utc_now(),
         "source": str(results_dir),
         "machine": records[0].machine or machine_info(),
         "models": summarise(records),
     }
-    atomic_write_json(path, json_safe(baseline))
+    baseline = json_safe(baseline)
+    validate_baseline(baseline, path)  # refuse to write what `check` would refuse to read
+    atomic_write_json(path, baseline)
     return baseline
 
 
@@ -119,11 +154,50 @@ def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
             baseline = json.load(f)
     except OSError as exc:
         raise InputError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"baseline {path} is not valid JSON: {exc}") from None
-    if not isinstance(baseline, dict) or baseline.get("schema_version") != BASELINE_SCHEMA or "models" not in baseline:
-        raise InputError(f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
+    validate_baseline(baseline, path)
     return baseline
+
+
+def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
+    """Raise :class:`InputError` unless ``baseline`` is complete: schema, suite and version,
+    at least one model and one metric, registered metrics with finite values, status counts."""
+    import genbench.metrics  # noqa: F401  (registers metric metadata)
+    from genbench.registry import METRICS
+
+    schema = baseline.get("schema_version") if isinstance(baseline, dict) else None
+    if not (is_int(schema) and schema == BASELINE_SCHEMA):
+        raise InputError(f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
+    where = f"baseline {path}"
+    for key in ("suite", "suite_version", "models"):
+        if key not in baseline:
+            raise InputError(f"{where} has no `{key}`")
+    expect_plain_name(baseline["suite"], f"{where}: `suite`", error=InputError)
+    expect_int(baseline["suite_version"], f"{where}: `suite_version`", minimum=1, error=InputError)
+    models = expect_table(baseline["models"], f"{where}: `models`", error=InputError)
+    if not models:
+        raise InputError(f"{where} lists no models: there is nothing to check against")
+    n_metrics = 0
+    for name, entry in models.items():
+        expect_plain_name(name, f"{where}: model name", error=InputError)
+        expect_table(entry, f"{where}: models.{name}", error=InputError)
+        for key in ("metrics", "status"):
+            if key not in entry:
+                raise InputError(f"{where}: models.{name} has no `{key}`")
+        status = expect_table(entry["status"], f"{where}: models.{name}.status", error=InputError)
+        for key, count in status.items():
+            if key not in STATUSES:
+                raise InputError(f"{where}: models.{name}.status: unknown status {key!r}; valid: {', '.join(STATUSES)}")
+            expect_int(count, f"{where}: models.{name}.status.{key}", minimum=0, error=InputError)
+        metrics = expect_table(entry["metrics"], f"{where}: models.{name}.metrics", error=InputError)
+        for key, value in metrics.items():
+            if key not in METRICS:
+                raise InputError(f"{where}: models.{name}.metrics: unknown metric {key!r}")
+            expect_number(value, f"{where}: models.{name}.metrics.{key}", error=InputError)
+        n_metrics += len(metrics)
+    if not n_metrics:
+        raise InputError(f"{where} holds no metric value: there is nothing to check against")
 
 
 @dataclass
@@ -146,6 +220,10 @@ def compare(
     suite, records = _load_results(results_dir)
     if baseline["suite"] != suite:
         raise InputError(f"baseline is for suite {baseline['suite']!r}, results are for {suite!r}")
+    version = records[0].suite["version"]
+    if baseline["suite_version"] != version:
+        raise InputError(f"baseline is for suite {suite!r} version {baseline['suite_version']}, the results are "
+                         f"version {version}; save a baseline from results of this version")
     current = summarise(records)
     tolerances = tolerances or {}
     unknown = sorted(set(tolerances) - set(METRICS))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from genbench.io import atomic_write_json, atomic_write_text
+from genbench.io import atomic_write_files, json_text
 from genbench.results import (
     STATUSES,
     RunRecord,
@@ -156,10 +156,8 @@ def write_report(suite_dir: str | os.PathLike) -> dict[str, Path]:
     notes = _notes(records, problems, suite_name)
     paths = {ext: suite_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json", "html")}
     md = render_markdown(board, title, notes) if len(board) else f"# {title}\n\nNo runs.\n"
-    atomic_write_text(paths["md"], md)
-    atomic_write_text(paths["csv"], board.to_csv(index=False))
     meta = _metric_meta()
-    atomic_write_json(paths["json"], json_safe({
+    summary = json_safe({
         "suite": suite_name,
         "generated": utc_now(),
         "notes": notes,
@@ -168,6 +166,12 @@ def write_report(suite_dir: str | os.PathLike) -> dict[str, Path]:
         "rows": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
                  for row in board.to_dict(orient="records")],
         "statuses": list(STATUSES),
-    }))
-    atomic_write_text(paths["html"], render_html(board, records, suite_dir, title, notes))
+    })
+    # One set: a reader (or a full disk) never leaves files that list different runs.
+    atomic_write_files({
+        paths["md"]: md,
+        paths["csv"]: board.to_csv(index=False),
+        paths["json"]: json_text(summary),
+        paths["html"]: render_html(board, records, suite_dir, title, notes),
+    })
     return paths
