@@ -26,6 +26,7 @@ from genbench.device import DEVICE_CHOICES, resolve_device
 from genbench.errors import GenbenchError
 from genbench.evaluate import METRIC_GROUPS
 from genbench.metrics.eval_throughput import KEY_EVAL_IMAGES_PER_S
+from genbench.term import plain
 
 DATASET_CHOICES = dataset_names()
 
@@ -38,21 +39,13 @@ def _parse_groups(value: str) -> frozenset[str]:
     return groups
 
 
-def _printable(text: str) -> str:
-    """``text`` (file names and paths are untrusted) with control and other non-printable
-    characters (newlines, ANSI escape sequences, bidirectional overrides) written as Python escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
-def _shown(text: str) -> str:
-    """:func:`_printable`, and safe from rich's markup (``[red]`` in a file name stays text)."""
-    return escape(_printable(text))
+def _shown(value: object) -> str:
+    """Untrusted text (file names, paths) for rich markup: control characters escaped, ``[...]`` kept literal."""
+    return escape(plain(value))
 
 
 def _fail(exc: GenbenchError) -> None:
-    click.echo(f"Error: {' '.join(_printable(str(exc)).split())}", err=True)
+    click.echo(f"Error: {' '.join(plain(str(exc)).split())}", err=True)
     click.get_current_context().exit(2)
 
 
@@ -261,5 +254,5 @@ def train_command(dataset, data_root, out, seed, device, epochs, train_images) -
         _fail(exc)
         return
     click.echo(f"test accuracy {trained.meta['test_accuracy']:.4f}  train time {trained.meta['train_seconds']} s")
-    click.echo(f"wrote {_printable(str(out))}  sha256 {sha}")
+    click.echo(f"wrote {plain(str(out))}  sha256 {sha}")
 
