@@ -486,7 +486,8 @@ class _Reader:
                     self._advance()
 
     def _advance(self) -> None:  # holding the lock
-        while self._prefix < len(self._jobs) and self._outcomes[self._prefix] is not None:
+        # Once stopped the prefix is final: a job finishing later must not extend it.
+        while not self._stop and self._prefix < len(self._jobs) and self._outcomes[self._prefix] is not None:
             ok, value = self._outcomes[self._prefix]
             self._prefix += 1
             self._prefix_items += self._size(value) if ok else 0
