@@ -43,6 +43,7 @@ import genbench.features as gf
 from genbench.data import load_split
 from genbench.metrics.fid import fid_from_features
 from genbench.metrics.prdc import precision_recall_density_coverage
+from genbench.splits import REFERENCE, split_images
 
 N = 10_000
 EVAL_N = int(os.environ.get("GENBENCH_BENCH_EVAL_N", "10000"))
@@ -54,7 +55,7 @@ import json, sys
 import genbench  # registers genbench-mnist with torch-fidelity
 import torch_fidelity
 m = torch_fidelity.calculate_metrics(
-    input1=sys.argv[1], input2=sys.argv[2], input2_cache_name="genbench-bench-mnist-test-png",
+    input1=sys.argv[1], input2=sys.argv[2], input2_cache_name="genbench-bench-mnist-test-reference-png",
     fid=True, isc=True, kid=True, feature_extractor="genbench-mnist", cuda=False, cache=True, verbose=False)
 print(json.dumps(m))
 """
@@ -62,7 +63,8 @@ print(json.dumps(m))
 
 @pytest.fixture(scope="module")
 def mnist():
-    return load_split("mnist", "train", DATA_ROOT).images, load_split("mnist", "test", DATA_ROOT).images
+    # genbench eval's reference is the test split's reference part: torch-fidelity gets the same images.
+    return load_split("mnist", "train", DATA_ROOT).images, split_images("mnist", REFERENCE, DATA_ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,7 @@ def _write_pngs(folder, images) -> None:
 @pytest.fixture(scope="module")
 def png_folders(tmp_path_factory, mnist):
     base = tmp_path_factory.getbasetemp() / f"bench_metrics_pngs_{EVAL_N}"
-    samples, test = base / "samples", base / "test"
+    samples, test = base / "samples", base / "test-reference"
     if not (base / "done").exists():
         _write_pngs(samples, mnist[0][:EVAL_N])  # real training images as the "generated" samples
         _write_pngs(test, mnist[1])

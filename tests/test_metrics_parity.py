@@ -22,6 +22,7 @@ from genbench.imageio import load_images
 from genbench.metrics.fid import fid_bootstrap_interval, fid_from_features
 from genbench.metrics.prdc import knn_radii, precision_recall_density_coverage
 from genbench.metrics.reconstruction import completion_metrics, reconstruction_metrics
+from genbench.splits import REFERENCE, split_images
 
 N_GEN, N_REF = 240, 320
 
@@ -192,7 +193,8 @@ def test_genbench_eval_equals_torch_fidelity_end_to_end(tmp_path, data_root):
     """benchmarks/bench_metrics.py's value check, on 300 files: the CLI against calculate_metrics.
 
     Gray and colour PNGs (both decoders' paths); torch-fidelity reads them with PIL and
-    compares them with the whole test split, as genbench eval's cached reference does.
+    compares them with the test split's reference part (``test-reference``), as genbench
+    eval's cached reference statistics do.
     """
     import json
 
@@ -203,7 +205,7 @@ def test_genbench_eval_equals_torch_fidelity_end_to_end(tmp_path, data_root):
 
     n = 300
     train = load_split("mnist", "train", data_root).images
-    test = load_split("mnist", "test", data_root).images
+    reference = split_images("mnist", REFERENCE, data_root)
     folder = tmp_path / "samples"
     folder.mkdir()
     for i in range(n):
@@ -215,7 +217,8 @@ def test_genbench_eval_equals_torch_fidelity_end_to_end(tmp_path, data_root):
     assert result.exit_code == 0, result.stderr
     ours = json.loads(result.stdout)
     theirs = torch_fidelity.calculate_metrics(
-        input1=str(folder), input2=_TensorImages(test), fid=True, isc=True, kid=True, kid_subset_size=n, feature_extractor="genbench-mnist", cuda=False, verbose=False, cache=False,
+        input1=str(folder), input2=_TensorImages(reference), fid=True, isc=True, kid=True, kid_subset_size=n,
+        feature_extractor="genbench-mnist", cuda=False, verbose=False, cache=False,
         save_cpu_ram=True,
     )
     assert ours["fid"] > 5.0  # a real difference is measured
