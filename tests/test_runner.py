@@ -24,14 +24,14 @@ def _run(tmp_path, **kw):
 
 def _strip_timing(rec):
     """The record without what legitimately differs between equal runs: timings, host, executor."""
-    import genbench.metrics  # noqa: F401  (registers the metric metadata used below)
-    from genbench.registry import METRICS
+    from genbench.registry import metric_specs
 
+    specs = metric_specs()
     rec = rec.to_json()
     for key in ("created", "timings", "git_hash", "calibration_flops_per_s", "executor"):
         rec.pop(key, None)
     for key in list(rec["metrics"]):
-        if key in METRICS and METRICS[key].group == "speed":
+        if key in specs and specs[key].group == "speed":
             rec["metrics"].pop(key)
     rec["budget"]["achieved"].pop("seconds")
     return rec
