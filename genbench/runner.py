@@ -17,6 +17,7 @@ import torch
 from rich.console import Console
 
 from genbench.budget import Budget, parse_budget_overrides
+from genbench.compare import gather
 from genbench.data import SPLIT_SIZES, load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.execute import (
@@ -173,11 +174,11 @@ def _run_local(specs: list[RunSpec], board: ProgressBoard, evaluator: Evaluator 
     return records
 
 
-def write_leaderboard(suite_dir: Path) -> None:
-    """Rebuild the suite's leaderboard from its records, under the leaderboard lock."""
+def write_leaderboard(suite_dir: Path, compare: Sequence[str | os.PathLike] = ()) -> None:
+    """Rebuild the suite's leaderboard from its records (and the ``compare`` folders'), under the leaderboard lock."""
     try:
         with FileLock(suite_dir / ".leaderboard.lock"):
-            write_report(suite_dir)
+            write_report(suite_dir, compare)
     except OSError as exc:
         raise GenbenchError(
             f"cannot write the leaderboard in {suite_dir} ({exc.strerror or exc}); the run records are intact: "
@@ -208,6 +209,7 @@ def run_suite(
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
+    compare: Sequence[str | os.PathLike] = (),
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
@@ -220,7 +222,10 @@ def run_suite(
     the CPUs Ray reserves; default: every core of the machine on the CPU, or the cores
     per GPU on CUDA); ``gpus_per_run`` the GPUs Ray reserves (default 1 on CUDA).
     ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
-    sample grid for TensorBoard (the ``tensorboard`` extra).
+    sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
+    the same suite version, e.g. the committed ``results/mnist-small``) join the
+    leaderboard without being rerun (:mod:`genbench.compare`); they are checked before
+    anything trains.
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
@@ -254,9 +259,11 @@ def run_suite(
             checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
             tensorboard_dir=tensorboard_dir,
         )
+        suite_dir = Path(out) / suite_obj.name
+        if compare:  # refused before any training, not after it
+            gather(suite_dir, compare, suite=(suite_obj.name, suite_obj.version))
         load_split(suite_obj.dataset, "train", data_root)  # fail fast, before any training, if data is missing
         todo, kept = _prepare_out(specs, resume=resume, overwrite=overwrite, console=console)
-        suite_dir = Path(out) / suite_obj.name
         records: list[RunRecord] = list(kept)
         try:
             with ProgressBoard(console, [s.key for s in todo], enabled=show_progress) as board:
@@ -268,11 +275,11 @@ def run_suite(
         except BaseException:  # Ctrl-C, a held lock, a full disk: still show every run finished so far
             if suite_dir.is_dir():
                 try:
-                    write_leaderboard(suite_dir)
+                    write_leaderboard(suite_dir, compare)
                 except (OSError, GenbenchError):
                     pass  # the first error is the one to report
             raise
-        write_leaderboard(suite_dir)
+        write_leaderboard(suite_dir, compare)
     finally:
         if ray_exec is not None:
             ray_exec.close()
