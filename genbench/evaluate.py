@@ -91,6 +91,16 @@ DISTRIBUTION_KEYS = (
     KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION,
 )
 COPY_KEYS = (KEY_COPY_FRACTION,)
+# The sample-quality metrics by what computes them; EvalConfig.metric_groups (genbench eval --metrics) picks.
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "fid": (KEY_FID,),
+    "fid_ci": (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),  # FID's bootstrap interval (computes FID too)
+    "kid": (KEY_KID, KEY_KID_STD),
+    "is": (KEY_IS, KEY_IS_STD),
+    "prdc": (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
+    "confident_fraction": (KEY_CONFIDENT_FRACTION,),
+    "copy": COPY_KEYS,  # nearest training images in pixels, not features: see copy_metrics
+}
 RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
 COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
 LIKELIHOOD_KEYS = (KEY_NLL_BPD, KEY_NLL_IS_BOUND, KEY_NLL_BPD_STDERR)
@@ -110,6 +120,7 @@ class EvalConfig:
     copy_quantile: float = 0.05  # copy_fraction's threshold: this quantile of real images' distances
     completion_images: int = 200
     known_rows: int = 14  # top half given, bottom half completed
+    metric_groups: frozenset[str] = frozenset(METRIC_GROUPS)  # the others are None, "not requested"
 
 
 @dataclass
@@ -159,33 +170,47 @@ def distribution_metrics(
     if n < 2:
         raise InputError(f"sample-quality metrics need at least 2 samples, got {n}")
     feats, logits = generated.features, generated.logits
-    with _Timer(timings, "fid"):
-        metrics[KEY_FID] = fid_from_features(feats, reference.mu, reference.sigma)
-    with _Timer(timings, "fid_bootstrap"):
-        if config.fid_bootstrap_reps > 0:
-            metrics[KEY_FID_CI_LOW], metrics[KEY_FID_CI_HIGH] = fid_bootstrap_interval(
-                feats, reference.mu, reference.sigma, metrics[KEY_FID], reps=config.fid_bootstrap_reps, seed=seed
+    unknown = sorted(set(config.metric_groups) - set(METRIC_GROUPS))
+    if unknown:
+        raise ConfigError(f"unknown metric group(s) {', '.join(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
+    groups = set(config.metric_groups) | ({"fid"} if "fid_ci" in config.metric_groups else set())
+    for group, keys in METRIC_GROUPS.items():
+        if group not in groups and group != "copy":
+            _set_null(metrics, reasons, keys, f"not requested (metrics: {', '.join(sorted(groups))})")
+    if "fid" in groups:
+        with _Timer(timings, "fid"):
+            metrics[KEY_FID] = fid_from_features(feats, reference.mu, reference.sigma)
+    if "fid_ci" in groups:
+        with _Timer(timings, "fid_bootstrap"):
+            if config.fid_bootstrap_reps > 0:
+                metrics[KEY_FID_CI_LOW], metrics[KEY_FID_CI_HIGH] = fid_bootstrap_interval(
+                    feats, reference.mu, reference.sigma, metrics[KEY_FID], reps=config.fid_bootstrap_reps, seed=seed
+                )
+            else:
+                _set_null(metrics, reasons, (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),
+                          "bootstrap disabled (fid_bootstrap_reps=0)")
+    if "kid" in groups:
+        with _Timer(timings, "kid"):
+            metrics[KEY_KID], metrics[KEY_KID_STD] = kid_from_features(
+                feats, reference.features, config.kid_subsets, config.kid_subset_size, config.estimator_seed
             )
+    if "is" in groups:
+        with _Timer(timings, "is"):
+            metrics[KEY_IS], metrics[KEY_IS_STD] = inception_score(logits, config.is_splits, config.estimator_seed)
+    if "prdc" in groups:
+        with _Timer(timings, "prdc"):
+            if n > config.k_nearest:
+                metrics.update(precision_recall_density_coverage(
+                    feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
+                ))
+            else:
+                _set_null(metrics, reasons, METRIC_GROUPS["prdc"],
+                          f"needs more than {config.k_nearest} samples for k-NN radii, got {n}")
+    if "confident_fraction" in groups:
+        if domain_classifier:
+            metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
         else:
-            _set_null(metrics, reasons, (KEY_FID_CI_LOW, KEY_FID_CI_HIGH), "bootstrap disabled (fid_bootstrap_reps=0)")
-    with _Timer(timings, "kid"):
-        metrics[KEY_KID], metrics[KEY_KID_STD] = kid_from_features(
-            feats, reference.features, config.kid_subsets, config.kid_subset_size, config.estimator_seed
-        )
-    with _Timer(timings, "is"):
-        metrics[KEY_IS], metrics[KEY_IS_STD] = inception_score(logits, config.is_splits, config.estimator_seed)
-    with _Timer(timings, "prdc"):
-        if n > config.k_nearest:
-            metrics.update(precision_recall_density_coverage(
-                feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
-            ))
-        else:
-            _set_null(metrics, reasons, (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
-                      f"needs more than {config.k_nearest} samples for k-NN radii, got {n}")
-    if domain_classifier:
-        metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
-    else:
-        _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
+            _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
     return {k: metrics[k] for k in DISTRIBUTION_KEYS}, reasons
 
 
@@ -244,8 +269,11 @@ def _score_samples(
     )
     metrics.update(dist)
     reasons.update(dist_reasons)
-    metrics.update(copy_metrics(samples, dataset=dataset, data_root=data_root, config=config, timings=timings,
-                                progress=progress))
+    if "copy" in config.metric_groups:
+        metrics.update(copy_metrics(samples, dataset=dataset, data_root=data_root, config=config, timings=timings,
+                                    progress=progress))
+    else:
+        _set_null(metrics, reasons, COPY_KEYS, f"not requested (metrics: {', '.join(sorted(config.metric_groups))})")
     metrics[KEY_N_SAMPLES] = len(samples)
     metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
     return extractor

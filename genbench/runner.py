@@ -19,6 +19,7 @@ from rich.console import Console
 from genbench.budget import Budget, parse_budget_overrides
 from genbench.compare import gather
 from genbench.data import SPLIT_SIZES, load_split
+from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
 from genbench.execute import (
     LOCK_NAME,
@@ -29,7 +30,7 @@ from genbench.execute import (
     run_dir_for,
     save_grid,
 )
-from genbench.harness import CHECKPOINT_NAME, resolve_device
+from genbench.harness import CHECKPOINT_NAME
 from genbench.io import FileLock
 from genbench.progress import ProgressBoard
 from genbench.protocol import Generator

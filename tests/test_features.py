@@ -53,7 +53,7 @@ def test_features_are_batch_size_independent(data_root):
 
 
 def test_unknown_extractor_and_missing_inception_weights(tmp_path, monkeypatch):
-    with pytest.raises(GenbenchError, match="valid: genbench-mnist, genbench-fashion-mnist"):
+    with pytest.raises(GenbenchError, match="valid: genbench-fashion-mnist, genbench-mnist"):
         gf.extractor_sha256("cifar10")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(GenbenchError, match="does not substitute"):

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_fidelity.metric_fid import fid_features_to_statistics
 
 from genbench.data import default_cache_root
 from genbench.features.extractor import Extractor
 from genbench.io import atomic_torch_save
+from genbench.metrics._fidelity_math import fid_features_to_statistics
 from genbench.metrics.prdc import knn_radii
 from genbench.splits import split_images
 
@@ -50,7 +50,7 @@ class ReferenceStats:
     @classmethod
     def from_features(
         cls, features: Tensor, key: dict[str, str] | None = None, ks: tuple[int, ...] = DEFAULT_KS
-    ) -> "ReferenceStats":
+    ) -> ReferenceStats:
         features = features.float().contiguous()
         stats = fid_features_to_statistics(features)
         return cls(dict(key or {}), features, stats["mu"], stats["sigma"], knn_radii(features, ks))
@@ -66,7 +66,7 @@ class ReferenceStats:
         }
 
     @classmethod
-    def from_blob(cls, blob: dict) -> "ReferenceStats":
+    def from_blob(cls, blob: dict) -> ReferenceStats:
         return cls(
             dict(blob["key"]),
             blob["features"],
