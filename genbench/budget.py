@@ -60,7 +60,8 @@ def parse_budget_overrides(text: str) -> dict:
     for part in split_items(text):
         pair = split_pair(part)
         if pair is None or pair[0] not in _KINDS:
-            raise ConfigError(f"--budget expects KIND=VALUE[,KIND=VALUE] with KIND in {', '.join(_KINDS)}, got {part!r}")
+            raise ConfigError(
+                f"--budget expects KIND=VALUE[,KIND=VALUE] with KIND in {', '.join(_KINDS)}, got {part!r}")
         key, value = pair
         if key in out:
             raise ConfigError(f"--budget gives {key} twice")
@@ -122,4 +123,5 @@ class BudgetTracker:
         return min(1.0, max(parts)) if parts else 0.0
 
     def achieved(self) -> dict:
-        return {"steps": self.steps, "images": self.images, "seconds": round(self.seconds, 3), "stopped_by": self.stopped_by()}
+        return {"steps": self.steps, "images": self.images, "seconds": round(self.seconds, 3),
+                "stopped_by": self.stopped_by()}

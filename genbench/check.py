@@ -153,7 +153,8 @@ def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
     known = metric_specs()
     schema = baseline.get("schema_version") if isinstance(baseline, dict) else None
     if not (is_int(schema) and schema == BASELINE_SCHEMA):
-        raise InputError(f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
+        raise InputError(
+            f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
     where = f"baseline {path}"
     for key in ("suite", "suite_version", "models"):
         if key not in baseline:
@@ -226,7 +227,8 @@ def compare(
         for metric, base_value in sorted(base["metrics"].items()):
             value = now["metrics"].get(metric)
             spec = specs.get(metric)
-            tol = tolerances.get(metric) or Tolerance(spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL, True)
+            default = spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL
+            tol = tolerances.get(metric) or Tolerance(default, True)
             if value is None:
                 if now_ok:
                     problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")

@@ -256,7 +256,8 @@ def check(results, baseline_path, tol, json_path):
     for problem in problems:
         console.print(text(f"unusable: {problem}", "yellow"))
     if problems:
-        click.echo(f"Error: {len(problems)} baseline entr{'y is' if len(problems) == 1 else 'ies are'} missing from the results "
+        entries = "entry is" if len(problems) == 1 else "entries are"
+        click.echo(f"Error: {len(problems)} baseline {entries} missing from the results "
                    f"(first: {plain(problems[0])})", err=True)
         click.get_current_context().exit(2)
     held = sum(c.verdict == "held" for c in comparisons)
@@ -279,7 +280,8 @@ def baseline_save(results, file):
 
     b = save_baseline(results, file)
     n = sum(len(m["metrics"]) for m in b["models"].values())
-    click.echo(f"baseline for suite {plain(b['suite'])}: {len(b['models'])} model(s), {n} metric value(s) -> {plain(file)}")
+    click.echo(f"baseline for suite {plain(b['suite'])}: {len(b['models'])} model(s), {n} metric value(s) "
+               f"-> {plain(file)}")
 
 
 # Attached after `main` exists; cli_eval holds the metric-side commands.

@@ -75,7 +75,8 @@ def read_compared(folders: Sequence[str | os.PathLike], suite: SuiteId,
             raise InputError(f"--compare {folder}: no such folder")
         resolved = folder.resolve()
         if resolved == Path(results_dir).resolve():
-            raise InputError(f"--compare {folder} is the results folder itself: its runs are in the leaderboard already")
+            raise InputError(
+                f"--compare {folder} is the results folder itself: its runs are in the leaderboard already")
         if resolved in seen:
             raise InputError(f"--compare {folder} is given twice")
         seen.add(resolved)

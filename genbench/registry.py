@@ -43,10 +43,12 @@ def register_generator(cls: G) -> G:
     """Class decorator: validate ``cls`` against the protocol and register it by ``cls.name``."""
     check_generator_class(cls)
     if not is_plain_name(cls.name):
-        raise ValueError(f"generator name {cls.name!r} must be a plain name (letters, digits, '-', '_', '.'): it names result folders")
+        raise ValueError(f"generator name {cls.name!r} must be a plain name (letters, digits, '-', '_', '.'): "
+                         f"it names result folders")
     existing = GENERATORS.get(cls.name)
     if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
-        raise ValueError(f"generator name {cls.name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
+        raise ValueError(
+            f"generator name {cls.name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
     GENERATORS[cls.name] = cls
     return cls
 
@@ -174,7 +176,8 @@ def _typed(value: Any, typ: Any, where: str) -> Any:
             item_types = list(args)
         else:
             item_types = [args[0] if args else Any] * len(value)
-        items = [v if t is Any else _typed(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, item_types))]
+        items = [v if t is Any else _typed(v, t, f"{where}[{i}]")
+                 for i, (v, t) in enumerate(zip(value, item_types, strict=True))]
         return tuple(items) if origin is tuple else items
     return value  # a type genbench does not know: the Config's own validate() is its judge
 
@@ -201,7 +204,7 @@ def _from_text(text: str, typ: Any, where: str) -> Any:
         if origin in (tuple, list) and args:
             parts = split_items(stripped.strip("()[] "))
             item_types = list(args) if args[-1] is not Ellipsis and len(args) == len(parts) else [args[0]] * len(parts)
-            return [_from_text(p, t, f"{where}[{i}]") for i, (p, t) in enumerate(zip(parts, item_types))]
+            return [_from_text(p, t, f"{where}[{i}]") for i, (p, t) in enumerate(zip(parts, item_types, strict=True))]
     except ValueError:
         raise ConfigError(f"{where}: cannot convert {text!r} to {_type_name(typ)}") from None
     raise ConfigError(f"{where}: fields of type {_type_name(typ)} cannot be set from the command line")

@@ -131,12 +131,14 @@ def ordered_metrics(board: pd.DataFrame) -> list[str]:
     """Metric columns of ``board`` that have a value somewhere, in leaderboard order."""
     metrics = [c for c in board.columns
                if c not in _BASE and not c.endswith(("_std", "_n", "_group")) and board[c].notna().any()]
-    return sorted(metrics, key=lambda m: (PREFERRED_ORDER.index(m) if m in PREFERRED_ORDER else len(PREFERRED_ORDER), m))
+    rank = {m: i for i, m in enumerate(PREFERRED_ORDER)}
+    return sorted(metrics, key=lambda m: (rank.get(m, len(rank)), m))
 
 
 def _label(metric: str, meta: Mapping[str, MetricSpec]) -> str:
     spec = meta.get(metric)
-    return metric + (f" {spec.arrow}" if spec and spec.arrow else "") + (f" [{spec.unit}]" if spec and spec.unit else "")
+    arrow = f" {spec.arrow}" if spec and spec.arrow else ""
+    return metric + arrow + (f" [{spec.unit}]" if spec and spec.unit else "")
 
 
 def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[str] | None = None,
@@ -194,9 +196,9 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance]) -> list[str]
             notes.append(f"No significance for {metric}: it needs at least two competitors with two or more ok seeds.")
     roles = [Role(r) for r in board["role"] if r != Role.COMPETITOR.value] if len(board) else []
     if roles:
+        names = board.loc[board["role"] != Role.COMPETITOR.value, "model"]
         notes.append("Reference rows anchor the scale and are not ranked: " + "; ".join(
-            f"{role.value} `{name}`: {ROLE_NOTES[role]}"
-            for role, name in zip(roles, board.loc[board["role"] != Role.COMPETITOR.value, "model"])) + ".")
+            f"{role.value} `{name}`: {ROLE_NOTES[role]}" for role, name in zip(roles, names, strict=True)) + ".")
     else:
         notes.append("No reference rows (floor, ceiling, memorizer) in these run records.")
     return notes
@@ -226,9 +228,9 @@ def _notes(records: list[RunRecord], problems: list[str], suite_name: str,
     if records:
         versions = sorted({str(r.suite.get("version")) for r in records})
         kinds = sorted({r.budget.get("kind", "?") for r in records})
+        budgets = "equal wall-clock budgets" if kinds == ["seconds"] else "work-based budgets with a seconds cap"
         notes.append(f"Suite `{suite_name}` version {', '.join(versions)}; budgets in {', '.join(kinds)} "
-                     f"({'equal wall-clock budgets' if kinds == ['seconds'] else 'work-based budgets with a seconds cap'}); "
-                     f"{len(records)} run(s); dataset {records[0].dataset}.")
+                     f"({budgets}); {len(records)} run(s); dataset {records[0].dataset}.")
         machines = sorted({
             f"{r.machine.get('processor')} ({r.machine.get('cpu_count')} cores"
             + (f", {r.machine['gpu']}" if r.machine.get("gpu") else "") + f"), device {r.device}"
@@ -342,13 +344,13 @@ def _loss_curves(models: Sequence[str], runs: dict[str, list[tuple[int, Path]]])
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(3.2 * ncols, 2.5 * nrows), dpi=100, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, (model, logs) in zip(axes, panels):
+    for ax, (model, logs) in zip(axes, panels, strict=False):
         by_images = all(log["images"].notna().all() for _, log in logs if "images" in log) and all(
             "images" in log for _, log in logs)
         x_col = "images" if by_images else "step"
         keys = list(dict.fromkeys(c for _, log in logs for c in _loss_columns(log)))
         for i, key in enumerate(keys):
-            for j, (_, log) in enumerate(l for l in logs if key in l[1]):
+            for j, log in enumerate(log for _, log in logs if key in log):
                 # Each logged value is one batch's: a moving average over 5% of the run shows the trend.
                 window = max(1, len(log) // 20)
                 if window > 1:
@@ -446,7 +448,7 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
         body = []
         for cells in rows:
             tds = []
-            for h, cls, cell in zip(header, classes, cells):
+            for h, cls, cell in zip(header, classes, cells, strict=True):
                 text = esc(cell)
                 if h == "model":
                     text = f'<a href="#{anchors[cell]}">{text}</a>'
@@ -455,12 +457,13 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
         table_class = ' class="reference"' if caption else ""
         tables.append((f"<h2>{esc(caption)}</h2>" if caption else "")
                       + f"<table{table_class}><thead><tr>"
-                      + "".join(f'<th class="{c}">{_header_html(h)}</th>' for h, c in zip(header, classes))
+                      + "".join(f'<th class="{c}">{_header_html(h)}</th>' for h, c in zip(header, classes, strict=True))
                       + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
     summaries = aggregate(records)
-    origin = {m: f for m, f in zip(models, board["compared_from"] if len(board) else []) if isinstance(f, str)}
-    details = [_details_html(m, anchors[m], summaries[m], [r for r in records if r.model_name == m], origin.get(m), meta)
-               for m in models if m in summaries]
+    froms = board["compared_from"] if len(board) else []
+    origin = {m: f for m, f in zip(models, froms, strict=True) if isinstance(f, str)}
+    details = [_details_html(m, anchors[m], summaries[m], [r for r in records if r.model_name == m],
+                             origin.get(m), meta) for m in models if m in summaries]
     curves, no_log = _loss_curves(models, runs)
     grids = []
     for model in models:

@@ -9,9 +9,11 @@ writes the leaderboard, from the records on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -91,7 +93,8 @@ def plan_runs(
     names = {cls.name for _, cls in classes}
     for target in set_overrides:
         if target not in names:
-            raise ConfigError(f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
     run_seeds = expect_seeds(list(seeds), "seeds") if seeds is not None else suite.seeds
     out_abs = str(Path(out).absolute())
     root = str(Path(data_root).absolute()) if data_root else None
@@ -119,7 +122,8 @@ def _finished_ok(run_dir: Path) -> RunRecord | None:
     return rec if rec.status == "ok" else None
 
 
-def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool, console: Console) -> tuple[list[RunSpec], list[RunRecord]]:
+def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool,
+                 console: Console) -> tuple[list[RunSpec], list[RunRecord]]:
     """Decide per run: refuse (exists, no flag), keep (finished, --resume), clear (--overwrite) or run.
 
     ``--overwrite`` first takes the lock of every run it would clear, so that a refused
@@ -235,7 +239,7 @@ def run_suite(
     if cpus_per_run is not None and (isinstance(cpus_per_run, bool) or int(cpus_per_run) != cpus_per_run
                                      or cpus_per_run < 1):
         raise ConfigError(f"--cpus-per-run must be a whole number >= 1, got {cpus_per_run!r}")
-    if gpus_per_run is not None and not (0 <= gpus_per_run):
+    if gpus_per_run is not None and not (gpus_per_run >= 0):
         raise ConfigError(f"--gpus-per-run must be >= 0, got {gpus_per_run!r}")
     if tensorboard_dir is not None:
         from genbench.tensorboard import check_available
@@ -275,10 +279,8 @@ def run_suite(
                     records += _run_local(todo, board, evaluator)
         except BaseException:  # Ctrl-C, a held lock, a full disk: still show every run finished so far
             if suite_dir.is_dir():
-                try:
+                with contextlib.suppress(OSError, GenbenchError):  # the first error is the one to report
                     write_leaderboard(suite_dir, compare)
-                except (OSError, GenbenchError):
-                    pass  # the first error is the one to report
             raise
         write_leaderboard(suite_dir, compare)
     finally:
