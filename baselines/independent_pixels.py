@@ -43,7 +43,8 @@ class IndependentPixels(Generator):
         if not config.pseudo_count > 0:
             raise ValueError(f"pseudo_count must be positive, got {config.pseudo_count}")
         # counts[i, v]: pseudo-count plus the training images whose pixel i equals v.
-        self.register_buffer("counts", torch.full((NUM_PIXELS, LEVELS), float(config.pseudo_count), dtype=torch.float64))
+        self.register_buffer(
+            "counts", torch.full((NUM_PIXELS, LEVELS), float(config.pseudo_count), dtype=torch.float64))
 
     def total(self) -> Tensor:
         """Pseudo-counts plus images counted: the same for every pixel (each image adds one count per pixel)."""

@@ -4,8 +4,9 @@ Samples are the 2,000 held-out test images (every fifth test image,
 :mod:`genbench.splits`), drawn without replacement: with 2,000 samples, each one
 once. The sample-quality metrics score against the other 8,000, so real-data is
 never scored against its own images: its FID, precision and recall are those of
-fresh real data at the suite's sample count, the best a model can expect. It is also the reference point of the copy check: its
-``copy_fraction`` is about the nominal 0.05. No training, no likelihood.
+fresh real data at the suite's sample count, the best a model can expect. It is also the
+reference point of the copy check: its ``copy_fraction`` is about the nominal 0.05. No
+training, no likelihood.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from genbench.errors import ConfigError
+from genbench.kv import split_items, split_pair
 from genbench.validation import expect_int, expect_number
 
 _KINDS = ("steps", "images", "seconds")
@@ -26,11 +27,6 @@ class Budget:
                 expect_int(getattr(self, kind), f"budget {kind}", minimum=1)
         if self.seconds is not None:
             object.__setattr__(self, "seconds", expect_number(self.seconds, "budget seconds", positive=True))
-
-    @classmethod
-    def parse(cls, text: str) -> Budget:
-        """``"images=60000,seconds=120"`` -> Budget(images=60000, seconds=120.0)."""
-        return cls.from_dict(parse_budget_overrides(text))
 
     @classmethod
     def from_dict(cls, values: dict) -> Budget:
@@ -61,14 +57,12 @@ class Budget:
 def parse_budget_overrides(text: str) -> dict:
     """``"images=60000,seconds=120"`` -> ``{"images": 60000, "seconds": 120.0}`` (ranges are Budget's to check)."""
     out: dict = {}
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, eq, value = part.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or key not in _KINDS:
-            raise ConfigError(f"--budget expects KIND=VALUE[,KIND=VALUE] with KIND in {', '.join(_KINDS)}, got {part!r}")
+    for part in split_items(text):
+        pair = split_pair(part)
+        if pair is None or pair[0] not in _KINDS:
+            raise ConfigError(
+                f"--budget expects KIND=VALUE[,KIND=VALUE] with KIND in {', '.join(_KINDS)}, got {part!r}")
+        key, value = pair
         if key in out:
             raise ConfigError(f"--budget gives {key} twice")
         try:
@@ -129,4 +123,5 @@ class BudgetTracker:
         return min(1.0, max(parts)) if parts else 0.0
 
     def achieved(self) -> dict:
-        return {"steps": self.steps, "images": self.images, "seconds": round(self.seconds, 3), "stopped_by": self.stopped_by()}
+        return {"steps": self.steps, "images": self.images, "seconds": round(self.seconds, 3),
+                "stopped_by": self.stopped_by()}

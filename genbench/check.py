@@ -18,6 +18,8 @@ from typing import Any
 from genbench.aggregate import aggregate
 from genbench.errors import InputError
 from genbench.io import atomic_write_json
+from genbench.kv import split_items, split_pair
+from genbench.registry import metric_specs
 from genbench.results import (
     STATUSES,
     RunRecord,
@@ -57,19 +59,15 @@ class Tolerance:
 def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
     """``"fid=10%,kid=0.001"`` -> relative 10% for fid, absolute 0.001 for kid."""
     out: dict[str, Tolerance] = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, eq, value = part.partition("=")
-        value = value.strip()
+    for part in split_items(text):
+        key, value = split_pair(part) or ("", "")
         try:
             tol = Tolerance(float(value[:-1]) / 100, True) if value.endswith("%") else Tolerance(float(value), False)
         except ValueError:
             tol = None
-        if not eq or not key.strip() or tol is None or tol.value < 0 or not math.isfinite(tol.value):
+        if not key or tol is None or tol.value < 0 or not math.isfinite(tol.value):
             raise InputError(f"--tol expects METRIC=N% or METRIC=N (absolute), got {part!r}")
-        out[NORMALISED.get(key.strip(), key.strip())] = tol
+        out[NORMALISED.get(key, key)] = tol
     return out
 
 
@@ -78,13 +76,11 @@ def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
 
     The means are those of the leaderboard: both come from :func:`genbench.aggregate.aggregate`.
     """
-    import genbench.metrics  # noqa: F401
-    from genbench.registry import METRICS
-
+    metrics = metric_specs()
     out = {}
     for name, summary in aggregate(records).items():
         keys = [k for k in sorted(summary.values)
-                if k in METRICS and METRICS[k].higher_is_better is not None and k not in _SKIP]
+                if k in metrics and metrics[k].higher_is_better is not None and k not in _SKIP]
         out[name] = {"metrics": {k: summary.mean(k) for k in keys}, "status": dict(summary.status)}
     return out
 
@@ -154,12 +150,11 @@ def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
 def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
     """Raise :class:`InputError` unless ``baseline`` is complete: schema, suite and version,
     at least one model and one metric, registered metrics with finite values, status counts."""
-    import genbench.metrics  # noqa: F401  (registers metric metadata)
-    from genbench.registry import METRICS
-
+    known = metric_specs()
     schema = baseline.get("schema_version") if isinstance(baseline, dict) else None
     if not (is_int(schema) and schema == BASELINE_SCHEMA):
-        raise InputError(f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
+        raise InputError(
+            f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
     where = f"baseline {path}"
     for key in ("suite", "suite_version", "models"):
         if key not in baseline:
@@ -183,7 +178,7 @@ def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
             expect_int(count, f"{where}: models.{name}.status.{key}", minimum=0, error=InputError)
         metrics = expect_table(entry["metrics"], f"{where}: models.{name}.metrics", error=InputError)
         for key, value in metrics.items():
-            if key not in METRICS:
+            if key not in known:
                 raise InputError(f"{where}: models.{name}.metrics: unknown metric {key!r}")
             expect_number(value, f"{where}: models.{name}.metrics.{key}", error=InputError)
         n_metrics += len(metrics)
@@ -205,8 +200,7 @@ def compare(
     results_dir: str | os.PathLike, baseline_path: str | os.PathLike, tolerances: dict[str, Tolerance] | None = None
 ) -> tuple[list[Comparison], list[str]]:
     """Compare every (model, metric) of the baseline; returns comparisons and unusable-input problems."""
-    from genbench.registry import METRICS
-
+    specs = metric_specs()
     baseline = load_baseline(baseline_path)
     suite, records = _load_results(results_dir)
     if baseline["suite"] != suite:
@@ -217,9 +211,9 @@ def compare(
                          f"version {version}; save a baseline from results of this version")
     current = summarise(records)
     tolerances = tolerances or {}
-    unknown = sorted(set(tolerances) - set(METRICS))
+    unknown = sorted(set(tolerances) - set(specs))
     if unknown:
-        raise InputError(f"--tol: unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(METRICS))}")
+        raise InputError(f"--tol: unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(specs))}")
     out: list[Comparison] = []
     problems: list[str] = []
     for model, base in sorted(baseline["models"].items()):
@@ -232,8 +226,9 @@ def compare(
             out.append(Comparison(model, "status_ok", base_ok, now_ok, "0", "regressed"))
         for metric, base_value in sorted(base["metrics"].items()):
             value = now["metrics"].get(metric)
-            spec = METRICS.get(metric)
-            tol = tolerances.get(metric) or Tolerance(spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL, True)
+            spec = specs.get(metric)
+            default = spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL
+            tol = tolerances.get(metric) or Tolerance(default, True)
             if value is None:
                 if now_ok:
                     problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")

@@ -16,10 +16,14 @@ from rich.table import Table
 
 import genbench
 from genbench.errors import GenbenchError
+from genbench.kv import split_items
 from genbench.term import plain, text
 from genbench.validation import expect_seeds
 
 DEVICE_CHOICES = ["auto", "cpu", "cuda"]
+COMPARE_HELP = ("Also show, without rerunning them, the runs of another results folder of the same suite version "
+                "(e.g. results/mnist-small); rows from it are marked. A model's row comes from the first folder "
+                "that has it: the results folder, then the --compare folders in order. Repeatable.")
 
 
 class GenbenchGroup(click.Group):
@@ -32,10 +36,7 @@ class GenbenchGroup(click.Group):
 
 
 def _csv_list(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
+    return split_items(value) or None
 
 
 def _seeds(value: str | None) -> list[int] | None:
@@ -94,9 +95,11 @@ def main() -> None:
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Also log each run's losses, training img/s, final metrics and sample grid for TensorBoard "
                    "under DIR/SUITE/MODEL/seedK (pip install 'genbench[tensorboard]'; view: tensorboard --logdir DIR).")
+@click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=COMPARE_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
 def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
-        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, no_progress):
+        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress):
     """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard.
 
     Exit code 0 when every run ended ok or diverged (a measured outcome), 1 when any
@@ -119,7 +122,7 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
             resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
             cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
-            show_progress=not no_progress,
+            show_progress=not no_progress, compare=compare,
         )
     except KeyboardInterrupt:
         click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)
@@ -137,7 +140,8 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
         )
     console.print(table)
     suite_name = records[0].suite_name if records else suite
-    console.print(text(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}"))
+    console.print(text(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}"
+                       + (f" (with the runs of {', '.join(compare)})" if compare else "")))
     for rec in records:
         if rec.status != "ok":
             console.print(text(f"{rec.model_name} seed {rec.seed}: {rec.status}: {rec.error}", "red"))
@@ -154,9 +158,8 @@ def _num(value) -> str:
 @main.command("list")
 def list_cmd():
     """Show suites, generators, datasets and metrics."""
-    import genbench.metrics  # noqa: F401  (registers metric metadata)
     from genbench.data import dataset_names
-    from genbench.registry import METRICS, get_generator, generator_names
+    from genbench.registry import generator_names, get_generator, metric_specs
     from genbench.suite import load_suite, suite_names
 
     console = Console()
@@ -181,15 +184,18 @@ def list_cmd():
     t = Table(title="metrics")
     for col in ("key", "unit", "better", "requires", "description"):
         t.add_column(col, no_wrap=col == "key")
-    for key in sorted(METRICS):
-        spec = METRICS[key]
+    specs = metric_specs()
+    for key in sorted(specs):
+        spec = specs[key]
         t.add_row(key, spec.unit, spec.arrow or "—", str(spec.requires.name), spec.description)
     console.print(t)
 
 
 @main.command()
 @click.argument("results", type=click.Path(file_okay=False))
-def report(results):
+@click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=COMPARE_HELP)
+def report(results, compare):
     """Rebuild leaderboard.{md,csv,json,html} of one suite folder (e.g. results/mnist-small) from its run records.
 
     Takes the folder's leaderboard lock, as `genbench run` does, so a report never
@@ -204,7 +210,7 @@ def report(results):
 
     with warnings.catch_warnings(record=True) as caught, FileLock(Path(results) / ".leaderboard.lock"):
         warnings.simplefilter("always")
-        paths = write_report(results)
+        paths = write_report(results, compare)
     for w in caught:
         click.echo(f"Warning: {plain(w.message)}", err=True)
     for path in paths.values():
@@ -250,7 +256,8 @@ def check(results, baseline_path, tol, json_path):
     for problem in problems:
         console.print(text(f"unusable: {problem}", "yellow"))
     if problems:
-        click.echo(f"Error: {len(problems)} baseline entr{'y is' if len(problems) == 1 else 'ies are'} missing from the results "
+        entries = "entry is" if len(problems) == 1 else "entries are"
+        click.echo(f"Error: {len(problems)} baseline {entries} missing from the results "
                    f"(first: {plain(problems[0])})", err=True)
         click.get_current_context().exit(2)
     held = sum(c.verdict == "held" for c in comparisons)
@@ -273,7 +280,8 @@ def baseline_save(results, file):
 
     b = save_baseline(results, file)
     n = sum(len(m["metrics"]) for m in b["models"].values())
-    click.echo(f"baseline for suite {plain(b['suite'])}: {len(b['models'])} model(s), {n} metric value(s) -> {plain(file)}")
+    click.echo(f"baseline for suite {plain(b['suite'])}: {len(b['models'])} model(s), {n} metric value(s) "
+               f"-> {plain(file)}")
 
 
 # Attached after `main` exists; cli_eval holds the metric-side commands.

@@ -56,15 +56,16 @@ def _finite(value: Any) -> Any:
 
 
 def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: str) -> Table:
-    from genbench.registry import METRICS
+    from genbench.registry import metric_specs
 
+    specs = metric_specs()
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("", justify="center")
     table.add_column("unit / note")
     for key, value in metrics.items():
-        spec = METRICS.get(key)
+        spec = specs.get(key)
         arrow = spec.arrow if spec else ""
         unit = spec.unit if spec else ""
         if value is None:

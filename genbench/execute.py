@@ -20,9 +20,10 @@ import re
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -34,7 +35,7 @@ from genbench.errors import ConfigError, GenbenchError
 from genbench.harness import CHECKPOINT_NAME, seed_everything, train
 from genbench.io import FileLock, atomic_write_bytes
 from genbench.protocol import Generator, RunContext
-from genbench.registry import make_config
+from genbench.registry import make_config, metric_specs
 from genbench.results import RUN_FILE, RunRecord, git_hash, machine_info, utc_now, write_run_record
 from genbench.suite import Suite
 
@@ -144,12 +145,10 @@ def _add_efficiency(metrics: dict[str, Any], calibration: float) -> None:
 
 
 def _metric_meta(keys: list[str]) -> dict[str, Any]:
-    import genbench.metrics  # noqa: F401  (registers every metric's metadata, whatever ran before)
-    from genbench.registry import METRICS
-
+    specs = metric_specs()
     return {
-        k: {"unit": METRICS[k].unit, "higher_is_better": METRICS[k].higher_is_better, "group": METRICS[k].group}
-        for k in keys if k in METRICS
+        k: {"unit": specs[k].unit, "higher_is_better": specs[k].higher_is_better, "group": specs[k].group}
+        for k in keys if k in specs
     }
 
 

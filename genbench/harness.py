@@ -12,9 +12,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -242,7 +243,8 @@ def train(
             error = f"non-finite loss ({', '.join(bad)}) at step {tracker.steps}"
             break
         due_steps = checkpoint_every_steps is not None and tracker.steps % checkpoint_every_steps == 0
-        due_time = checkpoint_every_seconds is not None and time.monotonic() - last_ckpt_time >= checkpoint_every_seconds
+        due_time = (checkpoint_every_seconds is not None
+                    and time.monotonic() - last_ckpt_time >= checkpoint_every_seconds)
         if (due_steps or due_time) and not tracker.exhausted():
             save_checkpoint()
             last_ckpt_time = time.monotonic()

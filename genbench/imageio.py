@@ -478,7 +478,7 @@ class _Reader:
         while (i := self._take()) is not None:
             try:
                 outcome = (True, self._jobs[i]())
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
+            except BaseException as exc:  # handed to the caller, who decides
                 outcome = (False, exc)
             with self._cond:
                 if self._started.pop(i, None) is not None:  # else it was abandoned as over time
@@ -624,7 +624,7 @@ def load_images(
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         reader = _Reader([lambda f=f: read(f) for f in files], threads=threads, timeout=read_timeout,
                          size=lambda value: len(value[0]), limit=max_images)
-        for f, (ok, value) in zip(files, reader.run()):
+        for f, (ok, value) in zip(files, reader.run(), strict=False):
             if not ok:
                 bad.append((f.name, _failure_reason(value)))
                 continue

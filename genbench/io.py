@@ -38,10 +38,8 @@ _writes_in_main = 0
 
 def _remove_live_tmp() -> None:
     for tmp in list(_live_tmp):
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         _live_tmp.discard(tmp)
 
 

@@ -13,11 +13,14 @@ import importlib.util
 import sys
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from genbench.errors import ConfigError
+from genbench.kv import split_items, split_pair
 from genbench.protocol import Capability, Generator, check_generator_class
 from genbench.validation import (
     describe,
@@ -30,7 +33,7 @@ from genbench.validation import (
 )
 
 GENERATORS: dict[str, type[Generator]] = {}
-METRICS: dict[str, MetricSpec] = {}
+_METRICS: dict[str, MetricSpec] = {}  # read through metric_specs(), which registers the built-in metrics first
 
 G = TypeVar("G", bound=type)
 _builtins_loaded = False
@@ -40,10 +43,12 @@ def register_generator(cls: G) -> G:
     """Class decorator: validate ``cls`` against the protocol and register it by ``cls.name``."""
     check_generator_class(cls)
     if not is_plain_name(cls.name):
-        raise ValueError(f"generator name {cls.name!r} must be a plain name (letters, digits, '-', '_', '.'): it names result folders")
+        raise ValueError(f"generator name {cls.name!r} must be a plain name (letters, digits, '-', '_', '.'): "
+                         f"it names result folders")
     existing = GENERATORS.get(cls.name)
     if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
-        raise ValueError(f"generator name {cls.name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
+        raise ValueError(
+            f"generator name {cls.name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
     GENERATORS[cls.name] = cls
     return cls
 
@@ -171,7 +176,8 @@ def _typed(value: Any, typ: Any, where: str) -> Any:
             item_types = list(args)
         else:
             item_types = [args[0] if args else Any] * len(value)
-        items = [v if t is Any else _typed(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, item_types))]
+        items = [v if t is Any else _typed(v, t, f"{where}[{i}]")
+                 for i, (v, t) in enumerate(zip(value, item_types, strict=True))]
         return tuple(items) if origin is tuple else items
     return value  # a type genbench does not know: the Config's own validate() is its judge
 
@@ -196,9 +202,9 @@ def _from_text(text: str, typ: Any, where: str) -> Any:
             return text
         origin, args = typing.get_origin(typ), typing.get_args(typ)
         if origin in (tuple, list) and args:
-            parts = [p for p in stripped.strip("()[] ").split(",") if p.strip()]
+            parts = split_items(stripped.strip("()[] "))
             item_types = list(args) if args[-1] is not Ellipsis and len(args) == len(parts) else [args[0]] * len(parts)
-            return [_from_text(p, t, f"{where}[{i}]") for i, (p, t) in enumerate(zip(parts, item_types))]
+            return [_from_text(p, t, f"{where}[{i}]") for i, (p, t) in enumerate(zip(parts, item_types, strict=True))]
     except ValueError:
         raise ConfigError(f"{where}: cannot convert {text!r} to {_type_name(typ)}") from None
     raise ConfigError(f"{where}: fields of type {_type_name(typ)} cannot be set from the command line")
@@ -264,11 +270,11 @@ def parse_set_options(items: list[str] | tuple[str, ...]) -> dict[str, dict[str,
     """``["dcgan.lr=1e-4", ...]`` -> ``{"dcgan": {"lr": "1e-4"}}``."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
-        lhs, eq, value = item.partition("=")
-        model, dot, key = lhs.strip().partition(".")
-        if not eq or not dot or not model or not key:
+        lhs, value = split_pair(item) or ("", "")
+        model, dot, key = lhs.partition(".")
+        if not dot or not model or not key:
             raise ConfigError(f"--set expects MODEL.FIELD=VALUE, got {item!r}")
-        out.setdefault(model, {})[key] = value.strip()
+        out.setdefault(model, {})[key] = value
     return out
 
 
@@ -294,20 +300,18 @@ class MetricSpec:
 def register_metric(spec: MetricSpec) -> MetricSpec:
     if not spec.key or not spec.key.replace("_", "").isalnum():
         raise ValueError(f"metric key must be an identifier, got {spec.key!r}")
-    if spec.key in METRICS and METRICS[spec.key] != spec:
+    if spec.key in _METRICS and _METRICS[spec.key] != spec:
         raise ValueError(f"metric {spec.key!r} is already registered differently")
-    METRICS[spec.key] = spec
+    _METRICS[spec.key] = spec
     return spec
 
 
-def get_metric(key: str) -> MetricSpec:
-    try:
-        return METRICS[key]
-    except KeyError:
-        raise ConfigError(f"unknown metric {key!r}; valid: {', '.join(sorted(METRICS))}") from None
+def metric_specs() -> Mapping[str, MetricSpec]:
+    """Every registered metric's metadata by key (read-only), the built-in metrics always among them.
 
+    The built-in metrics register when :mod:`genbench.metrics` is imported, which this
+    does first, so what a caller sees never depends on what was imported before.
+    """
+    import genbench.metrics  # noqa: F401  (each module registers its metrics at import)
 
-def metric_names() -> list[str]:
-    return sorted(METRICS)
-
-
+    return MappingProxyType(_METRICS)

@@ -140,13 +140,14 @@ class RunRecord:
         return json_safe(asdict(self))
 
     @classmethod
-    def from_json(cls, data: Any) -> "RunRecord":
+    def from_json(cls, data: Any) -> RunRecord:
         """Validate a decoded ``run.json`` (schema 1 or 2) and build the record; ``ValueError`` if unusable."""
         if not isinstance(data, dict):
             raise ValueError("not a genbench run record (not a JSON object)")
         version = data.get("schema_version")
         if version not in (1, SCHEMA_VERSION) or isinstance(version, bool):
-            raise ValueError(f"unknown run-record schema_version {version!r} (this genbench reads 1 and {SCHEMA_VERSION})")
+            raise ValueError(
+                f"unknown run-record schema_version {version!r} (this genbench reads 1 and {SCHEMA_VERSION})")
         for key in ("suite", "model"):
             if not isinstance(data.get(key), dict) or not isinstance(data[key].get("name"), str):
                 raise ValueError(f"not a genbench run record (no {key} name)")

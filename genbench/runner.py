@@ -9,14 +9,17 @@ writes the leaderboard, from the records on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from rich.console import Console
 
 from genbench.budget import Budget, parse_budget_overrides
+from genbench.compare import gather
 from genbench.data import SPLIT_SIZES, load_split
 from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
@@ -90,7 +93,8 @@ def plan_runs(
     names = {cls.name for _, cls in classes}
     for target in set_overrides:
         if target not in names:
-            raise ConfigError(f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
     run_seeds = expect_seeds(list(seeds), "seeds") if seeds is not None else suite.seeds
     out_abs = str(Path(out).absolute())
     root = str(Path(data_root).absolute()) if data_root else None
@@ -118,7 +122,8 @@ def _finished_ok(run_dir: Path) -> RunRecord | None:
     return rec if rec.status == "ok" else None
 
 
-def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool, console: Console) -> tuple[list[RunSpec], list[RunRecord]]:
+def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool,
+                 console: Console) -> tuple[list[RunSpec], list[RunRecord]]:
     """Decide per run: refuse (exists, no flag), keep (finished, --resume), clear (--overwrite) or run.
 
     ``--overwrite`` first takes the lock of every run it would clear, so that a refused
@@ -174,11 +179,11 @@ def _run_local(specs: list[RunSpec], board: ProgressBoard, evaluator: Evaluator 
     return records
 
 
-def write_leaderboard(suite_dir: Path) -> None:
-    """Rebuild the suite's leaderboard from its records, under the leaderboard lock."""
+def write_leaderboard(suite_dir: Path, compare: Sequence[str | os.PathLike] = ()) -> None:
+    """Rebuild the suite's leaderboard from its records (and the ``compare`` folders'), under the leaderboard lock."""
     try:
         with FileLock(suite_dir / ".leaderboard.lock"):
-            write_report(suite_dir)
+            write_report(suite_dir, compare)
     except OSError as exc:
         raise GenbenchError(
             f"cannot write the leaderboard in {suite_dir} ({exc.strerror or exc}); the run records are intact: "
@@ -209,6 +214,7 @@ def run_suite(
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
+    compare: Sequence[str | os.PathLike] = (),
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
@@ -221,7 +227,10 @@ def run_suite(
     the CPUs Ray reserves; default: every core of the machine on the CPU, or the cores
     per GPU on CUDA); ``gpus_per_run`` the GPUs Ray reserves (default 1 on CUDA).
     ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
-    sample grid for TensorBoard (the ``tensorboard`` extra).
+    sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
+    the same suite version, e.g. the committed ``results/mnist-small``) join the
+    leaderboard without being rerun (:mod:`genbench.compare`); they are checked before
+    anything trains.
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
@@ -230,7 +239,7 @@ def run_suite(
     if cpus_per_run is not None and (isinstance(cpus_per_run, bool) or int(cpus_per_run) != cpus_per_run
                                      or cpus_per_run < 1):
         raise ConfigError(f"--cpus-per-run must be a whole number >= 1, got {cpus_per_run!r}")
-    if gpus_per_run is not None and not (0 <= gpus_per_run):
+    if gpus_per_run is not None and not (gpus_per_run >= 0):
         raise ConfigError(f"--gpus-per-run must be >= 0, got {gpus_per_run!r}")
     if tensorboard_dir is not None:
         from genbench.tensorboard import check_available
@@ -255,9 +264,11 @@ def run_suite(
             checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
             tensorboard_dir=tensorboard_dir,
         )
+        suite_dir = Path(out) / suite_obj.name
+        if compare:  # refused before any training, not after it
+            gather(suite_dir, compare, suite=(suite_obj.name, suite_obj.version))
         load_split(suite_obj.dataset, "train", data_root)  # fail fast, before any training, if data is missing
         todo, kept = _prepare_out(specs, resume=resume, overwrite=overwrite, console=console)
-        suite_dir = Path(out) / suite_obj.name
         records: list[RunRecord] = list(kept)
         try:
             with ProgressBoard(console, [s.key for s in todo], enabled=show_progress) as board:
@@ -268,12 +279,10 @@ def run_suite(
                     records += _run_local(todo, board, evaluator)
         except BaseException:  # Ctrl-C, a held lock, a full disk: still show every run finished so far
             if suite_dir.is_dir():
-                try:
-                    write_leaderboard(suite_dir)
-                except (OSError, GenbenchError):
-                    pass  # the first error is the one to report
+                with contextlib.suppress(OSError, GenbenchError):  # the first error is the one to report
+                    write_leaderboard(suite_dir, compare)
             raise
-        write_leaderboard(suite_dir)
+        write_leaderboard(suite_dir, compare)
     finally:
         if ray_exec is not None:
             ray_exec.close()

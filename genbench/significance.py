@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 import string
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -159,7 +159,7 @@ def compare_models(
         raw.append((a, b, t, df, p))
     adjusted = holm([r[4] for r in raw])
     pairs = [PairTest(a, b, means[a], means[b], t, df, p, q, q <= alpha)
-             for (a, b, t, df, p), q in zip(raw, adjusted)]
+             for (a, b, t, df, p), q in zip(raw, adjusted, strict=True)]
     letters = {m: "" for m in values}
     if len(models) >= 2:
         letters.update(compact_letter_display(models, {frozenset((p.a, p.b)) for p in pairs if p.significant}))

@@ -101,11 +101,10 @@ def load_suite(name_or_path: str) -> Suite:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read suite file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     else:
-        if not is_plain_name(name_or_path):
-            raise ConfigError(f"unknown suite {name_or_path!r}; valid: {', '.join(suite_names())} (or a path to a .toml file)")
-        res = resources.files("genbench") / "suites" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ConfigError(f"unknown suite {name_or_path!r}; valid: {', '.join(suite_names())} (or a path to a .toml file)")
+        res = resources.files("genbench") / "suites" / f"{name_or_path}.toml" if is_plain_name(name_or_path) else None
+        if res is None or not res.is_file():
+            raise ConfigError(
+                f"unknown suite {name_or_path!r}; valid: {', '.join(suite_names())} (or a path to a .toml file)")
         text, source = res.read_text(encoding="utf-8"), f"genbench/suites/{name_or_path}.toml"
     try:
         raw = tomllib.loads(text)
@@ -151,7 +150,8 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     if models == "all":
         models = generator_names()
     if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise ConfigError(f"{source}: `models` must be a non-empty list of generator names or \"all\", got {describe(models)}")
+        raise ConfigError(
+            f"{source}: `models` must be a non-empty list of generator names or \"all\", got {describe(models)}")
     for i, model in enumerate(models):
         if model in models[:i]:
             raise ConfigError(f"{source}: `models` lists {model!r} twice")
@@ -165,7 +165,8 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         cls = get_generator(model)
         section = expect_table(per_model.get(model, {}), where)
         _reject_unknown(where, section, _MODEL_KEYS)
-        budget = _budget(section["budget"], f"{where} budget", default_budget) if "budget" in section else default_budget
+        budget = (_budget(section["budget"], f"{where} budget", default_budget) if "budget" in section
+                  else default_budget)
         model_tiny = expect_bool(section.get("tiny", tiny), f"{where}: `tiny`")
         settings = dict(expect_table(section.get("settings", {}), f"{where} settings", "{ lr = 1e-4 }"))
         try:

@@ -25,7 +25,8 @@ def check_available() -> None:
         import tensorboard  # noqa: F401
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
-        raise ConfigError("--tensorboard needs TensorBoard, which is not installed: pip install 'genbench[tensorboard]'") from None
+        raise ConfigError(
+            "--tensorboard needs TensorBoard, which is not installed: pip install 'genbench[tensorboard]'") from None
 
 
 class RunLogger:

@@ -23,5 +23,6 @@ def plain(value: object) -> str:
 
 
 def text(value: object, style: str = "") -> Text:
-    """A rich :class:`~rich.text.Text` of :func:`plain` ``(value)``: shown literally, never parsed as markup or emoji."""
+    """A rich :class:`~rich.text.Text` of :func:`plain` ``(value)``: shown literally, never parsed as markup or
+    emoji."""
     return Text(plain(value), style=style)

@@ -38,7 +38,8 @@ def main() -> None:
     rows = []
     real = get_generator("real-data")(make_config(get_generator("real-data")))
     real.setup(RunContext("mnist"))
-    rows.append(("real-data as run: the 2,000 held-out images, each once", fids(quantize(real.sample(2000, torch.Generator().manual_seed(0))))))
+    as_run = quantize(real.sample(2000, torch.Generator().manual_seed(0)))
+    rows.append(("real-data as run: the 2,000 held-out images, each once", fids(as_run)))
     held_out = split_images("mnist", HELD_OUT)
     for seed in (0, 1, 2):
         g = torch.Generator().manual_seed(seed)
@@ -54,7 +55,8 @@ def main() -> None:
     pixels = get_generator("independent-pixels")(make_config(get_generator("independent-pixels")))
     for start in range(0, len(train), 6000):
         pixels.train_step(train[start:start + 6000], start)
-    rows.append(("independent-pixels, 2,000 samples (seed 0)", fids(quantize(pixels.sample(2000, torch.Generator().manual_seed(0))))))
+    pixel_samples = quantize(pixels.sample(2000, torch.Generator().manual_seed(0)))
+    rows.append(("independent-pixels, 2,000 samples (seed 0)", fids(pixel_samples)))
     print("| images | " + " | ".join(f"FID vs {name}" for name in references) + " | change |")
     print("|---|---|---|---|")
     for name, (whole, part) in rows:

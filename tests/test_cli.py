@@ -41,7 +41,7 @@ def test_list_shows_registries():
     ],
 )
 def test_bad_arguments_one_line_exit_2(args, message, tmp_path):
-    r = CliRunner().invoke(main, args + ["--out", str(tmp_path)])
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
     assert r.exit_code == 2, r.output
     assert message in r.output
     assert "Traceback" not in r.output
@@ -51,7 +51,8 @@ def test_missing_data_is_one_line_error(tmp_path, monkeypatch):
     from genbench import data as gdata
 
     monkeypatch.setattr(gdata, "_download", lambda root, ds: (_ for _ in ()).throw(OSError("offline")))
-    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path)])
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--data-root", str(tmp_path / "empty"),
+                                  "--out", str(tmp_path)])
     assert r.exit_code == 2
     assert r.output.startswith("Error: mnist (train) not found in") and "GENBENCH_DATA" in r.output
     assert r.output.count("\n") == 1

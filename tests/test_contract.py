@@ -86,7 +86,8 @@ class TestGeneratorContract:
         state = torch.load(buf, weights_only=True)
         other = _build(name, seed=1)
         other.load_checkpoint_state(state)
-        for (k, v), (k2, v2) in zip(model.state_dict().items(), other.state_dict().items()):
+        for (k, v), (k2, v2) in zip(model.state_dict().items(), other.state_dict().items(), strict=True):
             assert k == k2 and torch.equal(v, v2)
         model.eval(), other.eval()
-        assert torch.equal(model.sample(2, torch.Generator().manual_seed(1)), other.sample(2, torch.Generator().manual_seed(1)))
+        assert torch.equal(model.sample(2, torch.Generator().manual_seed(1)),
+                           other.sample(2, torch.Generator().manual_seed(1)))

@@ -55,7 +55,7 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     raw.mkdir(parents=True)
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 10)
-    with pytest.raises(DataError, match="cannot read mnist|expected"):
+    with pytest.raises(DataError, match=r"cannot read mnist|expected"):
         gdata.load_split("mnist", "test", tmp_path, download=False)
 
 

@@ -25,7 +25,7 @@ def test_fid_equals_torch_fidelity(sets):
     x, y = sets
     theirs = [fid_features_to_statistics(t) for t in (x, y)]
     mine = [ours.fid_features_to_statistics(t) for t in (x, y)]
-    for a, b in zip(theirs, mine):
+    for a, b in zip(theirs, mine, strict=True):
         assert (a["mu"] == b["mu"]).all() and (a["sigma"] == b["sigma"]).all()
     fid = fid_statistics_to_metric(theirs[0], theirs[1], verbose=False)["frechet_inception_distance"]
     assert fid > 1.0 and ours.fid_statistics_to_metric(mine[0], mine[1]) == fid

@@ -151,7 +151,8 @@ def _baselines(draw):
     return base
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(baseline=_baselines())
 def test_random_baselines_compare_or_give_one_line(baseline, results, tmp_path):
     path = tmp_path / "fuzz.json"

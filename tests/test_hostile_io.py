@@ -167,7 +167,7 @@ def test_write_set_is_all_or_nothing(tmp_path, full_disk):
     (tmp_path / "a").write_text("old a")
     (tmp_path / "b").write_text("old b")
     full_disk(tmp_path, only=".b.")  # the temporary file of b: ".b.<random>.tmp"
-    with pytest.raises(WriteError, match="cannot write .*/b: No space left on device"):
+    with pytest.raises(WriteError, match=r"cannot write .*/b: No space left on device"):
         atomic_write_files({tmp_path / "a": "new a", tmp_path / "b": "new b"})
     assert (tmp_path / "a").read_text() == "old a" and (tmp_path / "b").read_text() == "old b"
     assert _tmp_files(tmp_path) == []
@@ -230,20 +230,23 @@ def test_run_on_a_full_disk_is_one_line(tmp_path, full_disk):
 
 def test_report_waits_for_the_leaderboard_lock(tmp_path, monkeypatch):
     """The finding: a report racing a run overwrote a newer leaderboard. Now it queues behind the run."""
-    import genbench.report
+    import genbench.compare
 
     suite_dir = _suite_with_runs(tmp_path, 1)
     reading = threading.Event()
-    real_collect = genbench.report.collect_runs
+    real_collect = genbench.compare.collect_runs
 
     def collect(folder):
         reading.set()
         return real_collect(folder)
 
-    monkeypatch.setattr(genbench.report, "collect_runs", collect)
+    monkeypatch.setattr(genbench.compare, "collect_runs", collect)
     outcome = {}
     with FileLock(suite_dir / ".leaderboard.lock"):  # what a run holds while it writes its record and leaderboard
-        reporter = threading.Thread(target=lambda: outcome.update(r=CliRunner().invoke(main, ["report", str(suite_dir)])))
+        def report() -> None:
+            outcome.update(r=CliRunner().invoke(main, ["report", str(suite_dir)]))
+
+        reporter = threading.Thread(target=report)
         reporter.start()
         assert not reading.wait(2.0), "report read the records while the leaderboard lock was held"
         write_run_record(suite_dir / "m" / "seed1", _record("m", 1))

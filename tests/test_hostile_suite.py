@@ -69,8 +69,10 @@ def test_good_suite_parses():
     ({"eval": {"recon_images": 10_001}}, "recon_images must be at most 10000"),
     ({"eval": "fast"}, "[eval]: expected a table"),
     ({"model": {"seed-gan": {"tiny": 1}}}, "`tiny` must be true or false, got an integer"),
-    ({"model": {"seed-gan": {"settings": {"batch_size": 64.7}}}}, "seed-gan.batch_size must be an integer, got a float"),
-    ({"model": {"seed-gan": {"settings": {"batch_size": "64"}}}}, "seed-gan.batch_size must be an integer, got a string"),
+    ({"model": {"seed-gan": {"settings": {"batch_size": 64.7}}}},
+     "seed-gan.batch_size must be an integer, got a float"),
+    ({"model": {"seed-gan": {"settings": {"batch_size": "64"}}}},
+     "seed-gan.batch_size must be an integer, got a string"),
     ({"model": {"seed-gan": {"settings": {"lr": -1.0}}}}, "seed-gan.lr must be > 0"),
     ({"model": {"seed-gan": {"settings": {"g_hidden": [16]}}}}, "seed-gan.g_hidden must have 2 entries"),
     ({"model": {"seed-gan": {"settings": "x"}}}, "settings: expected a table"),
@@ -84,7 +86,8 @@ def test_bad_values_are_one_line_errors(changes, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "a\\b", ".", "..", "", "x\ny", "x y", "\x1b[31m", 3, True])
+@pytest.mark.parametrize(
+    "name", ["../../x", "/tmp/x", "a/b", "a\\b", ".", "..", "", "x\ny", "x y", "\x1b[31m", 3, True])
 def test_suite_name_must_be_plain(name):
     with pytest.raises(ConfigError, match="`name` must be"):
         parse_suite(_with(name=name))
@@ -181,7 +184,7 @@ _valid = {
     "model": st.just({"seed-gan": {"tiny": True, "settings": {"lr": 1e-3, "batch_size": 8}, "budget": {"steps": 3}}}),
     "description": st.text(max_size=20),
 }
-_keys = sorted(_valid) + ["extra"]
+_keys = [*sorted(_valid), "extra"]
 
 
 @st.composite

@@ -157,7 +157,7 @@ def test_reconstruction_metrics_equal_scikit_image():
     noise = torch.randint(-40, 41, ref.shape, generator=gen)
     test = (ref.int() + noise).clamp(0, 255).to(torch.uint8)
     ours = reconstruction_metrics(ref, test)
-    pairs = list(zip(ref[:, 0].numpy(), test[:, 0].numpy()))
+    pairs = list(zip(ref[:, 0].numpy(), test[:, 0].numpy(), strict=True))
     assert ours["mse"] == pytest.approx(np.mean([mean_squared_error(x, y) for x, y in pairs]), rel=1e-12)
     psnr = [peak_signal_noise_ratio(x, y, data_range=255) for x, y in pairs]
     assert ours["psnr"] == pytest.approx(np.mean(psnr), rel=1e-12)
@@ -218,8 +218,7 @@ def test_genbench_eval_equals_torch_fidelity_end_to_end(tmp_path, data_root):
     ours = json.loads(result.stdout)
     theirs = torch_fidelity.calculate_metrics(
         input1=str(folder), input2=_TensorImages(reference), fid=True, isc=True, kid=True, kid_subset_size=n,
-        feature_extractor="genbench-mnist", cuda=False, verbose=False, cache=False,
-        save_cpu_ram=True,
+        feature_extractor="genbench-mnist", cuda=False, verbose=False, cache=False, save_cpu_ram=True,
     )
     assert ours["fid"] > 5.0  # a real difference is measured
     for key, their_key in (("fid", "frechet_inception_distance"), ("kid", "kernel_inception_distance_mean"),

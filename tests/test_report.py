@@ -88,7 +88,7 @@ def test_significance_letters_in_every_format(suite_dir):
     md = paths["md"].read_text()
     assert "| fid ↓ | fid group |" in md and "| good | 3/0/0 | 1,000 | 7.50 ± 0.10 | a |" in md
     assert "Welch t-test" in md and "Holm" in md
-    assert "<td>ab</td>" in paths["html"].read_text()
+    assert '<td class="num">ab</td>' in paths["html"].read_text()
 
 
 def test_one_seed_gives_no_letters(tmp_path):

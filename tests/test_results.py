@@ -3,8 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from genbench.report import write_report
-from genbench.report import leaderboard_frame
+from genbench.report import leaderboard_frame, write_report
 from genbench.results import collect_runs, json_safe, write_run_record
 
 

@@ -93,7 +93,8 @@ def _load_cached(path: Path, key: dict[str, str], ks: tuple[int, ...]) -> Refere
             return None
         ref = ReferenceStats.from_blob(blob)
     except Exception as exc:  # a damaged cache file is recomputed, never trusted
-        warnings.warn(f"ignoring unreadable statistics cache {path} ({type(exc).__name__}: {exc}); recomputing")
+        warnings.warn(f"ignoring unreadable statistics cache {path} ({type(exc).__name__}: {exc}); recomputing",
+                      stacklevel=2)
         return None
     if any(k not in ref.radii for k in ks):
         return None

@@ -42,9 +42,9 @@ import hashlib
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -204,7 +204,8 @@ def _load_cached(path: Path, key: dict[str, str], n: int) -> CopyCalibration | N
             return None
         return CopyCalibration(dict(blob["key"]), blob["distances"].double())
     except Exception as exc:  # a damaged cache file is recomputed, never trusted
-        warnings.warn(f"ignoring unreadable copy calibration cache {path} ({type(exc).__name__}: {exc}); recomputing")
+        warnings.warn(f"ignoring unreadable copy calibration cache {path} ({type(exc).__name__}: {exc}); recomputing",
+                      stacklevel=2)
         return None
 
 

@@ -79,7 +79,7 @@ def reconstruction_metrics(reference: Tensor, test: Tensor) -> dict[str, float]:
     # evaluations have no reference images.
     from skimage.metrics import structural_similarity
 
-    ssim = [structural_similarity(r, t, data_range=DATA_RANGE) for r, t in zip(ref, tst)]
+    ssim = [structural_similarity(r, t, data_range=DATA_RANGE) for r, t in zip(ref, tst, strict=True)]
     return {
         KEY_PSNR: float(psnr_from_mse(mse).mean()),
         KEY_MSE: float(mse.mean()),
