@@ -342,7 +342,8 @@ class UNet(nn.Module):
                 c = c_out
             self.up.append(blocks)
             self.upsample.append(
-                nn.Identity() if i == 0 else nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
+                nn.Identity() if i == 0
+                else nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
             )
         self.norm_out = nn.GroupNorm(min(g, c), c)
         self.conv_out = nn.Conv2d(c, 1, 3, padding=1)
@@ -351,7 +352,7 @@ class UNet(nn.Module):
         t_emb = self.t_mlp(timestep_embedding(t, self.t_dim))
         h = self.conv_in(x.contiguous(memory_format=torch.channels_last))
         skips = [h]
-        for blocks, down in zip(self.down, self.downsample):
+        for blocks, down in zip(self.down, self.downsample, strict=True):
             for block in blocks:
                 h = block(h, t_emb)
                 skips.append(h)
@@ -359,7 +360,7 @@ class UNet(nn.Module):
                 h = down(h)
                 skips.append(h)
         h = self.mid2(self.mid_attn(self.mid1(h, t_emb)), t_emb)
-        for blocks, up in zip(self.up, self.upsample):
+        for blocks, up in zip(self.up, self.upsample, strict=True):
             for block in blocks:
                 h = block(torch.cat([h, skips.pop()], dim=1), t_emb)
             h = up(h)
@@ -423,9 +424,9 @@ class DDPM(Generator):
         # Warm-up of the decay (as in TensorFlow's ExponentialMovingAverage with num_updates):
         # early on the EMA follows the net closely instead of averaging in the random init.
         decay = min(self.config.ema_decay, (1 + step) / (10 + step))
-        for e, p in zip(self.ema.parameters(), self.net.parameters()):
+        for e, p in zip(self.ema.parameters(), self.net.parameters(), strict=True):
             e.lerp_(p, 1.0 - decay)
-        for e, b in zip(self.ema.buffers(), self.net.buffers()):
+        for e, b in zip(self.ema.buffers(), self.net.buffers(), strict=True):
             e.copy_(b)
 
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:

@@ -237,22 +237,22 @@ class PixelCNN(Generator):
             # Vertical stack of row r: depends only on rows < r, all final by now.
             v_row = net.v_in(xpad[:, :, r : r + net.kh0])  # padded rows r..r+kh0-1 = rows r-kh0..r-1
             links = []
-            for l, layer in enumerate(net.layers):
-                v_pad[l][:, :, r + layer.kh - 1, layer.half : layer.half + W] = v_row[:, :, 0]
-                v_pre = layer.v_conv(v_pad[l][:, :, r : r + layer.kh])  # [B,2C,1,W]
+            for k, layer in enumerate(net.layers):
+                v_pad[k][:, :, r + layer.kh - 1, layer.half : layer.half + W] = v_row[:, :, 0]
+                v_pre = layer.v_conv(v_pad[k][:, :, r : r + layer.kh])  # [B,2C,1,W]
                 links.append(layer.link(v_pre)[:, :, 0])  # [B,2C,W]
                 v_row = _gate(v_pre)  # (the last layer's is unused: the head reads the horizontal stack)
-            # Horizontal stack of row r, one column at a time. h_bufs[l] holds the row of the
-            # input to layer l with kw-1 zero columns on the left (the causal padding).
+            # Horizontal stack of row r, one column at a time. h_bufs[k] holds the row of the
+            # input to layer k with kw-1 zero columns on the left (the causal padding).
             # x_row: row r of the input with kw0 zero columns on the left, for the input layer.
             h_bufs = [xin.new_zeros(b, lay.h_conv.in_channels, lay.kw - 1 + W) for lay in net.layers]
             x_row = xin.new_zeros(b, 1, net.kw0 + W)
             for c in range(W):
                 h = _linear_at(net.h_in, x_row[:, :, c : c + net.kw0])  # x[r, c-kw0..c-1]
-                for l, layer in enumerate(net.layers):
-                    h_bufs[l][:, :, layer.kw - 1 + c] = h
-                    window = h_bufs[l][:, :, c : c + layer.kw]
-                    h_pre = _linear_at(layer.h_conv, window) + links[l][:, :, c]
+                for k, layer in enumerate(net.layers):
+                    h_bufs[k][:, :, layer.kw - 1 + c] = h
+                    window = h_bufs[k][:, :, c : c + layer.kw]
+                    h_pre = _linear_at(layer.h_conv, window) + links[k][:, :, c]
                     h = h + _linear_at(layer.h_out, _gate(h_pre).unsqueeze(-1))
                 hidden = F.relu(_linear_at(net.head_hidden, F.relu(h).unsqueeze(-1)))
                 logits = _linear_at(net.head_out, hidden.unsqueeze(-1))

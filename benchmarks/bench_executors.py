@@ -4,8 +4,9 @@ Run: ``pytest benchmarks/bench_executors.py --benchmark-enable``. Both executors
 same ``N_RUNS`` near-empty runs (the dummy model, one step, a stub evaluator) one after
 another (``cpus_per_run`` = every CPU of the 2-CPU Ray instance, so Ray runs one task at
 a time, like the local loop). Rounds alternate local / Ray, so machine load hits both
-alike (the benchmark's own statistics are of one local + Ray round); ``extra_info["ray_overhead_per_run_s"]`` is the difference of the medians over
-``N_RUNS`` (submission, scheduling, a worker, queue events, the record's trip back), and
+alike (the benchmark's own statistics are of one local + Ray round);
+``extra_info["ray_overhead_per_run_s"]`` is the difference of the medians over ``N_RUNS``
+(submission, scheduling, a worker, queue events, the record's trip back), and
 ``ray_start_s`` the time ``ray.init`` took to start the local instance.
 """
 

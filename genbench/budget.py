@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from genbench.errors import ConfigError
+from genbench.kv import split_items, split_pair
+from genbench.validation import expect_int, expect_number
 
 _KINDS = ("steps", "images", "seconds")
 
@@ -21,28 +22,20 @@ class Budget:
     def __post_init__(self) -> None:
         if self.steps is None and self.images is None and self.seconds is None:
             raise ConfigError("a budget needs at least one of steps, images, seconds")
-        for kind in _KINDS:
-            value = getattr(self, kind)
-            if value is not None and (not math.isfinite(value) or value <= 0):
-                raise ConfigError(f"budget {kind} must be positive, got {value}")
+        for kind in ("steps", "images"):
+            if getattr(self, kind) is not None:
+                expect_int(getattr(self, kind), f"budget {kind}", minimum=1)
+        if self.seconds is not None:
+            object.__setattr__(self, "seconds", expect_number(self.seconds, "budget seconds", positive=True))
 
     @classmethod
-    def parse(cls, text: str) -> "Budget":
-        """``"images=60000,seconds=120"`` -> Budget(images=60000, seconds=120.0)."""
-        return cls.from_dict(parse_budget_overrides(text))
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "Budget":
+    def from_dict(cls, values: dict) -> Budget:
         unknown = set(values) - set(_KINDS)
         if unknown:
             raise ConfigError(f"unknown budget kind(s) {', '.join(sorted(unknown))}; valid: {', '.join(_KINDS)}")
-        return cls(
-            steps=None if values.get("steps") is None else int(values["steps"]),
-            images=None if values.get("images") is None else int(values["images"]),
-            seconds=None if values.get("seconds") is None else float(values["seconds"]),
-        )
+        return cls(steps=values.get("steps"), images=values.get("images"), seconds=values.get("seconds"))
 
-    def merged(self, overrides: dict) -> "Budget":
+    def merged(self, overrides: dict) -> Budget:
         """A copy with some limits replaced (CLI ``--budget`` over the suite's)."""
         values = asdict(self)
         values.update(overrides)
@@ -62,19 +55,21 @@ class Budget:
 
 
 def parse_budget_overrides(text: str) -> dict:
+    """``"images=60000,seconds=120"`` -> ``{"images": 60000, "seconds": 120.0}`` (ranges are Budget's to check)."""
     out: dict = {}
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, eq, value = part.partition("=")
-        key = key.strip()
-        if not eq or key not in _KINDS:
-            raise ConfigError(f"--budget expects KIND=VALUE[,KIND=VALUE] with KIND in {', '.join(_KINDS)}, got {part!r}")
+    for part in split_items(text):
+        pair = split_pair(part)
+        if pair is None or pair[0] not in _KINDS:
+            raise ConfigError(
+                f"--budget expects KIND=VALUE[,KIND=VALUE] with KIND in {', '.join(_KINDS)}, got {part!r}")
+        key, value = pair
+        if key in out:
+            raise ConfigError(f"--budget gives {key} twice")
         try:
-            out[key] = float(value) if key == "seconds" else int(float(value))
+            out[key] = float(value) if key == "seconds" else int(value)
         except ValueError:
-            raise ConfigError(f"--budget {key}: {value!r} is not a number") from None
+            what = "a number" if key == "seconds" else "a whole number"
+            raise ConfigError(f"--budget {key}: expected {what}, got {value!r}") from None
     if not out:
         raise ConfigError("--budget is empty")
     return out
@@ -128,4 +123,5 @@ class BudgetTracker:
         return min(1.0, max(parts)) if parts else 0.0
 
     def achieved(self) -> dict:
-        return {"steps": self.steps, "images": self.images, "seconds": round(self.seconds, 3), "stopped_by": self.stopped_by()}
+        return {"steps": self.steps, "images": self.images, "seconds": round(self.seconds, 3),
+                "stopped_by": self.stopped_by()}

@@ -20,9 +20,27 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from genbench.aggregate import aggregate
 from genbench.errors import InputError
 from genbench.io import atomic_write_json
-from genbench.results import RunRecord, collect_runs, json_safe, machine_info, utc_now
+from genbench.kv import split_items, split_pair
+from genbench.registry import metric_specs
+from genbench.results import (
+    STATUSES,
+    RunRecord,
+    collect_runs,
+    json_safe,
+    machine_info,
+    utc_now,
+)
+from genbench.validation import (
+    expect_int,
+    expect_number,
+    expect_plain_name,
+    expect_table,
+    is_int,
+    is_plain_name,
+)
 
 BASELINE_SCHEMA = 1
 FALLBACK_TOL = 0.10
@@ -49,47 +67,31 @@ class Tolerance:
 def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
     """``"fid=10%,kid=0.001"`` -> relative 10% for fid, absolute 0.001 for kid."""
     out: dict[str, Tolerance] = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, eq, value = part.partition("=")
-        value = value.strip()
+    for part in split_items(text):
+        key, value = split_pair(part) or ("", "")
         try:
             tol = Tolerance(float(value[:-1]) / 100, True) if value.endswith("%") else Tolerance(float(value), False)
         except ValueError:
             tol = None
-        if not eq or not key.strip() or tol is None or tol.value < 0 or not math.isfinite(tol.value):
+        if not key or tol is None or tol.value < 0 or not math.isfinite(tol.value):
             raise InputError(f"--tol expects METRIC=N% or METRIC=N (absolute), got {part!r}")
-        out[NORMALISED.get(key.strip(), key.strip())] = tol
+        out[NORMALISED.get(key, key)] = tol
     return out
 
 
 def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
-    """Per model: mean of every directional metric over ok seeds, and status counts."""
-    import genbench.metrics  # noqa: F401
-    from genbench.registry import METRICS
+    """Per model: mean of every directional metric over ok seeds, and status counts.
 
-    per_model: dict[str, dict[str, list[float]]] = {}
-    statuses: dict[str, dict[str, int]] = {}
-    for rec in records:
-        name = rec.model_name
-        statuses.setdefault(name, {"ok": 0, "diverged": 0, "failed": 0})
-        statuses[name][rec.status] = statuses[name].get(rec.status, 0) + 1
-        per_model.setdefault(name, {})
-        if rec.status != "ok":
-            continue
-        for key, value in rec.metrics.items():
-            spec = METRICS.get(key)
-            directional = spec is not None and spec.higher_is_better is not None
-            if not (directional or key in WORK_COUNTS) or key in _SKIP or isinstance(value, bool):
-                continue
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                per_model[name].setdefault(key, []).append(float(value))
-    return {
-        name: {"metrics": {k: sum(v) / len(v) for k, v in sorted(metrics.items())}, "status": statuses[name]}
-        for name, metrics in sorted(per_model.items())
-    }
+    The means are those of the leaderboard: both come from :func:`genbench.aggregate.aggregate`.
+    Directional metrics and the work counts are kept.
+    """
+    metrics = metric_specs()
+    out = {}
+    for name, summary in aggregate(records).items():
+        keys = [k for k in sorted(summary.values)
+                if k not in _SKIP and (k in WORK_COUNTS or (k in metrics and metrics[k].higher_is_better is not None))]
+        out[name] = {"metrics": {k: summary.mean(k) for k in keys}, "status": dict(summary.status)}
+    return out
 
 
 def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[RunRecord]]:
@@ -101,10 +103,28 @@ def _load_results(results_dir: str | os.PathLike) -> tuple[str, list[RunRecord]]
         raise InputError(f"unreadable run record(s): {'; '.join(problems)}")
     if not records:
         raise InputError(f"no run records (*/seed*/run.json) under {path}")
+    validate_records(records, path)
     suites = sorted({r.suite_name for r in records})
     if len(suites) != 1:
         raise InputError(f"{path} mixes suites {', '.join(suites)}; point at one suite's folder")
+    versions = sorted({r.suite["version"] for r in records})
+    if len(versions) != 1:
+        raise InputError(f"{path} mixes versions {', '.join(map(str, versions))} of suite {suites[0]!r}; "
+                         f"results of different versions are not comparable")
     return suites[0], records
+
+
+def validate_records(records: list[RunRecord], where: str | os.PathLike) -> None:
+    """Raise :class:`InputError` unless every record's names, seed and suite version are usable.
+
+    :meth:`RunRecord.from_json` has checked the rest (status, sections, metric types).
+    """
+    for rec in records:
+        what = f"run record of {rec.model_name if is_plain_name(rec.model_name) else '?'} seed {rec.seed} in {where}"
+        expect_plain_name(rec.model_name, f"{what}: `model.name`", error=InputError)
+        expect_int(rec.seed, f"{what}: `seed`", minimum=0, error=InputError)
+        expect_plain_name(rec.suite_name, f"{what}: `suite.name`", error=InputError)
+        expect_int(rec.suite.get("version"), f"{what}: `suite.version`", minimum=1, error=InputError)
 
 
 def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> dict[str, Any]:
@@ -112,13 +132,15 @@ def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> di
     baseline = {
         "schema_version": BASELINE_SCHEMA,
         "suite": suite,
-        "suite_version": records[0].suite.get("version"),
+        "suite_version": records[0].suite["version"],
         "created": utc_now(),
         "source": str(results_dir),
         "machine": records[0].machine or machine_info(),
         "models": summarise(records),
     }
-    atomic_write_json(path, json_safe(baseline))
+    baseline = json_safe(baseline)
+    validate_baseline(baseline, path)  # refuse to write what `check` would refuse to read
+    atomic_write_json(path, baseline)
     return baseline
 
 
@@ -128,11 +150,49 @@ def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
             baseline = json.load(f)
     except OSError as exc:
         raise InputError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"baseline {path} is not valid JSON: {exc}") from None
-    if not isinstance(baseline, dict) or baseline.get("schema_version") != BASELINE_SCHEMA or "models" not in baseline:
-        raise InputError(f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
+    validate_baseline(baseline, path)
     return baseline
+
+
+def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
+    """Raise :class:`InputError` unless ``baseline`` is complete: schema, suite and version,
+    at least one model and one metric, registered metrics with finite values, status counts."""
+    known = metric_specs()
+    schema = baseline.get("schema_version") if isinstance(baseline, dict) else None
+    if not (is_int(schema) and schema == BASELINE_SCHEMA):
+        raise InputError(
+            f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
+    where = f"baseline {path}"
+    for key in ("suite", "suite_version", "models"):
+        if key not in baseline:
+            raise InputError(f"{where} has no `{key}`")
+    expect_plain_name(baseline["suite"], f"{where}: `suite`", error=InputError)
+    expect_int(baseline["suite_version"], f"{where}: `suite_version`", minimum=1, error=InputError)
+    models = expect_table(baseline["models"], f"{where}: `models`", error=InputError)
+    if not models:
+        raise InputError(f"{where} lists no models: there is nothing to check against")
+    n_metrics = 0
+    for name, entry in models.items():
+        expect_plain_name(name, f"{where}: model name", error=InputError)
+        expect_table(entry, f"{where}: models.{name}", error=InputError)
+        for key in ("metrics", "status"):
+            if key not in entry:
+                raise InputError(f"{where}: models.{name} has no `{key}`")
+        status = expect_table(entry["status"], f"{where}: models.{name}.status", error=InputError)
+        for key, count in status.items():
+            if key not in STATUSES:
+                raise InputError(f"{where}: models.{name}.status: unknown status {key!r}; valid: {', '.join(STATUSES)}")
+            expect_int(count, f"{where}: models.{name}.status.{key}", minimum=0, error=InputError)
+        metrics = expect_table(entry["metrics"], f"{where}: models.{name}.metrics", error=InputError)
+        for key, value in metrics.items():
+            if key not in known:
+                raise InputError(f"{where}: models.{name}.metrics: unknown metric {key!r}")
+            expect_number(value, f"{where}: models.{name}.metrics.{key}", error=InputError)
+        n_metrics += len(metrics)
+    if not n_metrics:
+        raise InputError(f"{where} holds no metric value: there is nothing to check against")
 
 
 @dataclass
@@ -149,17 +209,20 @@ def compare(
     results_dir: str | os.PathLike, baseline_path: str | os.PathLike, tolerances: dict[str, Tolerance] | None = None
 ) -> tuple[list[Comparison], list[str]]:
     """Compare every (model, metric) of the baseline; returns comparisons and unusable-input problems."""
-    from genbench.registry import METRICS
-
+    specs = metric_specs()
     baseline = load_baseline(baseline_path)
     suite, records = _load_results(results_dir)
     if baseline["suite"] != suite:
         raise InputError(f"baseline is for suite {baseline['suite']!r}, results are for {suite!r}")
+    version = records[0].suite["version"]
+    if baseline["suite_version"] != version:
+        raise InputError(f"baseline is for suite {suite!r} version {baseline['suite_version']}, the results are "
+                         f"version {version}; save a baseline from results of this version")
     current = summarise(records)
     tolerances = tolerances or {}
-    unknown = sorted(set(tolerances) - set(METRICS))
+    unknown = sorted(set(tolerances) - set(specs))
     if unknown:
-        raise InputError(f"--tol: unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(METRICS))}")
+        raise InputError(f"--tol: unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(specs))}")
     out: list[Comparison] = []
     problems: list[str] = []
     for model, base in sorted(baseline["models"].items()):
@@ -172,10 +235,11 @@ def compare(
             out.append(Comparison(model, "status_ok", base_ok, now_ok, "0", "regressed"))
         for metric, base_value in sorted(base["metrics"].items()):
             value = now["metrics"].get(metric)
-            spec = METRICS.get(metric)
+            spec = specs.get(metric)
             if spec is not None and spec.group == "speed" and metric not in tolerances:
                 continue  # not gated by default (module docstring)
-            tol = tolerances.get(metric) or Tolerance(spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL, True)
+            default = spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL
+            tol = tolerances.get(metric) or Tolerance(default, True)
             if value is None:
                 if now_ok:
                     problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")

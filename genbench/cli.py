@@ -12,13 +12,18 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 import genbench
 from genbench.errors import GenbenchError
+from genbench.kv import split_items
+from genbench.term import plain, text
+from genbench.validation import expect_seeds
 
 DEVICE_CHOICES = ["auto", "cpu", "cuda"]
+COMPARE_HELP = ("Also show, without rerunning them, the runs of another results folder of the same suite version "
+                "(e.g. results/mnist-small); rows from it are marked. A model's row comes from the first folder "
+                "that has it: the results folder, then the --compare folders in order. Repeatable.")
 
 
 class GenbenchGroup(click.Group):
@@ -26,15 +31,12 @@ class GenbenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GenbenchError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {plain(exc)}", err=True)
             ctx.exit(2)
 
 
 def _csv_list(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
+    return split_items(value) or None
 
 
 def _seeds(value: str | None) -> list[int] | None:
@@ -42,9 +44,10 @@ def _seeds(value: str | None) -> list[int] | None:
     if items is None:
         return None
     try:
-        return [int(v) for v in items]
+        seeds = [int(v) for v in items]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--seeds") from None
+    return list(expect_seeds(seeds, "--seeds"))
 
 
 @click.group(cls=GenbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,9 +92,14 @@ def main() -> None:
                    "records with either executor.")
 @click.option("--gpus-per-run", type=click.FloatRange(min=0), default=None,
               help="GPUs Ray reserves per run [default: 1 with --device cuda, else 0].")
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also log each run's losses, training img/s, final metrics and sample grid for TensorBoard "
+                   "under DIR/SUITE/MODEL/seedK (pip install 'genbench[tensorboard]'; view: tensorboard --logdir DIR).")
+@click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=COMPARE_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
 def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
-        ray_address, cpus_per_run, gpus_per_run, no_progress):
+        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress):
     """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard.
 
     Exit code 0 when every run ended ok or diverged (a measured outcome), 1 when any
@@ -113,7 +121,8 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             suite, models=_csv_list(models), extra_models=extra, seeds=_seeds(seeds), budget=budget,
             set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
             resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
-            cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, console=console, show_progress=not no_progress,
+            cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
+            show_progress=not no_progress, compare=compare,
         )
     except KeyboardInterrupt:
         click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)
@@ -126,15 +135,16 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
         m = rec.metrics
         ach = rec.budget.get("achieved") or {}
         table.add_row(
-            escape(rec.model_name), str(rec.seed), rec.status, f"{ach.get('images', 0):,}",
+            text(rec.model_name), str(rec.seed), rec.status, f"{ach.get('images', 0):,}",
             _num(m.get("train_images_per_s")), _num(m.get("fid")), _num(m.get("is")), _num(m.get("nll_bpd")),
         )
     console.print(table)
     suite_name = records[0].suite_name if records else suite
-    console.print(f"Leaderboard: {escape(str(Path(out) / suite_name / 'leaderboard.md'))}")
+    console.print(text(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}"
+                       + (f" (with the runs of {', '.join(compare)})" if compare else "")))
     for rec in records:
         if rec.status != "ok":
-            console.print(f"[red]{escape(rec.model_name)} seed {rec.seed}: {rec.status}: {escape(str(rec.error))}[/red]")
+            console.print(text(f"{rec.model_name} seed {rec.seed}: {rec.status}: {rec.error}", "red"))
     if any(rec.status == "failed" for rec in records):
         click.get_current_context().exit(1)
 
@@ -148,9 +158,8 @@ def _num(value) -> str:
 @main.command("list")
 def list_cmd():
     """Show suites, generators, datasets and metrics."""
-    import genbench.metrics  # noqa: F401  (registers metric metadata)
     from genbench.data import dataset_names
-    from genbench.registry import METRICS, get_generator, generator_names
+    from genbench.registry import generator_names, get_generator, metric_specs
     from genbench.suite import load_suite, suite_names
 
     console = Console()
@@ -159,8 +168,8 @@ def list_cmd():
         t.add_column(col)
     for name in suite_names():
         s = load_suite(name)
-        t.add_row(name, str(s.version), s.dataset, ", ".join(m.name for m in s.models),
-                  ",".join(map(str, s.seeds)), s.description)
+        t.add_row(text(name), str(s.version), s.dataset, text(", ".join(m.name for m in s.models)),
+                  ",".join(map(str, s.seeds)), text(s.description))
     console.print(t)
     t = Table(title="generators")
     for col in ("name", "capabilities", "likelihood", "docs"):
@@ -169,35 +178,43 @@ def list_cmd():
         cls = get_generator(name)
         doc = (cls.__module__ and (sys.modules[cls.__module__].__doc__ or "")).strip().splitlines()
         lik = "bound" if cls.likelihood_is_bound else "exact" if cls.has(genbench.Capability.LOG_LIKELIHOOD) else "—"
-        t.add_row(name, str(cls.capabilities.name), lik, doc[0] if doc else "")
+        t.add_row(text(name), str(cls.capabilities.name), lik, text(doc[0] if doc else ""))
     console.print(t)
     console.print("datasets: " + ", ".join(dataset_names()))
     t = Table(title="metrics")
     for col in ("key", "unit", "better", "requires", "description"):
         t.add_column(col, no_wrap=col == "key")
-    for key in sorted(METRICS):
-        spec = METRICS[key]
+    specs = metric_specs()
+    for key in sorted(specs):
+        spec = specs[key]
         t.add_row(key, spec.unit, spec.arrow or "—", str(spec.requires.name), spec.description)
     console.print(t)
 
 
 @main.command()
 @click.argument("results", type=click.Path(file_okay=False))
-def report(results):
-    """Rebuild leaderboard.{md,csv,json,html} of one suite folder (e.g. results/mnist-small) from its run records."""
+@click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=COMPARE_HELP)
+def report(results, compare):
+    """Rebuild leaderboard.{md,csv,json,html} of one suite folder (e.g. results/mnist-small) from its run records.
+
+    Takes the folder's leaderboard lock, as `genbench run` does, so a report never
+    overwrites a newer leaderboard; the four files are replaced together or not at all.
+    """
+    from genbench.io import FileLock
     from genbench.report import write_report
 
     if not Path(results).is_dir():
-        raise click.BadParameter(f"{results} is not a folder", param_hint="RESULTS")
+        raise click.BadParameter(f"{plain(results)} is not a folder", param_hint="RESULTS")
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, FileLock(Path(results) / ".leaderboard.lock"):
         warnings.simplefilter("always")
-        paths = write_report(results)
+        paths = write_report(results, compare)
     for w in caught:
-        click.echo(f"Warning: {w.message}", err=True)
+        click.echo(f"Warning: {plain(w.message)}", err=True)
     for path in paths.values():
-        click.echo(str(path))
+        click.echo(plain(path))
 
 
 @main.command()
@@ -222,12 +239,12 @@ def check(results, baseline_path, tol, json_path):
 
     comparisons, problems = compare(results, baseline_path, parse_tolerances(tol))
     console = Console(stderr=json_path == "-")
-    table = Table(title=f"genbench check: {results} vs {baseline_path}")
+    table = Table(title=text(f"genbench check: {results} vs {baseline_path}"))
     for col in ("model", "metric", "baseline", "now", "tolerance", "verdict"):
         table.add_column(col, justify="right" if col in ("baseline", "now") else "left")
     colour = {"regressed": "red", "improved": "green", "held": "", "missing": "yellow", "work changed": "red"}
     for c in comparisons:
-        table.add_row(c.model, c.metric, _num(c.baseline), _num(c.value), c.tolerance,
+        table.add_row(text(c.model), text(c.metric), _num(c.baseline), _num(c.value), c.tolerance,
                       f"[{colour[c.verdict]}]{c.verdict}[/]" if colour[c.verdict] else c.verdict)
     console.print(table)
     regressions = [c for c in comparisons if c.verdict in FAILING]
@@ -239,10 +256,11 @@ def check(results, baseline_path, tol, json_path):
 
         atomic_write_json(json_path, payload)
     for problem in problems:
-        console.print(f"[yellow]unusable: {problem}[/yellow]")
+        console.print(text(f"unusable: {problem}", "yellow"))
     if problems:
-        click.echo(f"Error: {len(problems)} baseline entr{'y is' if len(problems) == 1 else 'ies are'} missing from the results "
-                   f"(first: {problems[0]})", err=True)
+        entries = "entry is" if len(problems) == 1 else "entries are"
+        click.echo(f"Error: {len(problems)} baseline {entries} missing from the results "
+                   f"(first: {plain(problems[0])})", err=True)
         click.get_current_context().exit(2)
     held = sum(c.verdict == "held" for c in comparisons)
     improved = sum(c.verdict == "improved" for c in comparisons)
@@ -265,7 +283,8 @@ def baseline_save(results, file):
 
     b = save_baseline(results, file)
     n = sum(len(m["metrics"]) for m in b["models"].values())
-    click.echo(f"baseline for suite {b['suite']}: {len(b['models'])} model(s), {n} metric value(s) -> {file}")
+    click.echo(f"baseline for suite {plain(b['suite'])}: {len(b['models'])} model(s), {n} metric value(s) "
+               f"-> {plain(file)}")
 
 
 # Attached after `main` exists; cli_eval holds the metric-side commands.

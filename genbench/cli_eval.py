@@ -18,24 +18,34 @@ from typing import Any
 import click
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from genbench.data import dataset_names
+from genbench.device import DEVICE_CHOICES, resolve_device
 from genbench.errors import GenbenchError
+from genbench.evaluate import METRIC_GROUPS
+from genbench.metrics.eval_throughput import KEY_EVAL_IMAGES_PER_S
+from genbench.term import plain
 
-DEVICE_CHOICES = ["auto", "cpu", "cuda"]
-DATASET_CHOICES = ["mnist", "fashion-mnist"]
+DATASET_CHOICES = dataset_names()
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GenbenchError("--device cuda: no CUDA device is available")
-    return torch.device(name)
+def _parse_groups(value: str) -> frozenset[str]:
+    groups = frozenset(g.strip() for g in value.split(",") if g.strip())
+    unknown = sorted(groups - set(METRIC_GROUPS))
+    if unknown or not groups:
+        raise click.BadParameter(f"{', '.join(unknown) or 'nothing given'}; choose from {', '.join(METRIC_GROUPS)}")
+    return groups
+
+
+def _shown(value: object) -> str:
+    """Untrusted text (file names, paths) for rich markup: control characters escaped, ``[...]`` kept literal."""
+    return escape(plain(value))
 
 
 def _fail(exc: GenbenchError) -> None:
-    click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
+    click.echo(f"Error: {' '.join(plain(str(exc)).split())}", err=True)
     click.get_current_context().exit(2)
 
 
@@ -46,15 +56,16 @@ def _finite(value: Any) -> Any:
 
 
 def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: str) -> Table:
-    from genbench.registry import METRICS
+    from genbench.registry import metric_specs
 
+    specs = metric_specs()
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("", justify="center")
     table.add_column("unit / note")
     for key, value in metrics.items():
-        spec = METRICS.get(key)
+        spec = specs.get(key)
         arrow = spec.arrow if spec else ""
         unit = spec.unit if spec else ""
         if value is None:
@@ -82,7 +93,13 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
               help="torch-fidelity's InceptionV3 weights file (weights-inception-2015-12-05-6726825d.pth), "
                    "for offline machines.")
 @click.option("--n", "n_max", type=click.IntRange(min=2), default=None,
-              help="Score only the first N images (in file-name order).")
+              help="Score only the first N images (in file-name order); without --reference, later files are "
+                   "not read and arrays only as far as needed.")
+@click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default=True,
+              callback=lambda ctx, param, value: _parse_groups(value),
+              help="Sample-quality metrics to compute, comma-separated (the others are null): fid, "
+                   "fid_ci (FID's bootstrap interval), kid, is, prdc (precision/recall/density/coverage), "
+                   "confident_fraction.")
 @click.option("--json", "json_path", default=None,
               help="Write the results JSON here (default ./eval.json; '-' prints it to stdout).")
 @click.option("--skip-bad", is_flag=True,
@@ -91,25 +108,27 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Dataset folder in torchvision's layout (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the FID bootstrap.")
-def eval_command(samples_path, dataset, reference_path, features, inception_weights, n_max, json_path, skip_bad,
-                 device, data_root, seed) -> None:
+def eval_command(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups,
+                 json_path, skip_bad, device, data_root, seed) -> None:
     """Score generated images against a dataset's test split (FID, KID, IS, precision/recall, density/coverage).
 
     Images become 28x28 gray the way genbench's own samples are (see genbench.imageio):
     colour -> ITU-R 601 luma, 16-bit -> scaled to 8-bit, other sizes -> bilinear resize
-    (with a warning). The input folder is never written to.
+    (with a warning). The input folder is never written to. Only regular files are
+    read, each within 30 s and a size limit (128 MiB for an image, 2 GiB for an array
+    file and for an array's declared data).
     """
     try:
-        _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, json_path, skip_bad,
-              device, data_root, seed)
+        _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups, json_path,
+              skip_bad, device, data_root, seed)
     except GenbenchError as exc:
         _fail(exc)
 
 
-def _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, json_path, skip_bad,
-          device, data_root, seed) -> None:
+def _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups, json_path,
+          skip_bad, device, data_root, seed) -> None:
     import genbench
-    from genbench.evaluate import evaluate_samples
+    from genbench.evaluate import EvalConfig, evaluate_samples
     from genbench.imageio import load_images, match_pairs
     from genbench.io import atomic_write_json
 
@@ -117,9 +136,10 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
     console = Console(stderr=to_stdout)
     err = Console(stderr=True)
     start = time.perf_counter()
-    dev = _device(device)
+    dev = resolve_device(device)
 
-    loaded = load_images(samples_path, skip_bad=skip_bad)
+    # With --reference, pairs match by name across the whole folders: read them whole.
+    loaded = load_images(samples_path, skip_bad=skip_bad, max_images=n_max if reference_path is None else None)
     messages = list(loaded.warnings)
     samples = loaded.images
     reference = None
@@ -133,14 +153,15 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
         reference = reference[:n_max] if reference is not None else None
     read_seconds = time.perf_counter() - start
     for msg in messages:
-        err.print(f"[yellow]Warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]Warning:[/yellow] {_shown(msg)}", highlight=False, soft_wrap=True)
 
     result = evaluate_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=dev, seed=seed,
         reference_u8=reference, inception_weights=inception_weights,
+        config=EvalConfig(metric_groups=metric_groups),
     )
     for msg in result.warnings:
-        err.print(f"[yellow]Warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]Warning:[/yellow] {_shown(msg)}", highlight=False, soft_wrap=True)
     messages += result.warnings
     total = time.perf_counter() - start
     metrics = {k: _finite(v) for k, v in result.metrics.items()}
@@ -148,7 +169,7 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
     for k, v in result.metrics.items():
         if v is not None and metrics[k] is None:
             reasons[k] = f"not finite ({v})"
-    metrics["eval_images_per_s"] = len(samples) / total
+    metrics[KEY_EVAL_IMAGES_PER_S] = len(samples) / total
 
     record = {
         **metrics,
@@ -170,7 +191,8 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
         "genbench_version": genbench.__version__,
         "torch_version": str(torch.__version__),
     }
-    console.print(_metric_table(metrics, reasons, f"genbench eval: {samples_path} vs {dataset} test split"))
+    title = f"genbench eval: {_shown(str(samples_path))} vs {dataset} test split"
+    console.print(_metric_table(metrics, reasons, title))
     console.print(f"extractor {result.extractor['name']} sha256 {result.extractor['sha256'][:16]}...", highlight=False)
     if to_stdout:
         click.echo(json.dumps(record, indent=2, allow_nan=False))
@@ -180,7 +202,7 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
         atomic_write_json(out, record)
     except OSError as exc:
         raise GenbenchError(f"cannot write {out}: {exc.strerror or exc}") from None
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {_shown(str(out))}", highlight=False)
 
 
 @click.group("features")
@@ -227,11 +249,11 @@ def train_command(dataset, data_root, out, seed, device, epochs, train_images) -
             def progress(desc: str, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            trained = train_extractor(dataset, data_root, seed, _device(device), config, progress)
+            trained = train_extractor(dataset, data_root, seed, resolve_device(device), config, progress)
         sha = trained.save(out)
     except GenbenchError as exc:
         _fail(exc)
         return
     click.echo(f"test accuracy {trained.meta['test_accuracy']:.4f}  train time {trained.meta['train_seconds']} s")
-    click.echo(f"wrote {out}  sha256 {sha}")
+    click.echo(f"wrote {plain(str(out))}  sha256 {sha}")
 

@@ -1,17 +1,26 @@
 """Datasets: MNIST and Fashion-MNIST as uint8 tensors, and data-root resolution.
 
 Every dataset is returned as canonical images ``[N,1,28,28] uint8`` plus labels
-``[N] int64``. Files are read in torchvision's layout (``<root>/MNIST/raw/*-ubyte``)
-with torchvision's IDX reader, so a folder prepared by torchvision works as is and
-a read-only folder is never written to.
+``[N] int64``. Files are read in torchvision's layout (``<root>/MNIST/raw/*-ubyte``),
+so a folder prepared by torchvision works as is and a read-only folder is never
+written to. torchvision downloads missing files; reading them needs only numpy
+(:func:`read_idx`), because importing torchvision costs seconds (it imports
+``torch._dynamo``) that ``genbench eval`` would otherwise pay on every start.
+
+:data:`_DATASETS` is the one list of datasets: the CLI choices, the domain feature
+extractors and their training recipes are derived from it.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
 from torch import Tensor
 
 from genbench.errors import DataError
@@ -28,6 +37,7 @@ _FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+IDX_UINT8 = 0x08  # IDX type code of unsigned bytes, the only one MNIST-style files use
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class Split:
 
 
 def dataset_names() -> list[str]:
+    """Names of the supported datasets (``mnist``, ``fashion-mnist``), sorted."""
     return sorted(_DATASETS)
 
 
@@ -121,19 +132,38 @@ def load_split(
     return _read(dataset, split, paths)
 
 
+def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (LeCun's MNIST format) with ``ndim`` dimensions, as uint8.
+
+    Layout: two zero bytes, the type code ``0x08``, ``ndim``, then ``ndim`` big-endian
+    uint32 sizes and the data. Raises ``ValueError`` on any other header or a data
+    length that does not match the sizes.
+    """
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+        if len(magic) != 4 or magic[:2] != b"\0\0" or magic[2] != IDX_UINT8 or magic[3] != ndim:
+            raise ValueError(f"not an IDX file of {ndim}-d unsigned bytes (header {magic.hex() or 'empty'})")
+        sizes_raw = fh.read(4 * ndim)
+        if len(sizes_raw) != 4 * ndim:
+            raise ValueError("IDX header is truncated")
+        sizes = struct.unpack(f">{ndim}I", sizes_raw)
+        data = np.fromfile(fh, dtype=np.uint8)
+    if data.size != math.prod(sizes):
+        raise ValueError(f"IDX header declares {sizes} ({math.prod(sizes)} bytes) but {data.size} bytes follow")
+    return data.reshape(sizes)
+
+
 _CACHE: dict[tuple[str, str, str], Split] = {}
 
 
 def _read(dataset: str, split: str, paths: list[Path]) -> Split:
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
     key = (dataset, split, str(paths[0].resolve()))
     if key in _CACHE:
         return _CACHE[key]
     try:
-        images = read_image_file(str(paths[0]))
-        labels = read_label_file(str(paths[1]))
-    except Exception as exc:
+        images = torch.from_numpy(read_idx(paths[0], 3))
+        labels = torch.from_numpy(read_idx(paths[1], 1))
+    except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {dataset} ({split}) from {paths[0].parent}: {exc}") from None
     expected = SPLIT_SIZES[split]
     if images.shape != (expected, 28, 28) or labels.shape != (expected,):

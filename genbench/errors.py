@@ -19,3 +19,14 @@ class InputError(GenbenchError):
 
 class CheckpointError(GenbenchError):
     """A checkpoint is missing, corrupt or belongs to another model/config."""
+
+
+class WriteError(GenbenchError, OSError):
+    """A file could not be written (disk full, read-only, no permission); files written before are intact.
+
+    An ``OSError`` too, with ``errno``, ``strerror`` and ``filename``, so callers that
+    handle write failures as ``OSError`` keep working.
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"

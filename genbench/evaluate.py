@@ -8,7 +8,10 @@ The harness calls :func:`evaluate_model`; ``genbench eval`` calls
 2. features and logits are extracted **once**;
 3. FID (+ bootstrap interval), KID (+ std), IS (+ std), precision, recall, density,
    coverage and ``confident_fraction`` are computed from those tensors against the
-   cached test-split reference (:func:`genbench.features.load_reference`).
+   cached statistics of the test split's reference part (``test-reference``,
+   :mod:`genbench.splits`; :func:`genbench.features.load_reference`);
+4. ``copy_fraction`` compares the samples' nearest-training-image distances in pixels
+   with those of the reference images (:mod:`genbench.metrics.copying`).
 
 Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD),
 ``psnr``/``mse``/``ssim`` (RECONSTRUCT) and ``completion_psnr``/``completion_mse``
@@ -20,8 +23,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -36,6 +39,12 @@ from genbench.features import (
     load_reference,
 )
 from genbench.metrics.confidence import KEY_CONFIDENT_FRACTION, confident_fraction
+from genbench.metrics.copying import (
+    KEY_COPY_FRACTION,
+    copy_fraction_from_distances,
+    load_calibration,
+    nearest_distances,
+)
 from genbench.metrics.eval_throughput import KEY_FEATURE_IMAGES_PER_S, KEY_N_SAMPLES
 from genbench.metrics.fid import (
     KEY_FID,
@@ -74,6 +83,7 @@ from genbench.metrics.throughput import (
     KEY_SAMPLE_IMAGES_PER_S_CI_LOW,
 )
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
+from genbench.splits import REFERENCE, TRAIN, split_images
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 ProgressFn = Callable[[str, int, int], None]
@@ -85,6 +95,17 @@ DISTRIBUTION_KEYS = (
     KEY_FID, KEY_FID_CI_LOW, KEY_FID_CI_HIGH, KEY_KID, KEY_KID_STD, KEY_IS, KEY_IS_STD,
     KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION,
 )
+COPY_KEYS = (KEY_COPY_FRACTION,)
+# The sample-quality metrics by what computes them; EvalConfig.metric_groups (genbench eval --metrics) picks.
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "fid": (KEY_FID,),
+    "fid_ci": (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),  # FID's bootstrap interval (computes FID too)
+    "kid": (KEY_KID, KEY_KID_STD),
+    "is": (KEY_IS, KEY_IS_STD),
+    "prdc": (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
+    "confident_fraction": (KEY_CONFIDENT_FRACTION,),
+    "copy": COPY_KEYS,  # nearest training images in pixels, not features: see copy_metrics
+}
 RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
 COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
 LIKELIHOOD_KEYS = (KEY_NLL_BPD, KEY_NLL_IS_BOUND, KEY_NLL_BPD_STDERR)
@@ -101,8 +122,10 @@ class EvalConfig:
     estimator_seed: int = 2020  # torch-fidelity's rng_seed for KID subsets and IS shuffling
     k_nearest: int = 5  # k-NN radii of precision/recall/density/coverage (Naeem et al. 2020)
     confident_threshold: float = 0.9
+    copy_quantile: float = 0.05  # copy_fraction's threshold: this quantile of real images' distances
     completion_images: int = 200
     known_rows: int = 14  # top half given, bottom half completed
+    metric_groups: frozenset[str] = frozenset(METRIC_GROUPS)  # the others are None, "not requested"
 
 
 @dataclass
@@ -121,7 +144,7 @@ class _Timer:
     def __init__(self, timings: dict[str, float], name: str) -> None:
         self.timings, self.name = timings, name
 
-    def __enter__(self) -> "_Timer":
+    def __enter__(self) -> _Timer:
         self.start = time.perf_counter()
         return self
 
@@ -152,34 +175,66 @@ def distribution_metrics(
     if n < 2:
         raise InputError(f"sample-quality metrics need at least 2 samples, got {n}")
     feats, logits = generated.features, generated.logits
-    with _Timer(timings, "fid"):
-        metrics[KEY_FID] = fid_from_features(feats, reference.mu, reference.sigma)
-    with _Timer(timings, "fid_bootstrap"):
-        if config.fid_bootstrap_reps > 0:
-            metrics[KEY_FID_CI_LOW], metrics[KEY_FID_CI_HIGH] = fid_bootstrap_interval(
-                feats, reference.mu, reference.sigma, metrics[KEY_FID], reps=config.fid_bootstrap_reps, seed=seed
+    unknown = sorted(set(config.metric_groups) - set(METRIC_GROUPS))
+    if unknown:
+        raise ConfigError(f"unknown metric group(s) {', '.join(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
+    groups = set(config.metric_groups) | ({"fid"} if "fid_ci" in config.metric_groups else set())
+    for group, keys in METRIC_GROUPS.items():
+        if group not in groups and group != "copy":
+            _set_null(metrics, reasons, keys, f"not requested (metrics: {', '.join(sorted(groups))})")
+    if "fid" in groups:
+        with _Timer(timings, "fid"):
+            metrics[KEY_FID] = fid_from_features(feats, reference.mu, reference.sigma)
+    if "fid_ci" in groups:
+        with _Timer(timings, "fid_bootstrap"):
+            if config.fid_bootstrap_reps > 0:
+                metrics[KEY_FID_CI_LOW], metrics[KEY_FID_CI_HIGH] = fid_bootstrap_interval(
+                    feats, reference.mu, reference.sigma, metrics[KEY_FID], reps=config.fid_bootstrap_reps, seed=seed
+                )
+            else:
+                _set_null(metrics, reasons, (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),
+                          "bootstrap disabled (fid_bootstrap_reps=0)")
+    if "kid" in groups:
+        with _Timer(timings, "kid"):
+            metrics[KEY_KID], metrics[KEY_KID_STD] = kid_from_features(
+                feats, reference.features, config.kid_subsets, config.kid_subset_size, config.estimator_seed
             )
+    if "is" in groups:
+        with _Timer(timings, "is"):
+            metrics[KEY_IS], metrics[KEY_IS_STD] = inception_score(logits, config.is_splits, config.estimator_seed)
+    if "prdc" in groups:
+        with _Timer(timings, "prdc"):
+            if n > config.k_nearest:
+                metrics.update(precision_recall_density_coverage(
+                    feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
+                ))
+            else:
+                _set_null(metrics, reasons, METRIC_GROUPS["prdc"],
+                          f"needs more than {config.k_nearest} samples for k-NN radii, got {n}")
+    if "confident_fraction" in groups:
+        if domain_classifier:
+            metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
         else:
-            _set_null(metrics, reasons, (KEY_FID_CI_LOW, KEY_FID_CI_HIGH), "bootstrap disabled (fid_bootstrap_reps=0)")
-    with _Timer(timings, "kid"):
-        metrics[KEY_KID], metrics[KEY_KID_STD] = kid_from_features(
-            feats, reference.features, config.kid_subsets, config.kid_subset_size, config.estimator_seed
-        )
-    with _Timer(timings, "is"):
-        metrics[KEY_IS], metrics[KEY_IS_STD] = inception_score(logits, config.is_splits, config.estimator_seed)
-    with _Timer(timings, "prdc"):
-        if n > config.k_nearest:
-            metrics.update(precision_recall_density_coverage(
-                feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
-            ))
-        else:
-            _set_null(metrics, reasons, (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
-                      f"needs more than {config.k_nearest} samples for k-NN radii, got {n}")
-    if domain_classifier:
-        metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
-    else:
-        _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
+            _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
     return {k: metrics[k] for k in DISTRIBUTION_KEYS}, reasons
+
+
+def copy_metrics(
+    samples: Tensor,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None = None,
+    config: EvalConfig = EvalConfig(),
+    timings: dict[str, float] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, MetricValue]:
+    """``copy_fraction`` of ``samples [N,1,28,28] uint8`` against ``dataset``'s training split."""
+    timings = {} if timings is None else timings
+    with _Timer(timings, "copy_calibration"):  # cached after the first call per dataset
+        threshold = load_calibration(dataset, data_root, progress).threshold(config.copy_quantile)
+    with _Timer(timings, "copy_search"):
+        distances, _ = nearest_distances(samples, split_images(dataset, TRAIN, data_root), progress=progress)
+    return {KEY_COPY_FRACTION: copy_fraction_from_distances(distances, threshold)}
 
 
 def _check_images(x: Tensor, what: str) -> Tensor:
@@ -207,7 +262,7 @@ def _score_samples(
         extractor = load_extractor(features, dataset, device, inception_weights)
     with _Timer(timings, "reference"):
         reference = load_reference(
-            dataset, extractor, data_root=data_root, batch_size=config.feature_batch_size,
+            dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
             ks=(config.k_nearest,),
             progress=(lambda d, c, t: progress("reference statistics", c, t)) if progress else None,
         )
@@ -219,6 +274,11 @@ def _score_samples(
     )
     metrics.update(dist)
     reasons.update(dist_reasons)
+    if "copy" in config.metric_groups:
+        metrics.update(copy_metrics(samples, dataset=dataset, data_root=data_root, config=config, timings=timings,
+                                    progress=progress))
+    else:
+        _set_null(metrics, reasons, COPY_KEYS, f"not requested (metrics: {', '.join(sorted(config.metric_groups))})")
     metrics[KEY_N_SAMPLES] = len(samples)
     metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
     return extractor
@@ -255,7 +315,7 @@ def evaluate_samples(
     config: EvalConfig = EvalConfig(),
     progress: ProgressFn | None = None,
 ) -> EvalResult:
-    """Score images ``[N,1,28,28] uint8`` against ``dataset``'s test split.
+    """Score images ``[N,1,28,28] uint8`` against ``dataset``'s reference (``test-reference``) and training split.
 
     ``reference_u8`` (same shape, paired with ``samples_u8`` row by row) adds
     ``psnr``/``mse``/``ssim``. ``seed`` drives the FID bootstrap.
@@ -400,7 +460,8 @@ def evaluate_model(
 
     rates: list[float] = []
     with _Timer(timings, "sampling"):
-        samples = _sample(model, n_samples, seed, device, config.sample_batch_size, progress, rates)
+        batch = n_samples if model.sample_in_one_call else config.sample_batch_size
+        samples = _sample(model, n_samples, seed, device, batch, progress, rates)
     metrics.update(sample_speed(rates, reasons))
 
     extractor = _score_samples(

@@ -20,9 +20,10 @@ import re
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -33,8 +34,8 @@ from genbench.efficiency import calibrate_flops, train_flops_per_image
 from genbench.errors import ConfigError, GenbenchError
 from genbench.harness import CHECKPOINT_NAME, load_average, seed_everything, train
 from genbench.io import FileLock, atomic_write_bytes
-from genbench.protocol import Generator
-from genbench.registry import make_config
+from genbench.protocol import Generator, RunContext
+from genbench.registry import make_config, metric_specs
 from genbench.results import RUN_FILE, RunRecord, git_hash, machine_info, utc_now, write_run_record
 from genbench.suite import Suite
 
@@ -75,6 +76,7 @@ class RunSpec:
     threads: int | None = None
     checkpoint_every_seconds: float | None = 60.0
     checkpoint_every_steps: int | None = None
+    tensorboard_dir: str | None = None  # also log to TensorBoard under this folder
 
     @property
     def model(self) -> str:
@@ -143,13 +145,27 @@ def _add_efficiency(metrics: dict[str, Any], calibration: float) -> None:
 
 
 def _metric_meta(keys: list[str]) -> dict[str, Any]:
-    import genbench.metrics  # noqa: F401  (registers every metric's metadata, whatever ran before)
-    from genbench.registry import METRICS
-
+    specs = metric_specs()
     return {
-        k: {"unit": METRICS[k].unit, "higher_is_better": METRICS[k].higher_is_better, "group": METRICS[k].group}
-        for k in keys if k in METRICS
+        k: {"unit": specs[k].unit, "higher_is_better": specs[k].higher_is_better, "group": specs[k].group}
+        for k in keys if k in specs
     }
+
+
+def _tensorboard_logger(spec: RunSpec, run_dir: Path) -> Any:
+    """A :class:`genbench.tensorboard.RunLogger` for this run, or None without ``--tensorboard``."""
+    if spec.tensorboard_dir is None:
+        return None
+    from genbench.tensorboard import RunLogger
+
+    purge_step = None
+    ckpt = run_dir / CHECKPOINT_NAME
+    if ckpt.exists():  # resuming: drop events logged after the checkpoint by the interrupted process
+        try:
+            purge_step = int(torch.load(ckpt, map_location="cpu", weights_only=True)["progress"]["steps"]) + 1
+        except Exception:
+            purge_step = None  # train() reports the unusable checkpoint
+    return RunLogger(Path(spec.tensorboard_dir) / spec.suite.name / spec.model / f"seed{spec.seed}", purge_step)
 
 
 def _default_evaluator() -> Evaluator:
@@ -165,7 +181,7 @@ def new_record(spec: RunSpec, config: Any, executor: dict[str, Any]) -> RunRecor
         suite={"name": spec.suite.name, "version": spec.suite.version, "source": spec.suite.source},
         model={"name": cls.name, "class": f"{cls.__module__}.{cls.__qualname__}",
                "config": dataclasses.asdict(config), "capabilities": str(cls.capabilities.name),
-               "likelihood_is_bound": cls.likelihood_is_bound},
+               "likelihood_is_bound": cls.likelihood_is_bound, "role": cls.role.value},
         seed=spec.seed,
         genbench_version=genbench.__version__,
         git_hash=git_hash(),
@@ -173,7 +189,7 @@ def new_record(spec: RunSpec, config: Any, executor: dict[str, Any]) -> RunRecor
         dataset=spec.suite.dataset,
         device=spec.device,
         torch_version=torch.__version__,
-        machine=machine_info(),
+        machine=dict(machine_info()),
         budget={"asked": spec.budget.to_dict(), "kind": spec.budget.kind, "achieved": None},
         eval=dataclasses.asdict(spec.suite.eval),
         executor=executor,
@@ -236,6 +252,7 @@ def _execute_with_threads(
     calibration = calibrate_flops(str(device), threads=torch.get_num_threads())
     record.calibration_flops_per_s = calibration
     wall0 = time.perf_counter()
+    tb = _tensorboard_logger(spec, run_dir)
 
     def report(fraction: float, info: str) -> None:
         if progress is not None:
@@ -245,13 +262,15 @@ def _execute_with_threads(
         shown = " ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:3])
         done = f"{tracker.images:,}/{spec.budget.images:,} img" if spec.budget.images else f"{tracker.images:,} img"
         report(tracker.fraction(), f"{done} {shown} {ips:,.0f} img/s")
+        if tb is not None:
+            tb.train(tracker.steps, losses, ips)
 
     def on_eval(description: str, completed: int, total: int) -> None:
         report(1.0, f"eval: {description} {completed:,}/{total:,}")
 
+    samples = None
     try:
-        model = _train_and_evaluate(spec, config, device, run_dir, record, calibration, evaluator, on_train, on_eval)
-        del model
+        samples = _train_and_evaluate(spec, config, device, run_dir, record, calibration, evaluator, on_train, on_eval)
     except (KeyboardInterrupt, SystemExit):
         raise
     except GenbenchError as exc:  # a checkpoint of another run, missing data, ...: say so in one line
@@ -263,6 +282,9 @@ def _execute_with_threads(
     record.timings["wall_seconds"] = round(time.perf_counter() - wall0, 3)
     record.executor["load_average"]["end"] = load_average()
     record.metric_meta = _metric_meta(list(record.metrics))
+    if tb is not None:
+        tb.final(record.metrics, samples)
+        tb.close()
     try:
         write_run_record(run_dir, record)
     except OSError as exc:
@@ -279,10 +301,12 @@ def _execute_with_threads(
 def _train_and_evaluate(
     spec: RunSpec, config: Any, device: torch.device, run_dir: Path, record: RunRecord, calibration: float,
     evaluator: Evaluator | None, on_train: Callable, on_eval: Callable,
-) -> Generator:
+) -> torch.Tensor | None:
+    """Fill ``record`` in place; return the scored uint8 samples (None when training did not end ok)."""
     train_split = load_split(spec.suite.dataset, "train", spec.data_root)
     seed_everything(spec.seed)
     model = spec.generator(config).to(device)
+    model.setup(RunContext(spec.suite.dataset, spec.data_root))
     batch = train_split.images[: int(config.batch_size)].to(device)
     flops_per_image = train_flops_per_image(model, batch)
     result = train(
@@ -306,7 +330,7 @@ def _train_and_evaluate(
     _add_efficiency(record.metrics, calibration)
     record.timings["train_seconds"] = result.achieved["seconds"]
     if result.status != "ok":
-        return model
+        return None
     evaluate = evaluator or _default_evaluator()
     t0 = time.perf_counter()
     ev = evaluate(
@@ -323,4 +347,4 @@ def _train_and_evaluate(
     _add_efficiency(record.metrics, calibration)
     save_grid(ev.samples, run_dir / "samples.png")
     save_samples(ev.samples, run_dir / "samples" / "samples.npz")
-    return model
+    return ev.samples

@@ -12,9 +12,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,18 +33,6 @@ CHECKPOINT_FORMAT = 1
 # that a run has many (load spikes then move single windows, not the figure), long enough
 # to span several steps of the fast models.
 SPEED_WINDOW_SECONDS = 0.5
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is an error."""
-    name = str(device)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -303,7 +292,8 @@ def train(
             error = f"non-finite loss ({', '.join(bad)}) at step {tracker.steps}"
             break
         due_steps = checkpoint_every_steps is not None and tracker.steps % checkpoint_every_steps == 0
-        due_time = checkpoint_every_seconds is not None and time.monotonic() - last_ckpt_time >= checkpoint_every_seconds
+        due_time = (checkpoint_every_seconds is not None
+                    and time.monotonic() - last_ckpt_time >= checkpoint_every_seconds)
         if (due_steps or due_time) and not tracker.exhausted():
             save_checkpoint()
             last_ckpt_time = time.monotonic()

@@ -1,18 +1,85 @@
 """Atomic, durable file writes: temporary file in the same folder, flush + fsync, rename.
 
-A reader never sees a half-written file: it sees the old one or the new one.
+A reader never sees a half-written file: it sees the old one or the new one. A set of
+files (a leaderboard's md/csv/json/html) is written in two phases: every temporary
+file first, then the renames, which need no free space; if any file cannot be written,
+every file of the set keeps its previous version.
+
+Failures raise :class:`~genbench.errors.WriteError` (an ``OSError`` and a one-line
+``GenbenchError``) naming the file. Temporary files never outlive the write: they are
+removed on error, on SIGTERM and SIGINT (after which the process ends as the signal
+would have ended it), and at interpreter exit; only SIGKILL can leave one, which the
+runner removes when it next opens that run folder.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import io
 import json
 import os
-import tempfile
+import secrets
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from genbench.errors import WriteError
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_live_tmp: set[str] = set()  # temporary files this process is writing right now
+_previous_handlers: dict[int, Any] = {}  # signal -> handler it had before a write installed ours
+_writes_in_main = 0
+
+
+def _remove_live_tmp() -> None:
+    for tmp in list(_live_tmp):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        _live_tmp.discard(tmp)
+
+
+atexit.register(_remove_live_tmp)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """Installed only over the default action: remove our temporary files, then die of the same signal."""
+    _remove_live_tmp()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+@contextlib.contextmanager
+def _temporaries_die_with_signals() -> Iterator[None]:
+    """While writing: a SIGTERM or SIGINT that would kill the process first removes its temporary files.
+
+    Only signals left at their default action are taken over (Python's own SIGINT handler
+    raises KeyboardInterrupt, which the writers' cleanup already handles; handlers a caller
+    installed are left alone), and only from the main thread, where Python runs handlers.
+    The previous handler is restored when the last write ends, so signals outside writes
+    behave exactly as before.
+    """
+    global _writes_in_main
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if _writes_in_main == 0:
+        for sig in _SIGNALS:
+            if signal.getsignal(sig) == signal.SIG_DFL:
+                _previous_handlers[sig] = signal.signal(sig, _on_signal)
+    _writes_in_main += 1
+    try:
+        yield
+    finally:
+        _writes_in_main -= 1
+        if _writes_in_main == 0:
+            for sig, handler in _previous_handlers.items():
+                signal.signal(sig, handler)
+            _previous_handlers.clear()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -28,31 +95,76 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _write_error(exc: OSError, path: Path) -> WriteError:
+    return WriteError(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def _write_tmp(path: Path, data: bytes) -> str:
+    """Write ``data`` to a new temporary file beside ``path``, fsynced; return its name."""
+    # The name is registered before the file exists, so a signal at any point finds it.
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+    _live_tmp.add(tmp)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
+        _live_tmp.discard(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise _write_error(exc, path) from None
         raise
-    _fsync_dir(path.parent)
+    return tmp
+
+
+def atomic_write_files(files: Mapping[str | os.PathLike, bytes | str]) -> None:
+    """Replace every file of ``files`` (path -> bytes, or str written as UTF-8) as one set.
+
+    All temporary files are written and fsynced before the first rename, so a full disk
+    or any other write error leaves every file of the set as it was.
+    """
+    items = [(Path(p), d.encode("utf-8") if isinstance(d, str) else d) for p, d in files.items()]
+    with _temporaries_die_with_signals():
+        written: list[tuple[str, Path]] = []
+        try:
+            for path, data in items:
+                written.append((_write_tmp(path, data), path))
+            for tmp, path in written:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise _write_error(exc, path) from None
+                _live_tmp.discard(tmp)
+        except BaseException:
+            for tmp, _ in written:
+                if tmp in _live_tmp:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    _live_tmp.discard(tmp)
+            raise
+    for folder in {path.parent for path, _ in items}:
+        _fsync_dir(folder)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    atomic_write_files({path: data})
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_files({path: text})
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    atomic_write_text(path, json_text(obj))
+
+
+def json_text(obj: Any) -> str:
+    """The JSON genbench writes: indented, NaN refused (non-finite numbers must become null first)."""
+    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -80,18 +192,24 @@ class FileLock:
         except OSError:
             return "?"
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise _write_error(exc, self.path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.blocking else fcntl.LOCK_NB))
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass  # disk full: the pid only names the holder in messages; the lock itself is held
         self._fd = fd
         return self
 

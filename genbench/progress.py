@@ -7,11 +7,11 @@ executor forwards the same events from its workers through a queue.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 
 class ProgressBoard:
@@ -31,7 +31,7 @@ class ProgressBoard:
         )
         self._overall: TaskID | None = None
 
-    def __enter__(self) -> "ProgressBoard":
+    def __enter__(self) -> ProgressBoard:
         if self.enabled:
             self._progress.__enter__()
             self._overall = self._progress.add_task("runs done", total=self._total, info=f"0/{self._total}")

@@ -1,8 +1,11 @@
-"""The generator protocol every model implements, and its capability flags.
+"""The generator protocol every model implements, its capability flags and its role.
 
 A generator owns its networks, optimizers and losses; the harness owns budgets,
 seeds, devices, checkpoints, timing and results. Optional abilities are declared
 with :class:`Capability` flags instead of abstract methods, so no model carries stubs.
+A :class:`Role` says whether a generator competes in a leaderboard or is one of its
+reference rows; the harness tells every generator about its run through
+:meth:`Generator.setup` and a :class:`RunContext`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,31 @@ class Capability(enum.Flag):
     LOG_LIKELIHOOD = enum.auto()  # log_likelihood(x) in nats per image
     RECONSTRUCT = enum.auto()  # reconstruct(x) -> images
     COMPLETE = enum.auto()  # complete(x, known_rows, generator) -> images
+
+
+class Role(str, enum.Enum):
+    """What a generator is in a leaderboard (recorded in every run record as ``model.role``).
+
+    Competitors are ranked. The three reference rows are shown apart and never
+    ranked: they anchor the scale (floor and ceiling) and test the copy check.
+    """
+
+    COMPETITOR = "competitor"
+    FLOOR = "floor"  # the simplest honest model: independent pixels
+    CEILING = "ceiling"  # real images no model trained on
+    MEMORIZER = "memorizer"  # training images returned verbatim
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What the harness tells a generator about its run before training.
+
+    ``data_root`` is the run's data folder as given (None: ``$GENBENCH_DATA`` or the
+    cache); read data through :func:`genbench.splits.split_images` with it.
+    """
+
+    dataset: str
+    data_root: str | None = None
 
 
 _REQUIRED_METHOD = {
@@ -51,8 +79,9 @@ class Generator(nn.Module):
     """Base class of every generative model genbench trains and scores.
 
     Subclasses set ``name`` (registry key), ``Config`` (a dataclass with a
-    ``batch_size`` field), ``capabilities`` and ``likelihood_is_bound``, build
-    their networks and optimizers in ``__init__(config)`` and implement:
+    ``batch_size`` field), ``capabilities``, ``likelihood_is_bound`` and (reference
+    rows only) ``role``, build their networks and optimizers in ``__init__(config)``
+    and implement:
 
     - ``train_step(batch, step) -> {loss_name: float}``; ``batch`` is
       ``[B,1,28,28] uint8`` on the model's device;
@@ -63,18 +92,28 @@ class Generator(nn.Module):
     - with RECONSTRUCT: ``reconstruct(x uint8) -> [B,1,28,28] float in [0,1]``;
     - with COMPLETE: ``complete(x uint8, known_rows, generator)`` -> images whose
       first ``known_rows`` rows equal ``x``'s and the rest are sampled.
+
+    ``setup(context)`` is called once after construction and before training; the
+    default does nothing, so a model that needs nothing from the run ignores it.
     """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type]
     capabilities: ClassVar[Capability] = Capability.SAMPLE
     likelihood_is_bound: ClassVar[bool] = False
+    role: ClassVar[Role] = Role.COMPETITOR
+    # Evaluation asks for all its samples in one `sample` call instead of batches, for a
+    # model whose samples depend on each other (drawn without replacement).
+    sample_in_one_call: ClassVar[bool] = False
     # Overrides of Config that make a seconds-fast model, used by the contract tests.
     tiny_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+
+    def setup(self, context: RunContext) -> None:
+        """Take what the model needs from its run (dataset, data folder); default: nothing."""
 
     # -- training ---------------------------------------------------------------
     def train_step(self, batch: Tensor, step: int) -> dict[str, float]:
@@ -133,6 +172,8 @@ def check_generator_class(cls: type) -> None:
         raise TypeError(f"{cls.__name__}.Config must be a dataclass")
     if "batch_size" not in {f.name for f in dataclasses.fields(config)}:
         raise TypeError(f"{cls.__name__}.Config needs a `batch_size` field")
+    if not isinstance(getattr(cls, "role", None), Role):
+        raise TypeError(f"{cls.__name__}.role must be a genbench.Role, got {getattr(cls, 'role', None)!r}")
     if not cls.has(Capability.SAMPLE):
         raise TypeError(f"{cls.__name__} must declare Capability.SAMPLE")
     for cap, method in _REQUIRED_METHOD.items():

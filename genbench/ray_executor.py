@@ -20,6 +20,7 @@ outstanding task; finished records stay intact and interrupted runs continue wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -61,10 +62,8 @@ def _task(spec: RunSpec, queue: Any, evaluator: Evaluator | None) -> dict[str, A
     """Body of one Ray task; returns the record as JSON (plain data travels best)."""
 
     def progress(fraction: float, info: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a full or vanished queue never stops a run
             queue.put_nowait((spec.key, fraction, info))
-        except Exception:  # a full or vanished queue never stops a run
-            pass
 
     return execute_run(spec, executor="ray", evaluator=evaluator, progress=progress).to_json()
 
@@ -148,10 +147,8 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             raise
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 ray.kill(queue.actor)
-            except Exception:
-                pass
         return [done[s.key] for s in specs]
 
     def _get(self, ref: Any, spec: RunSpec) -> dict[str, Any]:

@@ -1,7 +1,19 @@
-"""Leaderboard reports: Markdown, CSV, JSON and one self-contained HTML page.
+"""Leaderboards: Markdown, CSV, JSON and one self-contained HTML page, rebuilt from run records.
 
-Everything is rebuilt from the run records on disk (``genbench report``); the HTML
-page embeds its sample grids and plots as data URIs, so it opens offline.
+Rows come from :func:`genbench.aggregate.aggregate` (the aggregation ``genbench
+check`` uses too): mean ± sample std over ok seeds. Competitors are ordered by mean
+FID; the primary metrics (FID for sample quality, NLL for likelihood) carry a
+compact letter display of which differences are significant over seeds
+(:mod:`genbench.significance`). Reference rows (floor, ceiling, memorizer; a
+generator's ``role``) are shown apart, in a table of their own, and never ranked.
+Rows of other results folders of the same suite version can be shown beside a
+folder's own (``--compare``, :mod:`genbench.compare`); they are marked as such.
+
+The HTML page fits a 1400-px window: its main table holds the primary metrics, and
+every metric of a model (with per-seed values) is in that model's details block. It
+shows the training-loss curves from each run's ``train_log.csv``, FID against cost
+and the sample grids, all embedded as data URIs: it loads nothing, and its
+Content-Security-Policy forbids any request, so it opens offline.
 """
 
 from __future__ import annotations
@@ -12,34 +24,213 @@ import io
 import math
 import os
 import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from genbench.io import atomic_write_json, atomic_write_text
-from genbench.results import (
-    STATUSES,
-    RunRecord,
-    _metric_meta,
-    _ordered_metrics,
-    _fmt,
-    collect_runs,
-    json_safe,
-    leaderboard_frame,
-    render_markdown,
-    utc_now,
-)
+from genbench.aggregate import ModelSummary, aggregate
+from genbench.compare import ComparedFolder, Sources, gather
+from genbench.io import atomic_write_files, json_text
+from genbench.protocol import Role
+from genbench.registry import MetricSpec, metric_specs
+from genbench.results import STATUSES, RunRecord, json_safe, utc_now
+from genbench.significance import Significance, compare_models
+
+# Leaderboard column order; other metrics follow alphabetically.
+PREFERRED_ORDER = [
+    "fid", "kid", "is", "precision", "recall", "density", "coverage", "confident_fraction", "copy_fraction",
+    "nll_bpd", "psnr", "ssim", "mse", "completion_psnr", "completion_mse",
+    "train_images_per_s", "sample_images_per_s", "peak_memory_mb", "num_parameters",
+]
+# Per-run extras that are not compared across models in the leaderboard.
+HIDDEN = {"fid_ci_low", "fid_ci_high", "kid_std", "is_std", "nll_is_bound", "n_samples", "nll_bpd_stderr",
+          "feature_images_per_s"}
+# The HTML page's main table holds these (the others are in each model's details), so that it fits 1400 px.
+PRIMARY = ("fid", "is", "precision", "recall", "copy_fraction", "nll_bpd", "train_images_per_s")
+# Metrics whose differences between competitors are tested for significance.
+SIGNIFICANCE_METRICS = ("fid", "nll_bpd")
+# Reference rows, in the order they are listed.
+REFERENCE_ROLES = (Role.CEILING, Role.MEMORIZER, Role.FLOOR)
+ROLE_NOTES = {
+    Role.CEILING: "real images no model trained on and no metric uses as reference: the best a model can expect",
+    Role.MEMORIZER: "training images returned verbatim: good FID, caught by copy_fraction",
+    Role.FLOOR: "each pixel on its own: a likelihood model that learns anything should beat its NLL",
+}
+_BASE = ("model", "role", "compared_from", "seeds", "images_seen", "budget_kind", *(f"n_{s}" for s in STATUSES))
+THIS_FOLDER = "this folder"  # the "from" column of a leaderboard's own rows, beside compared ones
 
 
-def _notes(records: list[RunRecord], problems: list[str], suite_name: str) -> list[str]:
+def fmt(mean: float, std: float, n: int) -> str:
+    """``mean ± std`` with digits by magnitude; ``—`` for a missing value; no std for one seed."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    mag = abs(mean)
+    digits = 0 if mag >= 1000 else 1 if mag >= 100 else 2 if mag >= 1 else 3 if mag >= 0.01 else 4
+    if mean == 0 and (std is None or math.isnan(std) or std == 0):
+        digits = 0  # e.g. the parameter count of a model that has none
+    text = f"{mean:.{digits}f}"
+    if n > 1 and std is not None and not math.isnan(std):
+        text += f" ± {std:.{digits}f}"
+    return text
+
+
+def significance(summaries: dict[str, ModelSummary]) -> dict[str, Significance]:
+    """Pairwise tests of each primary metric between the competitors that report it."""
+    meta = metric_specs()
+    out = {}
+    for metric in SIGNIFICANCE_METRICS:
+        values = {s.name: s.values[metric] for s in summaries.values()
+                  if s.role is Role.COMPETITOR and s.values.get(metric)}
+        if values:
+            out[metric] = compare_models(values, metric, bool(meta[metric].higher_is_better))
+    return out
+
+
+def _sort_key(summary: ModelSummary) -> tuple:
+    if summary.role is Role.COMPETITOR:
+        fid = summary.mean("fid")
+        return (0, math.isnan(fid), 0.0 if math.isnan(fid) else fid, summary.name)
+    return (1, REFERENCE_ROLES.index(summary.role), 0, summary.name)
+
+
+def leaderboard_frame(records: list[RunRecord], tests: dict[str, Significance] | None = None,
+                      compared_from: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per model: role, seeds, status counts, then mean, std and n of every metric over ok seeds.
+
+    Competitors come first, by mean FID; reference rows follow. ``tests`` (from
+    :func:`significance`) add a ``<metric>_group`` column of letters per tested metric.
+    ``compared_from`` maps the models read from a ``--compare`` folder to that folder
+    (column ``compared_from``; None for the results folder's own models).
+    """
+    summaries = aggregate(records)
+    rows = []
+    for s in sorted(summaries.values(), key=_sort_key):
+        entry: dict[str, Any] = {
+            "model": s.name,
+            "role": s.role.value,
+            "compared_from": (compared_from or {}).get(s.name),
+            "seeds": sum(s.status.values()),
+            **{f"n_{status}": s.status.get(status, 0) for status in STATUSES},
+            "images_seen": math.fsum(s.images_seen) / len(s.images_seen) if s.images_seen else float("nan"),
+            "budget_kind": ",".join(sorted(s.budget_kinds)),
+        }
+        for key in sorted(k for k in s.values if k not in HIDDEN):
+            entry[key] = s.mean(key)
+            entry[f"{key}_std"] = s.std(key)
+            entry[f"{key}_n"] = s.n(key)
+        for metric, test in (tests or {}).items():
+            entry[f"{metric}_group"] = test.letters.get(s.name, "") if s.role is Role.COMPETITOR else ""
+        rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def ordered_metrics(board: pd.DataFrame) -> list[str]:
+    """Metric columns of ``board`` that have a value somewhere, in leaderboard order."""
+    metrics = [c for c in board.columns
+               if c not in _BASE and not c.endswith(("_std", "_n", "_group")) and board[c].notna().any()]
+    rank = {m: i for i, m in enumerate(PREFERRED_ORDER)}
+    return sorted(metrics, key=lambda m: (rank.get(m, len(rank)), m))
+
+
+def _label(metric: str, meta: Mapping[str, MetricSpec]) -> str:
+    spec = meta.get(metric)
+    arrow = f" {spec.arrow}" if spec and spec.arrow else ""
+    return metric + arrow + (f" [{spec.unit}]" if spec and spec.unit else "")
+
+
+def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[str] | None = None,
+            ) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(caption, header, rows) of the competitors' table and, if any, the reference rows' table.
+
+    ``only`` keeps just those metrics (the HTML page's main table). When some rows come
+    from a ``--compare`` folder, a ``from`` column names each row's folder.
+    """
+    meta = metric_specs()
+    metrics = [m for m in ordered_metrics(board) if only is None or m in only]
+    grouped = {m for m, t in tests.items() if any(t.letters.values())}
+    compared = board["compared_from"].notna().any()
+    out = []
+    for caption, competitors in (("", True), ("Reference rows (not ranked)", False)):
+        part = board[(board["role"] == Role.COMPETITOR.value) == competitors]
+        if not len(part):
+            continue
+        header = (["model"] if competitors else ["reference", "model"]) + (["from"] if compared else []) + [
+            "seeds (ok/div/fail)", "images seen"]
+        for m in metrics:
+            header.append(_label(m, meta))
+            if competitors and m in grouped:
+                header.append(f"{m} group")
+        rows = []
+        for _, row in part.iterrows():
+            cells = [] if competitors else [str(row["role"])]
+            cells.append(str(row["model"]))
+            if compared:
+                cells.append(row["compared_from"] if isinstance(row["compared_from"], str) else THIS_FOLDER)
+            cells += [f"{row['n_ok']}/{row['n_diverged']}/{row['n_failed']}",
+                      "—" if pd.isna(row["images_seen"]) else f"{int(row['images_seen']):,}"]
+            for m in metrics:
+                n = row.get(f"{m}_n")
+                cells.append(fmt(row[m], row.get(f"{m}_std", float("nan")), 0 if pd.isna(n) else int(n)))
+                if competitors and m in grouped:
+                    cells.append(row.get(f"{m}_group") or "—")
+            rows.append(cells)
+        out.append((caption, header, rows))
+    return out
+
+
+def _footnotes(board: pd.DataFrame, tests: dict[str, Significance]) -> list[str]:
+    notes = ["Mean ± sample std over ok seeds; ↑ higher is better, ↓ lower is better; — not applicable or no ok seed."
+             + (" Competitors are listed by mean FID." if (board["role"] == Role.COMPETITOR.value).any() else "")]
+    for metric, test in tests.items():
+        if any(test.letters.values()):
+            notes.append(
+                f"`{metric} group`: competitors sharing a letter do not differ significantly in {metric} "
+                f"({test.method}: {len(test.pairs)} pairs, alpha {test.alpha:g}); `a` holds the best mean. "
+                f"Not significant means not shown to differ with these seeds."
+                + (f" Not tested: {', '.join(f'{m} ({why})' for m, why in sorted(test.left_out.items()))}."
+                   if test.left_out else ""))
+        else:
+            notes.append(f"No significance for {metric}: it needs at least two competitors with two or more ok seeds.")
+    roles = [Role(r) for r in board["role"] if r != Role.COMPETITOR.value] if len(board) else []
+    if roles:
+        names = board.loc[board["role"] != Role.COMPETITOR.value, "model"]
+        notes.append("Reference rows anchor the scale and are not ranked: " + "; ".join(
+            f"{role.value} `{name}`: {ROLE_NOTES[role]}" for role, name in zip(roles, names, strict=True)) + ".")
+    else:
+        notes.append("No reference rows (floor, ceiling, memorizer) in these run records.")
+    return notes
+
+
+def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = None,
+                    tests: dict[str, Significance] | None = None) -> str:
+    tests = tests or {}
+    lines = [f"# {title}", ""]
+    lines += [f"{n}" for n in (notes or [])]
+    if notes:
+        lines.append("")
+    for caption, header, rows in _tables(board, tests):
+        if caption:
+            lines += [f"## {caption}", ""]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+        lines.append("")
+    lines += [f"{n}\n" for n in _footnotes(board, tests)]
+    return "\n".join(lines)
+
+
+def _notes(records: list[RunRecord], problems: list[str], suite_name: str,
+           compared: Sequence[ComparedFolder] = ()) -> list[str]:
     notes = []
     if records:
         versions = sorted({str(r.suite.get("version")) for r in records})
         kinds = sorted({r.budget.get("kind", "?") for r in records})
+        budgets = "equal wall-clock budgets" if kinds == ["seconds"] else "work-based budgets with a seconds cap"
         notes.append(f"Suite `{suite_name}` version {', '.join(versions)}; budgets in {', '.join(kinds)} "
-                     f"({'equal wall-clock budgets' if kinds == ['seconds'] else 'work-based budgets with a seconds cap'}); "
-                     f"{len(records)} run(s); dataset {records[0].dataset}.")
+                     f"({budgets}); {len(records)} run(s); dataset {records[0].dataset}.")
         machines = sorted({
             f"{r.machine.get('processor')} ({r.machine.get('cpu_count')} cores"
             + (f", {r.machine['gpu']}" if r.machine.get("gpu") else "") + f"), device {r.device}"
@@ -50,6 +241,15 @@ def _notes(records: list[RunRecord], problems: list[str], suite_name: str) -> li
                              for r in records if r.extractor})
         if extractors:
             notes.append("Feature extractor: " + "; ".join(extractors) + ".")
+    for cf in compared:
+        notes.append(f"Compared, not rerun: {len(cf.records)} run(s) of {', '.join(cf.models)} read from "
+                     f"`{cf.folder}` (rows marked `from {cf.folder}`)." if cf.records else
+                     f"Compared, not rerun: nothing shown from `{cf.folder}`: a folder listed before it has every "
+                     f"model it holds.")
+        if cf.left_out:
+            notes.append(f"Left out of `{cf.folder}`, because a folder listed before it has its own runs of them "
+                         f"(a row never mixes folders): "
+                         + ", ".join(f"{m} ({n} run(s))" for m, n in cf.left_out.items()) + ".")
     if problems:
         notes.append(f"Skipped {len(problems)} unreadable run record(s): " + "; ".join(problems))
     return notes
@@ -62,6 +262,18 @@ def _png_data_uri(path: Path) -> str | None:
         return None
 
 
+def _figure_uri(fig: Any) -> str:
+    """A matplotlib Figure as a PNG data URI."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _mpl(label: str) -> str:
+    """Text shown literally by matplotlib (a ``$`` would start math mode)."""
+    return label.replace("$", r"\$")
+
+
 def _plot(records: list[RunRecord], x_key: str, x_label: str, log_x: bool) -> str | None:
     """Scatter of FID against one per-run figure, one colour per model; PNG data URI."""
     points = []
@@ -72,16 +284,14 @@ def _plot(records: list[RunRecord], x_key: str, x_label: str, log_x: bool) -> st
             points.append((rec.model_name, float(x), float(m["fid"])))
     if not points:
         return None
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
+    fig = Figure(figsize=(5.5, 3.8), dpi=100, layout="tight")
+    ax = fig.subplots()
     for name in sorted({p[0] for p in points}):
         xs = [p[1] for p in points if p[0] == name]
         ys = [p[2] for p in points if p[0] == name]
-        ax.scatter(xs, ys, label=name, s=30)
+        ax.scatter(xs, ys, label=_mpl(name), s=30)
     if log_x:
         ax.set_xscale("log")
     ax.set_yscale("log")
@@ -89,53 +299,208 @@ def _plot(records: list[RunRecord], x_key: str, x_label: str, log_x: bool) -> st
     ax.set_ylabel("FID (domain features, lower is better)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _figure_uri(fig)
 
 
-def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, title: str, notes: list[str]) -> str:
-    meta = _metric_meta()
-    metrics = _ordered_metrics(board) if len(board) else []
+_LOG_AXES = ("step", "images", "seconds")  # train_log.csv columns that are not logged values
+
+
+def _read_train_log(path: Path) -> pd.DataFrame | None:
+    """A run's ``train_log.csv`` as numbers (non-finite values as NaN); None if missing, empty or malformed."""
+    try:
+        log = pd.read_csv(path)
+    except (OSError, ValueError):  # pandas' parser and empty-file errors are ValueErrors
+        return None
+    log = log.apply(pd.to_numeric, errors="coerce").replace([math.inf, -math.inf], math.nan)
+    return log if len(log) and "step" in log else None
+
+
+def _loss_columns(log: pd.DataFrame) -> list[str]:
+    """The logged values named like a loss; every logged value when none is."""
+    logged = [c for c in log.columns if c not in _LOG_AXES and log[c].notna().any()]
+    return [c for c in logged if "loss" in c.lower()] or logged
+
+
+def _loss_curves(models: Sequence[str], runs: dict[str, list[tuple[int, Path]]]) -> tuple[str | None, list[str]]:
+    """One panel per model of its logged losses against images seen, one line per seed.
+
+    ``runs`` maps a model to its (seed, run folder) pairs. Returns the figure as a PNG
+    data URI (None without any log) and the models that have no readable log.
+    """
+    panels = []
+    for model in models:
+        logs = [(seed, log) for seed, folder in runs.get(model, [])
+                if (log := _read_train_log(folder / "train_log.csv")) is not None and _loss_columns(log)]
+        if logs:
+            panels.append((model, logs))
+    missing = [m for m in models if m not in {name for name, _ in panels}]
+    if not panels:
+        return None, missing
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
+
+    ncols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.5 * nrows), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (model, logs) in zip(axes, panels, strict=False):
+        by_images = all(log["images"].notna().all() for _, log in logs if "images" in log) and all(
+            "images" in log for _, log in logs)
+        x_col = "images" if by_images else "step"
+        keys = list(dict.fromkeys(c for _, log in logs for c in _loss_columns(log)))
+        for i, key in enumerate(keys):
+            for j, log in enumerate(log for _, log in logs if key in log):
+                # Each logged value is one batch's: a moving average over 5% of the run shows the trend.
+                window = max(1, len(log) // 20)
+                if window > 1:
+                    ax.plot(log[x_col], log[key], color=f"C{i % 10}", lw=0.6, alpha=0.2)
+                ax.plot(log[x_col], log[key].rolling(window, center=True, min_periods=1).mean(),
+                        color=f"C{i % 10}", lw=1.0, alpha=0.9, label=_mpl(key) if j == 0 else None)
+        values = np.concatenate([log[k].to_numpy(dtype=float) for _, log in logs for k in keys if k in log])
+        values = values[np.isfinite(values)]
+        if values.size:  # the 1st-99th percentile: a diverging run's last values do not flatten the curves
+            lo, hi = np.percentile(values, [1, 99])
+            pad = 0.08 * (hi - lo) or 0.05 * abs(hi) or 1.0
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.set_title(_mpl(f"{model} ({len(logs)} seed{'s' if len(logs) > 1 else ''})"), fontsize=9)
+        ax.set_xlabel("images seen" if by_images else "steps", fontsize=8)
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return _figure_uri(fig), missing
+
+
+def _metric_keys(records: Sequence[RunRecord]) -> list[str]:
+    """Every numeric metric of ``records``, in leaderboard order."""
+    keys = {k for r in records for k, v in r.metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    rank = {m: i for i, m in enumerate(PREFERRED_ORDER)}
+    return sorted(keys, key=lambda m: (rank.get(m, len(rank)), m))
+
+
+def _details_html(model: str, anchor: str, summary: ModelSummary, records: list[RunRecord], origin: str | None,
+                  meta: Mapping[str, MetricSpec]) -> str:
+    """A model's ``<details>`` block: status, every metric's mean ± std and its value per ok seed."""
     esc = html.escape
-    head = ["model", "seeds ok/div/fail", "images seen"]
-    for m in metrics:
-        spec = meta.get(m)
-        head.append(m + (f" {spec.arrow}" if spec and spec.arrow else "") + (f" [{spec.unit}]" if spec and spec.unit else ""))
+    ok = sorted((r for r in records if r.status == "ok"), key=lambda r: r.seed)
+    counts = ", ".join(f"{summary.status.get(s, 0)} {s}" for s in STATUSES)
+    head = (f'<details id="{anchor}"><summary><b>{esc(model)}</b> · {esc(counts)}'
+            + (f" · from {esc(origin)}" if origin else "") + "</summary>")
+    problems = "".join(f"<p>seed {r.seed}: {esc(r.status)}: {esc(str(r.error or 'no error recorded'))}</p>"
+                       for r in sorted(records, key=lambda r: r.seed) if r.status != "ok")
     rows = []
-    for _, row in board.iterrows():
-        cells = [row["model"], f"{row['n_ok']}/{row['n_diverged']}/{row['n_failed']}",
-                 "—" if pd.isna(row["images_seen"]) else f"{int(row['images_seen']):,}"]
-        cells += [_fmt(row[m], row.get(f"{m}_std", float("nan")), int(row.get(f"{m}_n", 0))) for m in metrics]
-        rows.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
+    for key in _metric_keys(ok):
+        per_seed = " · ".join(
+            f'<span class="v">seed {r.seed}: {esc(fmt(float(r.metrics[key]), math.nan, 1))}</span>'
+            for r in ok if isinstance(r.metrics.get(key), (int, float)) and not isinstance(r.metrics[key], bool))
+        rows.append(f'<tr><td class="name">{esc(_label(key, meta))}</td>'
+                    f'<td class="num">{esc(fmt(summary.mean(key), summary.std(key), summary.n(key)))}</td>'
+                    f'<td class="seeds">{per_seed}</td></tr>')
+    table = ('<table class="detail"><thead><tr><th class="name">metric</th><th>mean ± std</th>'
+             '<th class="name">per ok seed</th></tr></thead>'
+             f"<tbody>{''.join(rows)}</tbody></table>") if rows else "<p>No ok seed: no metric.</p>"
+    return head + problems + table + "</details>"
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+    "p{overflow-wrap:anywhere}"
+    "table{border-collapse:collapse;font-size:14px;margin:0.5em 0}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}"
+    "th{background:#f3f3f3}"
+    "td.num{white-space:nowrap;font-variant-numeric:tabular-nums}"
+    "td.name,th.name{text-align:left;overflow-wrap:anywhere;min-width:9ch}"
+    "td.seeds{text-align:left}span.v{white-space:nowrap;font-variant-numeric:tabular-nums}"
+    "table.reference td{background:#f7f7f2;font-style:italic}"
+    "details{margin:0.4em 0}summary{cursor:pointer}"
+    "figure{display:inline-block;margin:8px;text-align:center;vertical-align:top}"
+    "img{max-width:100%;height:auto}img.grid{image-rendering:pixelated}"
+    ".notes{color:#555}"
+)
+# Nothing may leave the file: no script, no network, images from data: URIs only.
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_TEXT_COLUMNS = ("reference", "model", "from")
+
+
+def _header_html(label: str) -> str:
+    """A column label that may wrap: the unit on its own line, breaks allowed after underscores."""
+    return html.escape(label).replace(" [", "<br>[").replace("_", "_<wbr>")
+
+
+def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, title: str, notes: list[str],
+                tests: dict[str, Significance] | None = None, folder_of: dict[str, Path] | None = None) -> str:
+    """The self-contained HTML page; ``folder_of`` maps a model to the folder of its runs (default ``suite_dir``)."""
+    tests = tests or {}
+    folder_of = folder_of or {}
+    esc = html.escape
+    meta = metric_specs()
+    models = list(board["model"]) if len(board) else []
+    anchors = {model: f"model-{i}" for i, model in enumerate(models)}
+    runs = {m: sorted(((r.seed, folder_of.get(m, suite_dir) / m / f"seed{r.seed}") for r in records
+                       if r.model_name == m), key=lambda p: p[0]) for m in models}
+    tables = []
+    for caption, header, rows in _tables(board, tests, only=PRIMARY) if len(board) else []:
+        classes = ["name" if h in _TEXT_COLUMNS else "num" for h in header]
+        body = []
+        for cells in rows:
+            tds = []
+            for h, cls, cell in zip(header, classes, cells, strict=True):
+                text = esc(cell)
+                if h == "model":
+                    text = f'<a href="#{anchors[cell]}">{text}</a>'
+                tds.append(f'<td class="{cls}">{text}</td>')
+            body.append("<tr>" + "".join(tds) + "</tr>")
+        table_class = ' class="reference"' if caption else ""
+        tables.append((f"<h2>{esc(caption)}</h2>" if caption else "")
+                      + f"<table{table_class}><thead><tr>"
+                      + "".join(f'<th class="{c}">{_header_html(h)}</th>' for h, c in zip(header, classes, strict=True))
+                      + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+    summaries = aggregate(records)
+    froms = board["compared_from"] if len(board) else []
+    origin = {m: f for m, f in zip(models, froms, strict=True) if isinstance(f, str)}
+    details = [_details_html(m, anchors[m], summaries[m], [r for r in records if r.model_name == m],
+                             origin.get(m), meta) for m in models if m in summaries]
+    curves, no_log = _loss_curves(models, runs)
     grids = []
-    for model in board["model"] if len(board) else []:
-        seeds = sorted(r.seed for r in records if r.model_name == model)
-        for seed in seeds[:1]:
-            uri = _png_data_uri(suite_dir / model / f"seed{seed}" / "samples.png")
+    for model in models:
+        for seed, folder in runs[model][:1]:
+            uri = _png_data_uri(folder / "samples.png")
             if uri:
-                grids.append(f'<figure><img src="{uri}" alt="samples of {esc(model)}" width="240">'
+                grids.append(f'<figure><img class="grid" src="{uri}" alt="samples of {esc(model)}" width="240">'
                              f"<figcaption>{esc(model)} (seed {seed})</figcaption></figure>")
     plots = []
     for key, label, log_x in (("train_seconds", "training time [s]", False),
                               ("sample_images_per_s", "sampling throughput [img/s]", True)):
         uri = _plot(records, key, label, log_x)
         if uri:
-            plots.append(f'<figure><img src="{uri}" alt="FID against {esc(label)}"><figcaption>FID against {esc(label)}</figcaption></figure>')
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-             "th{background:#f3f3f3}figure{display:inline-block;margin:8px;text-align:center}"
-             "img{image-rendering:pixelated}.notes{color:#555}")
+            plots.append(f'<figure><img src="{uri}" alt="FID against {esc(label)}">'
+                         f"<figcaption>FID against {esc(label)}</figcaption></figure>")
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{esc(title)}</title>",
-        f"<style>{style}</style></head><body>", f"<h1>{esc(title)}</h1>",
-        '<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in notes) + f"<p>Generated {esc(utc_now())} from run records.</p></div>",
-        "<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>",
-        *rows, "</tbody></table>",
-        "<p>Mean ± sample std over ok seeds; ↑ higher is better, ↓ lower is better; — not applicable or no ok seed.</p>",
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title>", f"<style>{_STYLE}</style></head><body>", f"<h1>{esc(title)}</h1>",
+        '<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in notes)
+        + f"<p>Generated {esc(utc_now())} from run records.</p></div>",
+        *tables,
+        *(f"<p>{esc(n)}</p>" for n in (_footnotes(board, tests) if len(board) else [])),
     ]
+    if details:
+        parts += ["<h2>Every metric, per model</h2>",
+                  f"<p>The table above shows {', '.join(PRIMARY)}; each model's block lists every metric "
+                  f"its ok seeds report, with the value of each seed.</p>", *details]
+    if curves:
+        parts += ["<h2>Training loss</h2>",
+                  f'<figure><img src="{curves}" alt="training-loss curves per model">'
+                  "<figcaption>Each run's logged losses from its train_log.csv (every logged value where a model "
+                  "logs nothing named loss), one line per seed: a moving average over 5% of the run, the logged "
+                  "values faint behind it; the y axis spans the 1st to 99th percentile of each panel's values."
+                  + (f" No training log: {esc(', '.join(no_log))}." if no_log else "")
+                  + "</figcaption></figure>"]
     if plots:
         parts += ["<h2>Quality against cost</h2>", *plots]
     if grids:
@@ -144,30 +509,53 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
     return "\n".join(parts) + "\n"
 
 
-def write_report(suite_dir: str | os.PathLike) -> dict[str, Path]:
-    """Rebuild leaderboard.{md,csv,json,html} in ``suite_dir`` from its run records."""
+def _significance_json(tests: dict[str, Significance]) -> dict[str, Any]:
+    return {metric: {
+        "method": t.method, "alpha": t.alpha, "higher_is_better": t.higher_is_better,
+        "models": t.models, "letters": {m: v for m, v in t.letters.items() if m in t.models},
+        "left_out": t.left_out, "pairs": [asdict(p) for p in t.pairs],
+    } for metric, t in tests.items()}
+
+
+def write_report(suite_dir: str | os.PathLike, compare: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:
+    """Rebuild leaderboard.{md,csv,json,html} in ``suite_dir`` from its run records.
+
+    ``compare`` adds the runs of other results folders of the same suite version
+    (:func:`genbench.compare.gather`), marked as compared; :class:`~genbench.errors.InputError`
+    if one cannot be compared.
+    """
     suite_dir = Path(suite_dir)
-    records, problems = collect_runs(suite_dir)
-    for problem in problems:
+    sources: Sources = gather(suite_dir, compare)
+    records = sources.records
+    for problem in sources.problems:
         warnings.warn(f"skipped unreadable run record {problem}", stacklevel=2)
-    board = leaderboard_frame(records)
+    compared_from = {r.model_name: str(cf.folder) for cf in sources.compared for r in cf.records}
+    tests = significance(aggregate(records))
+    board = leaderboard_frame(records, tests, compared_from)
     suite_name = records[0].suite_name if records else suite_dir.name
     title = f"Leaderboard: {suite_name}"
-    notes = _notes(records, problems, suite_name)
+    notes = _notes(records, sources.problems, suite_name, sources.compared)
     paths = {ext: suite_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json", "html")}
-    md = render_markdown(board, title, notes) if len(board) else f"# {title}\n\nNo runs.\n"
-    atomic_write_text(paths["md"], md)
-    atomic_write_text(paths["csv"], board.to_csv(index=False))
-    meta = _metric_meta()
-    atomic_write_json(paths["json"], json_safe({
+    md = render_markdown(board, title, notes, tests) if len(board) else f"# {title}\n\nNo runs.\n"
+    meta = metric_specs()
+    summary = json_safe({
         "suite": suite_name,
         "generated": utc_now(),
         "notes": notes,
         "metrics": {k: {"unit": meta[k].unit, "higher_is_better": meta[k].higher_is_better}
-                    for k in (_ordered_metrics(board) if len(board) else []) if k in meta},
+                    for k in (ordered_metrics(board) if len(board) else []) if k in meta},
         "rows": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
                  for row in board.to_dict(orient="records")],
+        "compared": [{"folder": str(cf.folder), "models": cf.models, "runs": len(cf.records), "left_out": cf.left_out}
+                     for cf in sources.compared],
+        "significance": _significance_json(tests),
         "statuses": list(STATUSES),
-    }))
-    atomic_write_text(paths["html"], render_html(board, records, suite_dir, title, notes))
+    })
+    # One set: a reader (or a full disk) never leaves files that list different runs.
+    atomic_write_files({
+        paths["md"]: md,
+        paths["csv"]: board.to_csv(index=False),
+        paths["json"]: json_text(summary),
+        paths["html"]: render_html(board, records, suite_dir, title, notes, tests, sources.folder_of),
+    })
     return paths

@@ -1,8 +1,8 @@
-"""Run records (``run.json``) and leaderboards regenerated from them.
+"""Run records (``run.json``): schema, provenance, atomic writes and reading them back.
 
 A run record describes itself: config, versions, git hash, machine, budget asked
-and achieved, status, metrics with their metadata, timings. Leaderboards are never
-edited by hand; they are always rebuilt from the records on disk.
+and achieved, status, metrics with their metadata, timings. Leaderboards are built
+from the records on disk by :mod:`genbench.report` (through :mod:`genbench.aggregate`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from genbench.io import atomic_write_json
@@ -26,17 +25,6 @@ from genbench.io import atomic_write_json
 SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
 STATUSES = ("ok", "diverged", "failed")
-
-# Leaderboard column order; other metrics follow alphabetically.
-PREFERRED_ORDER = [
-    "fid", "kid", "is", "precision", "recall", "density", "coverage", "confident_fraction",
-    "nll_bpd", "psnr", "ssim", "mse", "completion_psnr", "completion_mse",
-    "train_images_per_s", "sample_images_per_s", "peak_memory_mb", "num_parameters",
-]
-# Per-run extras that are not compared across models in the leaderboard.
-_HIDDEN = {"fid_ci_low", "fid_ci_high", "kid_std", "is_std", "nll_is_bound", "n_samples", "nll_bpd_stderr",
-           "feature_images_per_s"}
-
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -61,11 +49,11 @@ def git_hash() -> str | None:
 
 @lru_cache(maxsize=1)
 def machine_info() -> dict[str, Any]:
+    """The machine (torch's thread count of a run is in its record's ``executor`` section)."""
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
     }
     if torch.cuda.is_available():
@@ -116,7 +104,7 @@ class RunRecord:
     """
 
     suite: dict[str, Any]  # name, version, source
-    model: dict[str, Any]  # name, class, config, capabilities, likelihood_is_bound
+    model: dict[str, Any]  # name, class, config, capabilities, likelihood_is_bound, role
     seed: int
     status: str = "failed"  # ok | diverged | failed
     schema_version: int = SCHEMA_VERSION
@@ -153,13 +141,14 @@ class RunRecord:
         return json_safe(asdict(self))
 
     @classmethod
-    def from_json(cls, data: Any) -> "RunRecord":
+    def from_json(cls, data: Any) -> RunRecord:
         """Validate a decoded ``run.json`` (schema 1 or 2) and build the record; ``ValueError`` if unusable."""
         if not isinstance(data, dict):
             raise ValueError("not a genbench run record (not a JSON object)")
         version = data.get("schema_version")
         if version not in (1, SCHEMA_VERSION) or isinstance(version, bool):
-            raise ValueError(f"unknown run-record schema_version {version!r} (this genbench reads 1 and {SCHEMA_VERSION})")
+            raise ValueError(
+                f"unknown run-record schema_version {version!r} (this genbench reads 1 and {SCHEMA_VERSION})")
         for key in ("suite", "model"):
             if not isinstance(data.get(key), dict) or not isinstance(data[key].get("name"), str):
                 raise ValueError(f"not a genbench run record (no {key} name)")
@@ -214,96 +203,3 @@ def collect_runs(suite_dir: str | os.PathLike) -> tuple[list[RunRecord], list[st
         except (OSError, ValueError) as exc:
             problems.append(f"{path}: {exc}")
     return records, problems
-
-
-def _metric_meta() -> dict[str, Any]:
-    import genbench.metrics  # noqa: F401  (registers every metric's metadata)
-    from genbench.registry import METRICS
-
-    return METRICS
-
-
-def _fmt(mean: float, std: float, n: int) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "—"
-    mag = abs(mean)
-    digits = 0 if mag >= 1000 else 1 if mag >= 100 else 2 if mag >= 1 else 3 if mag >= 0.01 else 4
-    text = f"{mean:.{digits}f}"
-    if n > 1 and std is not None and not math.isnan(std):
-        text += f" ± {std:.{digits}f}"
-    return text
-
-
-def leaderboard_frame(records: list[RunRecord]) -> pd.DataFrame:
-    """One row per model: seeds, status counts, then mean and std of every metric over ok seeds."""
-    rows = []
-    for rec in records:
-        row = {
-            "model": rec.model_name,
-            "seed": rec.seed,
-            "status": rec.status,
-            "images_seen": (rec.budget.get("achieved") or {}).get("images"),
-            "budget_kind": rec.budget.get("kind"),
-        }
-        for key, value in rec.metrics.items():
-            if isinstance(value, bool) or key in _HIDDEN:
-                continue
-            row[key] = value if rec.status == "ok" else None
-        rows.append(row)
-    if not rows:
-        return pd.DataFrame()
-    df = pd.DataFrame(rows)
-    metric_cols = [c for c in df.columns if c not in ("model", "seed", "status", "images_seen", "budget_kind")]
-    out = []
-    for model, group in df.groupby("model", sort=True):
-        entry: dict[str, Any] = {
-            "model": model,
-            "seeds": len(group),
-            **{f"n_{s}": int((group["status"] == s).sum()) for s in STATUSES},
-            "images_seen": group["images_seen"].mean(),
-            "budget_kind": ",".join(sorted(set(group["budget_kind"].dropna()))),
-        }
-        for col in metric_cols:
-            values = pd.to_numeric(group[col], errors="coerce").dropna()
-            entry[col] = values.mean() if len(values) else float("nan")
-            entry[f"{col}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
-            entry[f"{col}_n"] = len(values)
-        out.append(entry)
-    board = pd.DataFrame(out)
-    if "fid" in board:
-        board = board.sort_values("fid", na_position="last", kind="stable")
-    return board.reset_index(drop=True)
-
-
-def _ordered_metrics(board: pd.DataFrame) -> list[str]:
-    base = {"model", "seeds", "images_seen", "budget_kind", *(f"n_{s}" for s in STATUSES)}
-    metrics = [c for c in board.columns if c not in base and not c.endswith("_std") and not c.endswith("_n")]
-    metrics = [m for m in metrics if board[m].notna().any()]
-    return sorted(metrics, key=lambda m: (PREFERRED_ORDER.index(m) if m in PREFERRED_ORDER else len(PREFERRED_ORDER), m))
-
-
-def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = None) -> str:
-    meta = _metric_meta()
-    metrics = _ordered_metrics(board)
-    headers = ["model", "seeds (ok/div/fail)", "images seen"]
-    for m in metrics:
-        spec = meta.get(m)
-        label = m + (f" {spec.arrow}" if spec and spec.arrow else "") + (f" [{spec.unit}]" if spec and spec.unit else "")
-        headers.append(label)
-    lines = [f"# {title}", ""]
-    lines += [f"{n}" for n in (notes or [])]
-    if notes:
-        lines.append("")
-    lines.append("| " + " | ".join(headers) + " |")
-    lines.append("|" + "|".join("---" for _ in headers) + "|")
-    for _, row in board.iterrows():
-        cells = [
-            str(row["model"]),
-            f"{row['n_ok']}/{row['n_diverged']}/{row['n_failed']}",
-            "—" if pd.isna(row["images_seen"]) else f"{int(row['images_seen']):,}",
-        ]
-        cells += [_fmt(row[m], row.get(f"{m}_std", float("nan")), int(row.get(f"{m}_n", 0))) for m in metrics]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Mean ± sample std over ok seeds; ↑ higher is better, ↓ lower is better; — not applicable or no ok seed.")
-    return "\n".join(lines) + "\n"

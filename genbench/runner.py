@@ -9,15 +9,19 @@ writes the leaderboard, from the records on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from rich.console import Console
 
 from genbench.budget import Budget, parse_budget_overrides
-from genbench.data import load_split
+from genbench.compare import gather
+from genbench.data import SPLIT_SIZES, load_split
+from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
 from genbench.execute import (
     LOCK_NAME,
@@ -28,14 +32,15 @@ from genbench.execute import (
     run_dir_for,
     save_grid,
 )
-from genbench.harness import CHECKPOINT_NAME, resolve_device
+from genbench.harness import CHECKPOINT_NAME
 from genbench.io import FileLock
 from genbench.progress import ProgressBoard
 from genbench.protocol import Generator
-from genbench.registry import get_generator, make_config
+from genbench.registry import get_generator, make_config, validate_config
 from genbench.report import write_report
 from genbench.results import RUN_FILE, RunRecord, read_run_record
 from genbench.suite import ModelEntry, Suite, load_suite
+from genbench.validation import expect_seeds
 
 __all__ = ["RunSpec", "plan_runs", "run_dir_for", "run_suite", "save_grid"]
 EXECUTORS = ("local", "ray")
@@ -55,6 +60,7 @@ def plan_runs(
     threads: int | None = None,
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
 ) -> list[RunSpec]:
     """Expand a suite into run specs, applying CLI > suite file > defaults; every config is validated here.
 
@@ -87,18 +93,22 @@ def plan_runs(
     names = {cls.name for _, cls in classes}
     for target in set_overrides:
         if target not in names:
-            raise ConfigError(f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
+    run_seeds = expect_seeds(list(seeds), "seeds") if seeds is not None else suite.seeds
     out_abs = str(Path(out).absolute())
     root = str(Path(data_root).absolute()) if data_root else None
+    tb = str(Path(tensorboard_dir).absolute()) if tensorboard_dir else None
     specs = []
     for entry, cls in classes:
         budget: Budget = entry.budget.merged(budget_overrides) if budget_overrides else entry.budget
         overrides = {**(cls.tiny_config if entry.tiny else {}), **entry.settings, **set_overrides.get(cls.name, {})}
-        make_config(cls, overrides)  # validate before anything trains
-        for seed in seeds if seeds is not None else suite.seeds:
+        # Validate before anything trains, the batch size against the training split too.
+        validate_config(cls, make_config(cls, overrides), train_size=SPLIT_SIZES["train"])
+        for seed in run_seeds:
             spec = RunSpec(suite, cls, int(seed), budget, overrides, device=device, data_root=root, out=out_abs,
                            threads=threads, checkpoint_every_seconds=checkpoint_every_seconds,
-                           checkpoint_every_steps=checkpoint_every_steps)
+                           checkpoint_every_steps=checkpoint_every_steps, tensorboard_dir=tb)
             run_dir_for(spec.out, suite.name, spec.model, spec.seed)  # refuses names leading outside --out
             specs.append(spec)
     return specs
@@ -112,7 +122,8 @@ def _finished_ok(run_dir: Path) -> RunRecord | None:
     return rec if rec.status == "ok" else None
 
 
-def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool, console: Console) -> tuple[list[RunSpec], list[RunRecord]]:
+def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool,
+                 console: Console) -> tuple[list[RunSpec], list[RunRecord]]:
     """Decide per run: refuse (exists, no flag), keep (finished, --resume), clear (--overwrite) or run.
 
     ``--overwrite`` first takes the lock of every run it would clear, so that a refused
@@ -168,11 +179,11 @@ def _run_local(specs: list[RunSpec], board: ProgressBoard, evaluator: Evaluator 
     return records
 
 
-def write_leaderboard(suite_dir: Path) -> None:
-    """Rebuild the suite's leaderboard from its records, under the leaderboard lock."""
+def write_leaderboard(suite_dir: Path, compare: Sequence[str | os.PathLike] = ()) -> None:
+    """Rebuild the suite's leaderboard from its records (and the ``compare`` folders'), under the leaderboard lock."""
     try:
         with FileLock(suite_dir / ".leaderboard.lock"):
-            write_report(suite_dir)
+            write_report(suite_dir, compare)
     except OSError as exc:
         raise GenbenchError(
             f"cannot write the leaderboard in {suite_dir} ({exc.strerror or exc}); the run records are intact: "
@@ -202,6 +213,8 @@ def run_suite(
     show_progress: bool = True,
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
+    compare: Sequence[str | os.PathLike] = (),
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
@@ -213,6 +226,11 @@ def run_suite(
     ``host:port`` joins a cluster). ``cpus_per_run`` sets torch's threads per run (and
     the CPUs Ray reserves; default: every core of the machine on the CPU, or the cores
     per GPU on CUDA); ``gpus_per_run`` the GPUs Ray reserves (default 1 on CUDA).
+    ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
+    sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
+    the same suite version, e.g. the committed ``results/mnist-small``) join the
+    leaderboard without being rerun (:mod:`genbench.compare`); they are checked before
+    anything trains.
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
@@ -221,8 +239,12 @@ def run_suite(
     if cpus_per_run is not None and (isinstance(cpus_per_run, bool) or int(cpus_per_run) != cpus_per_run
                                      or cpus_per_run < 1):
         raise ConfigError(f"--cpus-per-run must be a whole number >= 1, got {cpus_per_run!r}")
-    if gpus_per_run is not None and not (0 <= gpus_per_run):
+    if gpus_per_run is not None and not (gpus_per_run >= 0):
         raise ConfigError(f"--gpus-per-run must be >= 0, got {gpus_per_run!r}")
+    if tensorboard_dir is not None:
+        from genbench.tensorboard import check_available
+
+        check_available()
     suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
     budget_overrides = parse_budget_overrides(budget) if isinstance(budget, str) else budget
     console = console or Console(stderr=True)
@@ -240,10 +262,13 @@ def run_suite(
             suite_obj, models=models, extra_models=extra_models, seeds=seeds, budget_overrides=budget_overrides,
             set_overrides=set_overrides, device=dev_name, data_root=data_root, out=out, threads=threads,
             checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
+            tensorboard_dir=tensorboard_dir,
         )
+        suite_dir = Path(out) / suite_obj.name
+        if compare:  # refused before any training, not after it
+            gather(suite_dir, compare, suite=(suite_obj.name, suite_obj.version))
         load_split(suite_obj.dataset, "train", data_root)  # fail fast, before any training, if data is missing
         todo, kept = _prepare_out(specs, resume=resume, overwrite=overwrite, console=console)
-        suite_dir = Path(out) / suite_obj.name
         records: list[RunRecord] = list(kept)
         try:
             with ProgressBoard(console, [s.key for s in todo], enabled=show_progress) as board:
@@ -254,12 +279,10 @@ def run_suite(
                     records += _run_local(todo, board, evaluator)
         except BaseException:  # Ctrl-C, a held lock, a full disk: still show every run finished so far
             if suite_dir.is_dir():
-                try:
-                    write_leaderboard(suite_dir)
-                except (OSError, GenbenchError):
-                    pass  # the first error is the one to report
+                with contextlib.suppress(OSError, GenbenchError):  # the first error is the one to report
+                    write_leaderboard(suite_dir, compare)
             raise
-        write_leaderboard(suite_dir)
+        write_leaderboard(suite_dir, compare)
     finally:
         if ray_exec is not None:
             ray_exec.close()

@@ -41,9 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from genbench.errors import GenbenchError, InputError
 from genbench.harness import load_average
@@ -170,7 +171,7 @@ class Worker:
             env[var] = str(threads)
         env["PYTHONHASHSEED"] = "0"
         self.log_path = scratch / f"worker-{side}.log"
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - the worker writes to it until close()
         self.proc = subprocess.Popen(
             [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             text=True, env=env, cwd=scratch,

@@ -28,6 +28,7 @@ A failure replies ``{"error": "one line"}``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -45,7 +46,7 @@ FULL_WARMUP_SECONDS = 2.0  # a full sample call estimated to take longer is not 
 class Clock:
     """Wall-clock and process CPU seconds of a block (CPU time leaves out time other processes took)."""
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
 
@@ -65,10 +66,9 @@ class Workloads:
 
         threads = int(msg["threads"])
         torch.set_num_threads(threads)
-        try:
+        # Fixed already if an earlier parallel region ran; OMP_NUM_THREADS covers that case.
+        with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(threads)
-        except RuntimeError:  # already fixed by an earlier parallel region; OMP_NUM_THREADS covers it
-            pass
         import genbench
 
         self.torch = torch

@@ -18,8 +18,18 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from genbench.budget import Budget
-from genbench.data import dataset_names
+from genbench.data import SPLIT_SIZES, dataset_names
 from genbench.errors import ConfigError
+from genbench.validation import (
+    describe,
+    expect_bool,
+    expect_int,
+    expect_plain_name,
+    expect_seeds,
+    expect_str,
+    expect_table,
+    is_plain_name,
+)
 
 _TOP_KEYS = {"name", "version", "description", "dataset", "seeds", "models", "budget", "eval", "model", "tiny"}
 _EVAL_KEYS = {"n_samples", "nll_images", "recon_images"}
@@ -31,6 +41,14 @@ class EvalSettings:
     n_samples: int = 2000  # samples scored by FID/KID/IS/PR/DC
     nll_images: int | None = None  # test images for NLL (None: the whole 10k split)
     recon_images: int = 1000  # test images for PSNR/MSE/SSIM
+
+    def __post_init__(self) -> None:
+        test_size = SPLIT_SIZES["test"]
+        # FID needs a covariance, so at least two samples; the image counts take the first test images.
+        expect_int(self.n_samples, "[eval] n_samples", minimum=2)
+        if self.nll_images is not None:
+            expect_int(self.nll_images, "[eval] nll_images", minimum=1, maximum=test_size)
+        expect_int(self.recon_images, "[eval] recon_images", minimum=1, maximum=test_size)
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,12 @@ class Suite:
     default_budget: Budget
     source: str = ""
 
+    def __post_init__(self) -> None:
+        # The name becomes a folder under --out; the seeds become folders under each model.
+        expect_plain_name(self.name, "suite name")
+        expect_int(self.version, "suite version", minimum=1)
+        expect_seeds(self.seeds, "seeds")
+
     def model(self, name: str) -> ModelEntry | None:
         return next((m for m in self.models if m.name == name), None)
 
@@ -72,12 +96,16 @@ def load_suite(name_or_path: str) -> Suite:
     """Load a built-in suite by name, or a suite file by path."""
     path = Path(name_or_path)
     if name_or_path.endswith(".toml") and path.is_file():
-        text, source = path.read_text(), str(path)
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read suite file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     else:
-        res = resources.files("genbench") / "suites" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ConfigError(f"unknown suite {name_or_path!r}; valid: {', '.join(suite_names())} (or a path to a .toml file)")
-        text, source = res.read_text(), f"genbench/suites/{name_or_path}.toml"
+        res = resources.files("genbench") / "suites" / f"{name_or_path}.toml" if is_plain_name(name_or_path) else None
+        if res is None or not res.is_file():
+            raise ConfigError(
+                f"unknown suite {name_or_path!r}; valid: {', '.join(suite_names())} (or a path to a .toml file)")
+        text, source = res.read_text(encoding="utf-8"), f"genbench/suites/{name_or_path}.toml"
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -86,51 +114,84 @@ def load_suite(name_or_path: str) -> Suite:
 
 
 def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
+    """Check every value of a parsed suite file by type and range, then build the :class:`Suite`.
+
+    Model names must be registered generators, and each model's ``settings`` must build a
+    valid config, so a bad suite fails here, before anything trains.
+    """
+    from genbench.registry import (
+        generator_names,
+        get_generator,
+        make_config,
+        validate_config,
+    )
+
+    expect_table(raw, source)
     _reject_unknown(source, raw, _TOP_KEYS)
     for key in ("name", "version", "dataset", "models", "budget"):
         if key not in raw:
             raise ConfigError(f"{source}: missing key {key!r}")
-    if raw["dataset"] not in dataset_names():
-        raise ConfigError(f"{source}: unknown dataset {raw['dataset']!r}; valid: {', '.join(dataset_names())}")
-    eval_raw = raw.get("eval", {})
+    name = expect_plain_name(raw["name"], f"{source}: `name`")
+    version = expect_int(raw["version"], f"{source}: `version`", minimum=1)
+    description = expect_str(raw.get("description", ""), f"{source}: `description`")
+    dataset = expect_str(raw["dataset"], f"{source}: `dataset`")
+    if dataset not in dataset_names():
+        raise ConfigError(f"{source}: unknown dataset {dataset!r}; valid: {', '.join(dataset_names())}")
+    seeds = expect_seeds(raw.get("seeds", [0]), f"{source}: `seeds`")
+    tiny = expect_bool(raw.get("tiny", False), f"{source}: `tiny`")
+    eval_raw = expect_table(raw.get("eval", {}), f"{source} [eval]", "{ n_samples = 2000 }")
     _reject_unknown(f"{source} [eval]", eval_raw, _EVAL_KEYS)
+    try:
+        eval_settings = EvalSettings(**eval_raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     default_budget = _budget(raw["budget"], f"{source} [budget]")
-    per_model = raw.get("model", {})
     models = raw["models"]
     if models == "all":
-        from genbench.registry import generator_names
-
         models = generator_names()
-    if not isinstance(models, list) or not models:
-        raise ConfigError(f"{source}: `models` must be a non-empty list of generator names or \"all\"")
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+        raise ConfigError(
+            f"{source}: `models` must be a non-empty list of generator names or \"all\", got {describe(models)}")
+    for i, model in enumerate(models):
+        if model in models[:i]:
+            raise ConfigError(f"{source}: `models` lists {model!r} twice")
+    per_model = expect_table(raw.get("model", {}), f"{source} [model]", "[model.dcgan]")
     unknown_sections = sorted(set(per_model) - set(models))
     if unknown_sections:
         raise ConfigError(f"{source}: [model.{unknown_sections[0]}] is not in `models` ({', '.join(models)})")
     entries = []
-    for name in models:
-        section = per_model.get(name, {})
-        _reject_unknown(f"{source} [model.{name}]", section, _MODEL_KEYS)
-        budget = default_budget.merged(section["budget"]) if "budget" in section else default_budget
-        tiny = bool(section.get("tiny", raw.get("tiny", False)))
-        entries.append(ModelEntry(name, budget, dict(section.get("settings", {})), tiny))
-    seeds = tuple(int(s) for s in raw.get("seeds", [0]))
+    for model in models:
+        where = f"{source} [model.{model}]"
+        cls = get_generator(model)
+        section = expect_table(per_model.get(model, {}), where)
+        _reject_unknown(where, section, _MODEL_KEYS)
+        budget = (_budget(section["budget"], f"{where} budget", default_budget) if "budget" in section
+                  else default_budget)
+        model_tiny = expect_bool(section.get("tiny", tiny), f"{where}: `tiny`")
+        settings = dict(expect_table(section.get("settings", {}), f"{where} settings", "{ lr = 1e-4 }"))
+        try:
+            config = make_config(cls, {**(cls.tiny_config if model_tiny else {}), **settings}, text=False)
+            validate_config(cls, config, train_size=SPLIT_SIZES["train"])
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        entries.append(ModelEntry(model, budget, settings, model_tiny))
     return Suite(
-        name=str(raw["name"]),
-        version=int(raw["version"]),
-        description=str(raw.get("description", "")),
-        dataset=raw["dataset"],
+        name=name,
+        version=version,
+        description=description,
+        dataset=dataset,
         seeds=seeds,
         models=tuple(entries),
-        eval=EvalSettings(**eval_raw),
+        eval=eval_settings,
         default_budget=default_budget,
         source=source,
     )
 
 
-def _budget(value: Any, where: str) -> Budget:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a table like {{ images = 60000, seconds = 300 }}")
+def _budget(value: Any, where: str, base: Budget | None = None) -> Budget:
+    """The budget a table describes; with ``base``, the table replaces only the kinds it names."""
+    expect_table(value, where, "{ images = 60000, seconds = 300 }")
     try:
-        return Budget.from_dict(value)
+        return base.merged(value) if base is not None else Budget.from_dict(value)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None

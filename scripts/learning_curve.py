@@ -2,7 +2,7 @@
 
 Usage:
 
-    GENBENCH_DATA=../shared/data python scripts/learning_curve.py MODEL SEED 150000,300000 [field=value ...]
+    python scripts/learning_curve.py MODEL SEED 150000,300000 [field=value ...]
 
 Trains MODEL (default config, with ``field=value`` overrides) on MNIST train with
 genbench's harness until each budget in images, continuing every stage from the

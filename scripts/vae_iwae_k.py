@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -56,9 +57,10 @@ def main() -> None:
         out.append({"bound": name, "nll_bpd": round(bpd.mean().item(), 4), "stderr": round(se, 4), "images": len(bpd)})
         print(f"{name:>10}  {bpd.mean().item():.4f} bits/dim  (se {se:.4f}, {len(bpd)} images)")
     # Paired differences: the per-image gain of each bound over the previous one.
-    for (n0, a0), (n1, a1) in zip(rows, rows[1:]):
+    for (n0, a0), (n1, a1) in pairwise(rows):
         d = (a1 - a0) / BPD
-        print(f"{n1} - {n0}: {d.mean().item():+.4f} bits/dim better (paired se {d.std().item() / math.sqrt(len(d)):.4f})")
+        se = d.std().item() / math.sqrt(len(d))
+        print(f"{n1} - {n0}: {d.mean().item():+.4f} bits/dim better (paired se {se:.4f})")
     if a.json:
         a.json.write_text(json.dumps({"run": str(a.run_dir), "rows": out}, indent=2) + "\n")
 

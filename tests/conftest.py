@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +10,12 @@ import torch
 from torch import nn
 
 from genbench import Capability, Generator, to_unit
+from genbench.data import resolve_data_root
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_ROOT = os.environ.get("GENBENCH_DATA") or str(REPO.parent / "shared" / "data")
+# Where the tests read MNIST: $GENBENCH_DATA, else genbench's own default (the user cache, where
+# the first test that needs it downloads it). Read now, before the fixture below moves the cache.
+DATA_ROOT = str(resolve_data_root())
 
 
 @pytest.fixture(autouse=True)

@@ -98,7 +98,8 @@ def test_later_pixels_do_not_change_earlier_conditionals(name: str, digits: torc
         base = model.logits(x)
         for i in (0, 29, 300, 783):
             changed = x.clone().flatten()
-            changed[i:] = torch.randint(0, 256, (784 - i,), generator=torch.Generator().manual_seed(i), dtype=torch.uint8)
+            changed[i:] = torch.randint(0, 256, (784 - i,), generator=torch.Generator().manual_seed(i),
+                                        dtype=torch.uint8)
             other = model.logits(changed.view(1, 1, 28, 28))
             if name == "pixelcnn":
                 before = (base.flatten(2)[..., :i + 1], other.flatten(2)[..., :i + 1])  # [1,256,784]

@@ -80,8 +80,8 @@ def test_dcgan_train_step_updates_both_players() -> None:
     g0 = [p.detach().clone() for p in model.G.parameters()]
     d0 = [p.detach().clone() for p in model.D.parameters()]
     model.train_step(_digit_like_batch(8), 0)
-    assert any(not torch.equal(a, b) for a, b in zip(g0, model.G.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(d0, model.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, model.G.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, model.D.parameters(), strict=True))
 
 
 # -- wgan-gp ----------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_wgan_gp_generator_moves_every_n_critic_th_step_only() -> None:
     for step in range(6):
         before = [p.detach().clone() for p in model.G.parameters()]
         model.train_step(batch, step)
-        updated.append(any(not torch.equal(a, b) for a, b in zip(before, model.G.parameters())))
+        updated.append(any(not torch.equal(a, b) for a, b in zip(before, model.G.parameters(), strict=True)))
     assert updated == [False, False, True, False, False, True]
 
 
@@ -150,7 +150,8 @@ def test_discretized_logistic_is_a_distribution_over_256_values(loc: float, log_
     p_ref = upper - lower
     assert torch.allclose(log_p.squeeze(1).exp(), p_ref, atol=1e-6)
     mean_ref = (p_ref * v).sum().item() / 255
-    assert discretized_logistic_mean(torch.tensor([loc]), torch.tensor([log_scale])).item() == pytest.approx(mean_ref, abs=1e-5)
+    mean = discretized_logistic_mean(torch.tensor([loc]), torch.tensor([log_scale])).item()
+    assert mean == pytest.approx(mean_ref, abs=1e-5)
 
 
 def test_discretized_logistic_is_finite_far_from_the_data() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from genbench.budget import Budget, BudgetTracker
+from genbench.budget import Budget, BudgetTracker, parse_budget_overrides
 from genbench.errors import ConfigError
 from genbench.harness import train
 from tests.conftest import DummyConfig, DummyGenerator
@@ -45,11 +45,11 @@ def test_tracker_fraction_and_parse():
     t = BudgetTracker(Budget(images=100, seconds=10))
     t.update(50, 1.0)
     assert t.fraction() == pytest.approx(0.5)
-    assert Budget.parse("images=60000,seconds=120") == Budget(images=60000, seconds=120.0)
+    assert Budget.from_dict(parse_budget_overrides("images=60000,seconds=120")) == Budget(images=60000, seconds=120.0)
     assert Budget(steps=3).merged({"seconds": 5}) == Budget(steps=3, seconds=5.0)
 
 
 @pytest.mark.parametrize("text", ["", "images", "epochs=3", "images=abc", "seconds=-1", "steps=0"])
 def test_bad_budgets(text):
     with pytest.raises(ConfigError):
-        Budget.parse(text)
+        Budget.from_dict(parse_budget_overrides(text))

@@ -41,7 +41,7 @@ def test_list_shows_registries():
     ],
 )
 def test_bad_arguments_one_line_exit_2(args, message, tmp_path):
-    r = CliRunner().invoke(main, args + ["--out", str(tmp_path)])
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
     assert r.exit_code == 2, r.output
     assert message in r.output
     assert "Traceback" not in r.output
@@ -51,7 +51,8 @@ def test_missing_data_is_one_line_error(tmp_path, monkeypatch):
     from genbench import data as gdata
 
     monkeypatch.setattr(gdata, "_download", lambda root, ds: (_ for _ in ()).throw(OSError("offline")))
-    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path)])
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--data-root", str(tmp_path / "empty"),
+                                  "--out", str(tmp_path)])
     assert r.exit_code == 2
     assert r.output.startswith("Error: mnist (train) not found in") and "GENBENCH_DATA" in r.output
     assert r.output.count("\n") == 1
@@ -112,3 +113,11 @@ def test_suite_name_cannot_lead_outside_out(tmp_path, data_root):
                                   "--data-root", data_root])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert not (tmp_path / "a" / "x").exists() and not (tmp_path / "x").exists()
+
+
+def test_batch_size_above_the_training_split_is_refused_before_training(tmp_path):
+    r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--models", "dcgan", "--set", "dcgan.batch_size=100000",
+                                  "--out", str(tmp_path), "--no-progress"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "batch_size" in r.output and "60000" in r.output
+    assert not any(tmp_path.iterdir())  # refused while planning: nothing trained, nothing written

@@ -8,14 +8,16 @@ import torch
 
 from genbench import Capability
 from genbench.harness import seed_everything
-from genbench.protocol import check_generator_class
+from genbench.protocol import RunContext, check_generator_class
 from genbench.registry import generator_names, get_generator, make_config
 
 
 def _build(name, seed=0):
     cls = get_generator(name)
     seed_everything(seed)
-    return cls(make_config(cls, cls.tiny_config))
+    model = cls(make_config(cls, cls.tiny_config))
+    model.setup(RunContext("mnist"))  # as the harness does before training
+    return model
 
 
 def _batch(n=8, seed=0):
@@ -84,7 +86,8 @@ class TestGeneratorContract:
         state = torch.load(buf, weights_only=True)
         other = _build(name, seed=1)
         other.load_checkpoint_state(state)
-        for (k, v), (k2, v2) in zip(model.state_dict().items(), other.state_dict().items()):
+        for (k, v), (k2, v2) in zip(model.state_dict().items(), other.state_dict().items(), strict=True):
             assert k == k2 and torch.equal(v, v2)
         model.eval(), other.eval()
-        assert torch.equal(model.sample(2, torch.Generator().manual_seed(1)), other.sample(2, torch.Generator().manual_seed(1)))
+        assert torch.equal(model.sample(2, torch.Generator().manual_seed(1)),
+                           other.sample(2, torch.Generator().manual_seed(1)))

@@ -55,5 +55,29 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     raw.mkdir(parents=True)
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 10)
-    with pytest.raises(DataError, match="cannot read mnist|expected"):
+    with pytest.raises(DataError, match=r"cannot read mnist|expected"):
         gdata.load_split("mnist", "test", tmp_path, download=False)
+
+
+@pytest.mark.parametrize("dataset, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_idx_reader_equals_torchvision(data_root, dataset, folder):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        ours = gdata.load_split(dataset, split, data_root)
+        raw = f"{data_root}/{folder}/raw/{prefix}"
+        assert torch.equal(ours.images[:, 0], read_image_file(f"{raw}-images-idx3-ubyte"))
+        assert torch.equal(ours.labels, read_label_file(f"{raw}-labels-idx1-ubyte").long())
+
+
+@pytest.mark.parametrize("blob, message", [
+    (b"", "not an IDX file"),
+    (b"\x00\x00\x0d\x03" + b"\x00" * 12, "not an IDX file"),  # float32 type code
+    (b"\x00\x00\x08\x03\x00\x00", "header is truncated"),
+    (b"\x00\x00\x08\x03" + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\x00" * 100, "1568 bytes"),
+])
+def test_malformed_idx_files(tmp_path, blob, message):
+    path = tmp_path / "x-idx3-ubyte"
+    path.write_bytes(blob)
+    with pytest.raises(ValueError, match=message):
+        gdata.read_idx(path, 3)

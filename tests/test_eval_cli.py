@@ -18,7 +18,6 @@ import genbench.imageio
 from genbench.cli_eval import eval_command
 from genbench.data import load_split
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -81,6 +80,33 @@ def test_eval_folder_writes_json_in_cwd_not_in_input(tmp_path, digits, data_root
     assert record["extractor"]["name"] == "genbench-mnist" and len(record["extractor"]["sha256"]) == 64
     assert record["psnr"] is None and "reference" in record["null_reasons"]["psnr"]
     assert "FID is biased" in result.stderr
+
+
+def test_metrics_option_computes_only_the_groups_asked_for_with_equal_values(tmp_path, digits, data_root):
+    samples = _folder(tmp_path / "samples", digits[:40])
+    base = ["--samples", str(samples), "--device", "cpu", "--data-root", data_root, "--json", "-"]
+    full = json.loads(_run(base).stdout)
+    some = _run([*base, "--metrics", "kid,is"])
+    assert some.exit_code == 0, some.stderr
+    record = json.loads(some.stdout)
+    for key in ("kid", "kid_std", "is", "is_std"):
+        assert record[key] == full[key], key
+    for key in ("fid", "fid_ci_low", "precision", "coverage", "confident_fraction"):
+        assert record[key] is None and record["null_reasons"][key] == "not requested (metrics: is, kid)", key
+    ci = json.loads(_run([*base, "--metrics", "fid_ci"]).stdout)
+    assert (ci["fid"], ci["fid_ci_low"], ci["fid_ci_high"]) == (full["fid"], full["fid_ci_low"], full["fid_ci_high"])
+    assert "fid" not in ci["null_reasons"] and ci["kid"] is None
+    bad = _run([*base, "--metrics", "fid,lpips"])
+    assert bad.exit_code == 2 and "lpips; choose from fid, fid_ci, kid, is, prdc, confident_fraction" in bad.stderr
+
+
+def test_n_reads_only_what_it_scores(tmp_path, digits, data_root):
+    samples = _folder(tmp_path / "samples", digits[:8])
+    (samples / "z_broken.png").write_bytes(b"not a png")  # after the first 8 in name order: never opened
+    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root, "--json", "-",
+                   "--n", "8", "--metrics", "is"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["n_samples"] == 8
 
 
 def test_eval_npy_with_reference_to_stdout(tmp_path, digits, data_root):
@@ -233,5 +259,5 @@ def test_eval_rescores_a_folder_written_by_genbench_run(tmp_path, data_root):
                                   "--json", str(out), "--data-root", data_root])
     assert r.exit_code == 0, r.output
     scored = json.loads(out.read_text())
-    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
+    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage", "copy_fraction"):
         assert scored[key] == pytest.approx(rec.metrics[key], rel=1e-6, abs=1e-9), key

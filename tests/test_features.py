@@ -53,7 +53,7 @@ def test_features_are_batch_size_independent(data_root):
 
 
 def test_unknown_extractor_and_missing_inception_weights(tmp_path, monkeypatch):
-    with pytest.raises(GenbenchError, match="valid: genbench-mnist, genbench-fashion-mnist"):
+    with pytest.raises(GenbenchError, match="valid: genbench-fashion-mnist, genbench-mnist"):
         gf.extractor_sha256("cifar10")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(GenbenchError, match="does not substitute"):
@@ -102,7 +102,9 @@ def test_reference_statistics_are_cached_atomically(data_root):
     reference_module._MEMO.clear()
     with pytest.warns(UserWarning, match="unreadable statistics cache"):
         fresh = gf.load_reference("mnist", ex, data_root=data_root)
-    assert torch.allclose(fresh.features, ref.features)
+    # Recomputed, not read: equal up to float32 rounding (the damaged file may have been written by a process
+    # with another torch thread count, which orders the convolutions' sums differently).
+    assert torch.allclose(fresh.features, ref.features, rtol=1e-5, atol=1e-5)
     assert torch.load(path, weights_only=True)["key"]["sha256"] == ex.sha256
 
 

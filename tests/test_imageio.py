@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from genbench import imageio
 from genbench.errors import InputError
 from genbench.imageio import load_images, luma, match_pairs, to_canonical_batch
 from genbench.protocol import quantize
@@ -96,7 +100,7 @@ def test_bad_arrays_are_refused(tmp_path, array, message):
 
 def test_object_arrays_are_never_unpickled(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match="obj.npy: holds Python objects"):
+    with pytest.raises(InputError, match=re.escape("obj.npy: holds Python objects")):
         load_images(tmp_path)
 
 
@@ -120,3 +124,18 @@ def test_match_pairs_by_name(tmp_path):
     si, ri, warnings = match_pairs(s, r)
     assert warnings == [] and torch.equal(ri[2, 0], torch.from_numpy(_gray(ord("c") + 1)))
     assert torch.equal(si, s.images)
+
+
+@pytest.mark.skipif(imageio.pyspng is None, reason="pyspng (the optional fast PNG decoder) is not installed")
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_fast_png_decoder_gives_pils_pixels(tmp_path, mode):
+    """libspng and PIL decode the same 8-bit gray and RGB PNGs to the same canonical pixels."""
+    rng = np.random.default_rng(0)
+    shape = (28, 28) if mode == "L" else (28, 28, 3)
+    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels, mode=mode).save(buf, format="PNG")
+    data = buf.getvalue()
+    fast = imageio._decode_png_fast(data, imageio.PIXEL_LIMIT)
+    assert fast is not None
+    np.testing.assert_array_equal(fast, imageio._decode_pil(data, imageio.PIXEL_LIMIT, set()))

@@ -12,11 +12,11 @@ from genbench import Capability, Generator, to_unit
 from genbench.data import load_split
 from genbench.evaluate import EvalConfig, EvalResult, evaluate_model, evaluate_samples
 from genbench.metrics.likelihood import bits_per_dim, nll_summary
-from genbench.registry import METRICS
+from genbench.registry import metric_specs
 
 FAST = EvalConfig(fid_bootstrap_reps=20, kid_subsets=20)
 DISTRIBUTION = ("fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "is", "is_std",
-                "precision", "recall", "density", "coverage", "confident_fraction")
+                "precision", "recall", "density", "coverage", "confident_fraction", "copy_fraction")
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -92,13 +92,14 @@ def test_full_capability_model(table, data_root):
     test = load_split("mnist", "test", data_root).images[:200]
     assert m["completion_mse"] == pytest.approx((test[..., 14:, :].double() ** 2).mean().item())
     assert 0 < m["fid"] < 10 and m["precision"] > 0.8 and m["is"] > 6 and m["confident_fraction"] > 0.9
+    assert m["copy_fraction"] == 1.0  # its samples are training images
     assert m["fid_ci_low"] <= m["fid"] <= m["fid_ci_high"]
     # One sample call of 300 images: too few windows for an interval of the median sampling speed.
     assert set(result.null_reasons) == {"sample_images_per_s_ci_low", "sample_images_per_s_ci_high"}
     assert result.extractor["name"] == "genbench-mnist"
     assert ("sampling", 300, 300) in seen and any(d == "likelihood" for d, _, _ in seen)
     for key in m:  # every produced key has registered metadata
-        assert key in METRICS, key
+        assert key in metric_specs(), key
 
 
 def test_sample_only_model_gets_null_with_reasons(table, data_root):

@@ -22,6 +22,7 @@ from genbench.imageio import load_images
 from genbench.metrics.fid import fid_bootstrap_interval, fid_from_features
 from genbench.metrics.prdc import knn_radii, precision_recall_density_coverage
 from genbench.metrics.reconstruction import completion_metrics, reconstruction_metrics
+from genbench.splits import REFERENCE, split_images
 
 N_GEN, N_REF = 240, 320
 
@@ -156,7 +157,7 @@ def test_reconstruction_metrics_equal_scikit_image():
     noise = torch.randint(-40, 41, ref.shape, generator=gen)
     test = (ref.int() + noise).clamp(0, 255).to(torch.uint8)
     ours = reconstruction_metrics(ref, test)
-    pairs = list(zip(ref[:, 0].numpy(), test[:, 0].numpy()))
+    pairs = list(zip(ref[:, 0].numpy(), test[:, 0].numpy(), strict=True))
     assert ours["mse"] == pytest.approx(np.mean([mean_squared_error(x, y) for x, y in pairs]), rel=1e-12)
     psnr = [peak_signal_noise_ratio(x, y, data_range=255) for x, y in pairs]
     assert ours["psnr"] == pytest.approx(np.mean(psnr), rel=1e-12)
@@ -173,3 +174,53 @@ def test_psnr_of_exact_copy_is_capped_and_completion_uses_bottom_rows():
     out = completion_metrics(ref, completed, known_rows=14)
     expected = (ref[..., 14:, :].double() ** 2).mean(dim=(1, 2, 3)).mean().item()
     assert out["completion_mse"] == pytest.approx(expected)
+
+
+class _TensorImages(torch.utils.data.Dataset):
+    """uint8 ``[N,1,28,28]`` as a dataset torch-fidelity takes for ``input2`` (no files written)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+def test_genbench_eval_equals_torch_fidelity_end_to_end(tmp_path, data_root):
+    """benchmarks/bench_metrics.py's value check, on 300 files: the CLI against calculate_metrics.
+
+    Gray and colour PNGs (both decoders' paths); torch-fidelity reads them with PIL and
+    compares them with the test split's reference part (``test-reference``), as genbench
+    eval's cached reference statistics do.
+    """
+    import json
+
+    import torch_fidelity
+    from click.testing import CliRunner
+
+    from genbench.cli_eval import eval_command
+
+    n = 300
+    train = load_split("mnist", "train", data_root).images
+    reference = split_images("mnist", REFERENCE, data_root)
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for i in range(n):
+        g = Image.fromarray(train[2000 + i, 0].numpy()).filter(ImageFilter.GaussianBlur(0.7))
+        img = g if i % 2 else Image.merge("RGB", [g, g.point(lambda v: v * 0.7), g.point(lambda v: 255 - v)])
+        img.save(folder / f"{i:04d}.png")
+    result = CliRunner().invoke(eval_command, ["--samples", str(folder), "--data-root", data_root, "--json", "-",
+                                               "--device", "cpu", "--metrics", "fid,is,kid"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    ours = json.loads(result.stdout)
+    theirs = torch_fidelity.calculate_metrics(
+        input1=str(folder), input2=_TensorImages(reference), fid=True, isc=True, kid=True, kid_subset_size=n,
+        feature_extractor="genbench-mnist", cuda=False, verbose=False, cache=False, save_cpu_ram=True,
+    )
+    assert ours["fid"] > 5.0  # a real difference is measured
+    for key, their_key in (("fid", "frechet_inception_distance"), ("kid", "kernel_inception_distance_mean"),
+                           ("is", "inception_score_mean")):
+        assert ours[key] == pytest.approx(theirs[their_key], rel=1e-4), key

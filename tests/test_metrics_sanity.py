@@ -8,6 +8,8 @@ the issue is marked slow.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import torch
 from torchvision.transforms.functional import gaussian_blur
@@ -32,7 +34,10 @@ def setup(data_root):
     return extractor, reference, train
 
 
-def _scores(setup, images, config=EvalConfig(fid_bootstrap_reps=20, kid_subsets=20)):
+_FEW_DRAWS = EvalConfig(fid_bootstrap_reps=20, kid_subsets=20)
+
+
+def _scores(setup, images, config=_FEW_DRAWS):
     extractor, reference, _ = setup
     metrics, _ = distribution_metrics(extractor.extract(images), reference, domain_classifier=True, config=config)
     return metrics
@@ -65,7 +70,7 @@ def test_fid_grows_with_blur(setup):
     for sigma in (0.5, 1.0, 1.5, 2.0):
         blurred = quantize(gaussian_blur(images.float() / 255, kernel_size=9, sigma=sigma))
         fids.append(fid_from_features(extractor.extract(blurred).features, reference.mu, reference.sigma))
-    assert all(a < b for a, b in zip(fids, fids[1:])), fids
+    assert all(a < b for a, b in pairwise(fids)), fids
 
 
 def test_single_class_has_low_recall_coverage_and_is_near_one(setup, real_scores):
@@ -79,7 +84,7 @@ def test_single_class_has_low_recall_coverage_and_is_near_one(setup, real_scores
 
 
 def test_ten_thousand_real_training_images(setup):
-    extractor, reference, train = setup
+    _, _, train = setup
     m = _scores(setup, train.images[:10_000], EvalConfig())
     assert m["fid"] < 0.5 and m["precision"] >= 0.9 and m["recall"] >= 0.9 and m["coverage"] > 0.9
     assert m["fid_ci_low"] <= m["fid"] <= m["fid_ci_high"]

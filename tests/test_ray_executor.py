@@ -69,7 +69,7 @@ def test_ray_records_equal_local_records(ray_instance, tmp_path):
     local = run_suite(suite, out=tmp_path / "local", **kw)
     remote = run_suite(suite, out=tmp_path / "ray", executor="ray", **kw)
     assert [(r.model_name, r.seed) for r in remote] == [(r.model_name, r.seed) for r in local]
-    for a, b in zip(local, remote):
+    for a, b in zip(local, remote, strict=True):
         assert a.status == b.status == "ok"
         assert a.executor["name"] == "local" and b.executor["name"] == "ray"
         assert a.executor["torch_threads"] == b.executor["torch_threads"] == 1
@@ -93,8 +93,8 @@ def test_ray_failing_model_gives_failed_record_and_others_go_on(ray_instance, tm
 
 def test_killed_worker_is_retried_and_resumes_to_the_same_record(ray_instance, tmp_path):
     suite = _suite(["seed-gan"], steps=150, seeds=[0])
-    kw = dict(models=["slow-dummy"], extra_models=[SlowDummyGenerator], evaluator=stub_evaluator, show_progress=False, cpus_per_run=1,
-              checkpoint_every_steps=10, checkpoint_every_seconds=None)
+    kw = dict(models=["slow-dummy"], extra_models=[SlowDummyGenerator], evaluator=stub_evaluator,
+              show_progress=False, cpus_per_run=1, checkpoint_every_steps=10, checkpoint_every_seconds=None)
     result: dict = {}
     worker = threading.Thread(target=lambda: result.update(recs=run_suite(
         suite, out=tmp_path / "ray", executor="ray", **kw)))
@@ -142,9 +142,9 @@ DRIVER = textwrap.dedent("""
     suite = parse_suite({"name": "c", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "seeds": [0, 1, 2],
                          "budget": {"steps": int(sys.argv[3])}, "eval": {"n_samples": 16}})
     print("ready", flush=True)
-    run_suite(suite, out=sys.argv[1], resume=sys.argv[2] == "resume", models=["slow-dummy"], extra_models=[SlowDummyGenerator],
-              set_overrides={"slow-dummy": {"step_seconds": "0.05"}}, evaluator=stub_evaluator,
-              executor="ray", cpus_per_run=1, show_progress=False, checkpoint_every_steps=5)
+    run_suite(suite, out=sys.argv[1], resume=sys.argv[2] == "resume", models=["slow-dummy"],
+              extra_models=[SlowDummyGenerator], set_overrides={"slow-dummy": {"step_seconds": "0.05"}},
+              evaluator=stub_evaluator, executor="ray", cpus_per_run=1, show_progress=False, checkpoint_every_steps=5)
 """)
 
 

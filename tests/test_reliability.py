@@ -64,9 +64,8 @@ def test_disk_full_on_record_is_a_clear_error_and_keeps_earlier_records(tmp_path
 
 def test_same_run_twice_is_refused(tmp_path):
     run_dir = tmp_path / "r" / "seed-gan" / "seed0"
-    with FileLock(run_dir / ".lock"):
-        with pytest.raises(ConfigError, match="being written by another genbench process"):
-            _run(tmp_path, seeds=[0])
+    with FileLock(run_dir / ".lock"), pytest.raises(ConfigError, match="being written by another genbench process"):
+        _run(tmp_path, seeds=[0])
     (rec,) = _run(tmp_path, seeds=[0])  # the lock is released with its holder
     assert rec.status == "ok"
 

@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from genbench.report import write_report
-from genbench.results import collect_runs, json_safe, leaderboard_frame, write_run_record
+from genbench.report import leaderboard_frame, write_report
+from genbench.results import collect_runs, json_safe, write_run_record
 
 
 def _record(model, seed, status="ok", fid=10.0, ips=100.0):

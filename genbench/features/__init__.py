@@ -5,8 +5,10 @@
 - :func:`load_extractor` returns an :class:`Extractor` (genbench classifier or
   torch-fidelity's InceptionV3) mapping ``[N,1,28,28] uint8`` to features and logits.
 - :func:`load_reference` gives the cached test-split statistics in that space.
-- Importing this package registers ``genbench-mnist`` and ``genbench-fashion-mnist``
-  as torch-fidelity feature extractors.
+- :func:`register_with_torch_fidelity` makes ``genbench-mnist`` and
+  ``genbench-fashion-mnist`` torch-fidelity feature extractors; ``import genbench``
+  arranges for it to run as soon as torch-fidelity is imported. This package itself
+  imports neither torch-fidelity nor torchvision.
 """
 
 from genbench.features.extractor import (
@@ -18,10 +20,6 @@ from genbench.features.extractor import (
     load_extractor,
     weights_path,
 )
-from genbench.features.fidelity import (
-    GenbenchFeatureExtractor,
-    register_with_torch_fidelity,
-)
 from genbench.features.network import FeatureNet, NetConfig
 from genbench.features.reference import ReferenceStats, load_reference, reference_path
 from genbench.features.train import (
@@ -31,8 +29,6 @@ from genbench.features.train import (
     classifier_accuracy,
     train_extractor,
 )
-
-register_with_torch_fidelity()
 
 __all__ = [
     "RECIPES",
@@ -55,3 +51,12 @@ __all__ = [
     "train_extractor",
     "weights_path",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The torch-fidelity wrapper imports torch-fidelity, and with it torchvision: only on demand.
+    if name in ("GenbenchFeatureExtractor", "register_with_torch_fidelity"):
+        from genbench.features import fidelity
+
+        return getattr(fidelity, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,19 +16,20 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
+from genbench.data import dataset_names
 from genbench.errors import GenbenchError
 from genbench.features.network import FeatureNet, NetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DOMAIN_DATASETS = ("mnist", "fashion-mnist")
+DOMAIN_DATASETS = tuple(dataset_names())  # one domain classifier per dataset
 PREFIX = "genbench-"
 INCEPTION = "inception-v3-compat"
 
@@ -59,7 +60,7 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_sha256(path: str, mtime_ns: int, size: int) -> str:
     return _sha256_file(Path(path))
 

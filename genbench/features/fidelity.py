@@ -1,7 +1,10 @@
 """genbench's domain classifiers as torch-fidelity feature extractors.
 
-After ``import genbench.features`` torch-fidelity knows ``genbench-mnist`` and
-``genbench-fashion-mnist``::
+After ``import genbench`` (before or after ``import torch_fidelity``) torch-fidelity
+knows ``genbench-mnist`` and ``genbench-fashion-mnist``::
+
+    import genbench
+    import torch_fidelity
 
     torch_fidelity.calculate_metrics(input1=dir1, input2=dir2, fid=True, isc=True, kid=True,
                                      feature_extractor="genbench-mnist", cuda=False)

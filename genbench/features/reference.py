@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_fidelity.metric_fid import fid_features_to_statistics
 
-from genbench.data import default_cache_root, load_split
+from genbench.data import default_cache_root
 from genbench.features.extractor import Extractor
 from genbench.io import atomic_torch_save
+from genbench.metrics._fidelity_math import fid_features_to_statistics
 from genbench.metrics.prdc import knn_radii
+from genbench.splits import split_images
 
 FORMAT_VERSION = 1
 DEFAULT_KS = (5,)  # k of precision/recall/density/coverage (Naeem et al. 2020)
@@ -49,7 +50,7 @@ class ReferenceStats:
     @classmethod
     def from_features(
         cls, features: Tensor, key: dict[str, str] | None = None, ks: tuple[int, ...] = DEFAULT_KS
-    ) -> "ReferenceStats":
+    ) -> ReferenceStats:
         features = features.float().contiguous()
         stats = fid_features_to_statistics(features)
         return cls(dict(key or {}), features, stats["mu"], stats["sigma"], knn_radii(features, ks))
@@ -65,7 +66,7 @@ class ReferenceStats:
         }
 
     @classmethod
-    def from_blob(cls, blob: dict) -> "ReferenceStats":
+    def from_blob(cls, blob: dict) -> ReferenceStats:
         return cls(
             dict(blob["key"]),
             blob["features"],
@@ -92,7 +93,8 @@ def _load_cached(path: Path, key: dict[str, str], ks: tuple[int, ...]) -> Refere
             return None
         ref = ReferenceStats.from_blob(blob)
     except Exception as exc:  # a damaged cache file is recomputed, never trusted
-        warnings.warn(f"ignoring unreadable statistics cache {path} ({type(exc).__name__}: {exc}); recomputing")
+        warnings.warn(f"ignoring unreadable statistics cache {path} ({type(exc).__name__}: {exc}); recomputing",
+                      stacklevel=2)
         return None
     if any(k not in ref.radii for k in ks):
         return None
@@ -112,7 +114,10 @@ def load_reference(
     batch_size: int = 500,
     progress: ProgressFn | None = None,
 ) -> ReferenceStats:
-    """Statistics of ``dataset``'s ``split`` in ``extractor``'s space (cached; computed on a miss)."""
+    """Statistics of ``dataset``'s ``split`` in ``extractor``'s space (cached; computed on a miss).
+
+    ``split`` is any of :data:`genbench.splits.SPLITS`; the metrics use ``test-reference``.
+    """
     key = {"dataset": dataset, "split": split, "extractor": extractor.name, "sha256": extractor.sha256}
     path = reference_path(dataset, split, extractor)
     memo_key = (path, tuple(sorted(ks)))
@@ -120,7 +125,7 @@ def load_reference(
         return _MEMO[memo_key]
     ref = _load_cached(path, key, ks)
     if ref is None:
-        images = load_split(dataset, split, data_root).images
+        images = split_images(dataset, split, data_root)
         feats = extractor.extract(images, batch_size=batch_size, progress=progress)
         ref = ReferenceStats.from_features(feats.features, key, ks)
         atomic_torch_save(ref.to_blob(), path)

@@ -11,7 +11,7 @@ used when installed; without it nothing changes.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 
 @contextlib.contextmanager

@@ -1,8 +1,10 @@
 """Fréchet distance between Gaussian fits of feature sets (Heusel et al. 2017), with a bootstrap interval.
 
-The point estimate is computed by torch-fidelity's own ``fid_features_to_statistics``
-and ``fid_statistics_to_metric`` on features genbench extracted once, so it equals
-``torch_fidelity.calculate_metrics(fid=True)`` with the same extractor.
+The point estimate is computed by torch-fidelity's ``fid_features_to_statistics`` and
+``fid_statistics_to_metric`` (repeated in :mod:`genbench.metrics._fidelity_math`, which
+spares ``genbench eval`` torch-fidelity's import of torchvision) on features genbench
+extracted once, so it equals ``torch_fidelity.calculate_metrics(fid=True)`` with the
+same extractor.
 
 The 95% interval comes from a bootstrap over the generated samples (the reference
 statistics are held fixed). Each replicate redraws ``n`` samples with replacement,
@@ -20,13 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 from torch import Tensor
-from torch_fidelity.metric_fid import (
-    KEY_METRIC_FID,
+
+from genbench.metrics._blas import single_threaded_blas
+from genbench.metrics._fidelity_math import (
     fid_features_to_statistics,
     fid_statistics_to_metric,
 )
-
-from genbench.metrics._blas import single_threaded_blas
 from genbench.registry import MetricSpec, register_metric
 
 KEY_FID = "fid"
@@ -55,7 +56,7 @@ def fid_from_features(generated: Tensor, ref_mu: np.ndarray, ref_sigma: np.ndarr
             "mu": np.asarray(ref_mu, dtype=stats["mu"].dtype),
             "sigma": np.asarray(ref_sigma, dtype=stats["sigma"].dtype),
         }
-        return float(fid_statistics_to_metric(stats, ref, verbose=False)[KEY_METRIC_FID])
+        return fid_statistics_to_metric(stats, ref)
 
 
 def fid_bootstrap_replicates(

@@ -2,19 +2,16 @@
 
 ``exp(E_x KL(p(y|x) || p(y)))``, averaged over splits, via torch-fidelity's
 ``isc_features_to_metric`` (10 splits after a shuffle with ``rng_seed`` 2020 by
-default), so it equals ``calculate_metrics(isc=True)`` with the same extractor. With
-the domain classifier it ranges from 1 (one class, or no confidence) to 10.
+default; repeated in :mod:`genbench.metrics._fidelity_math`), so it equals
+``calculate_metrics(isc=True)`` with the same extractor. With the domain classifier it
+ranges from 1 (one class, or no confidence) to 10.
 """
 
 from __future__ import annotations
 
 from torch import Tensor
-from torch_fidelity.metric_isc import (
-    KEY_METRIC_ISC_MEAN,
-    KEY_METRIC_ISC_STD,
-    isc_features_to_metric,
-)
 
+from genbench.metrics._fidelity_math import isc_features_to_metric
 from genbench.registry import MetricSpec, register_metric
 
 KEY_IS = "is"
@@ -32,5 +29,4 @@ register_metric(MetricSpec(
 
 def inception_score(logits: Tensor, splits: int = 10, seed: int = 2020) -> tuple[float, float]:
     """``(is, is_std)`` of ``logits [N,C]``; splits are clipped to ``N``."""
-    out = isc_features_to_metric(logits.float().cpu(), splits=min(splits, len(logits)), shuffle=True, rng_seed=seed)
-    return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
+    return isc_features_to_metric(logits.float().cpu(), min(splits, len(logits)), seed)

@@ -1,7 +1,8 @@
 """Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD^2 with a cubic polynomial kernel.
 
 Computed by torch-fidelity's ``kid_features_to_metric`` (100 random subsets of 1000,
-``rng_seed`` 2020 by default) on features genbench extracted once, so it equals
+``rng_seed`` 2020 by default; repeated in :mod:`genbench.metrics._fidelity_math`) on
+features genbench extracted once, so it equals
 ``calculate_metrics(kid=True)`` with the same extractor and settings. The subset size
 is clipped to the smaller set, so small sample counts still get a value.
 """
@@ -9,13 +10,9 @@ is clipped to the smaller set, so small sample counts still get a value.
 from __future__ import annotations
 
 from torch import Tensor
-from torch_fidelity.metric_kid import (
-    KEY_METRIC_KID_MEAN,
-    KEY_METRIC_KID_STD,
-    kid_features_to_metric,
-)
 
 from genbench.metrics._blas import single_threaded_blas
+from genbench.metrics._fidelity_math import kid_features_to_metric
 from genbench.registry import MetricSpec, register_metric
 
 KEY_KID = "kid"
@@ -37,8 +34,4 @@ def kid_from_features(
     """``(kid, kid_std)`` of ``generated [N,D]`` against ``reference [M,D]``."""
     size = min(subset_size, len(generated), len(reference))
     with single_threaded_blas():
-        out = kid_features_to_metric(
-            generated.float().cpu(), reference.float().cpu(),
-            kid_subsets=subsets, kid_subset_size=size, rng_seed=seed, verbose=False,
-        )
-    return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])
+        return kid_features_to_metric(generated.float().cpu(), reference.float().cpu(), subsets, size, seed)

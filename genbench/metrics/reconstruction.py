@@ -14,7 +14,6 @@ when the top 14 rows are given).
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import structural_similarity
 from torch import Tensor
 
 from genbench.protocol import Capability
@@ -76,7 +75,11 @@ def reconstruction_metrics(reference: Tensor, test: Tensor) -> dict[str, float]:
     """Average ``psnr``, ``mse`` and ``ssim`` of ``test`` against ``reference`` (uint8 ``[N,1,H,W]``)."""
     mse = per_image_mse(reference, test)
     ref, tst = _as_gray_batch(reference), _as_gray_batch(test)
-    ssim = [structural_similarity(r, t, data_range=DATA_RANGE) for r, t in zip(ref, tst)]
+    # scikit-image (and the scipy.ndimage it loads) is imported here, not at start-up: most
+    # evaluations have no reference images.
+    from skimage.metrics import structural_similarity
+
+    ssim = [structural_similarity(r, t, data_range=DATA_RANGE) for r, t in zip(ref, tst, strict=True)]
     return {
         KEY_PSNR: float(psnr_from_mse(mse).mean()),
         KEY_MSE: float(mse.mean()),

@@ -42,7 +42,8 @@ FLOPS_UTILIZATION = register_metric(MetricSpec(
     "flops_utilization", "train_flops_per_s / this machine's calibrated matmul FLOP/s", unit="fraction",
     higher_is_better=True, default_tol=0.25, group="speed"))
 TRAIN_IMAGES_PER_S_NORM = register_metric(MetricSpec(
-    "train_images_per_s_norm", "train_images_per_s per TFLOP/s of calibrated machine speed (comparable across machines)",
+    "train_images_per_s_norm",
+    "train_images_per_s per TFLOP/s of calibrated machine speed (comparable across machines)",
     unit="img/s/TFLOPs", higher_is_better=True, default_tol=0.25, group="speed"))
 SAMPLE_IMAGES_PER_S_NORM = register_metric(MetricSpec(
     "sample_images_per_s_norm", "sample_images_per_s per TFLOP/s of calibrated machine speed",

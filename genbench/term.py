@@ -1,0 +1,28 @@
+"""Untrusted text made safe for the terminal: file, model and suite names, paths, error messages.
+
+A name may hold a newline (a forged extra output line), an ANSI escape sequence (clear the
+screen, recolour or hide text), a bidirectional override (reorder what is shown) or rich
+markup (``[red]``). Everything genbench prints that came from a file, a folder or a user
+model goes through :func:`plain` (``click.echo``) or :func:`text` (rich).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+
+def plain(value: object) -> str:
+    """``str(value)`` with every non-printable character escaped as Python does (``\\n``, ``\\x1b``, ``\\u202e``).
+
+    Printable characters, including non-ASCII letters, are kept as they are.
+    """
+    string = str(value)
+    if string.isprintable():
+        return string
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in string)
+
+
+def text(value: object, style: str = "") -> Text:
+    """A rich :class:`~rich.text.Text` of :func:`plain` ``(value)``: shown literally, never parsed as markup or
+    emoji."""
+    return Text(plain(value), style=style)

@@ -1,0 +1,114 @@
+"""Leaderboard layout: reference rows apart and unranked, significance letters, one aggregation with check."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from genbench.aggregate import aggregate
+from genbench.check import summarise
+from genbench.report import leaderboard_frame, write_report
+from genbench.results import RunRecord, collect_runs, json_safe, write_run_record
+
+FIDS = {  # per-seed FIDs: good and mid clearly apart, noisy overlaps both
+    "good": [7.5, 7.6, 7.4], "mid": [20.0, 20.5, 19.8], "noisy": [5.0, 30.0, 18.0],
+    "real-data": [0.9, 1.0, 1.1], "train-copy": [0.8, 0.9, 1.0], "independent-pixels": [430.0, 431.0, 432.0],
+}
+ROLES = {"real-data": "ceiling", "train-copy": "memorizer", "independent-pixels": "floor"}
+
+
+def _record(model, seed, fid, role=None, nll=None, status="ok"):
+    rec = {
+        "schema_version": 1, "model": {"name": model}, "seed": seed, "status": status,
+        "suite": {"name": "syn", "version": 1}, "dataset": "mnist", "device": "cpu",
+        "machine": {"processor": "cpu", "cpu_count": 2},
+        "budget": {"kind": "images", "achieved": {"images": 1000}},
+        "metrics": {"fid": fid, "copy_fraction": 0.05, "nll_is_bound": False, "is": 5.0 + seed},
+    }
+    if role:
+        rec["model"]["role"] = role
+    if nll is not None:
+        rec["metrics"]["nll_bpd"] = nll
+    return rec
+
+
+@pytest.fixture
+def suite_dir(tmp_path):
+    for model, fids in FIDS.items():
+        for seed, fid in enumerate(fids):
+            nll = {"good": 1.0 + 0.01 * seed, "independent-pixels": 1.69}.get(model)
+            write_run_record(tmp_path / model / f"seed{seed}", _record(model, seed, fid, ROLES.get(model), nll))
+    return tmp_path
+
+
+def test_reference_rows_are_apart_and_unranked(suite_dir):
+    paths = write_report(suite_dir)
+    md = paths["md"].read_text()
+    competitors, references = md.split("## Reference rows (not ranked)")
+    for name in ("good", "mid", "noisy"):
+        assert f"| {name} |" in competitors and f"| {name} |" not in references
+    for name, role in ROLES.items():
+        assert f"| {role} | {name} |" in references and f"| {name} |" not in competitors
+    # Competitors by mean FID; references in a fixed order, not by FID.
+    assert competitors.index("| good |") < competitors.index("| noisy |") < competitors.index("| mid |")
+    assert references.index("real-data") < references.index("train-copy") < references.index("independent-pixels")
+    rows = json.loads(paths["json"].read_text())["rows"]
+    assert [(r["model"], r["role"]) for r in rows] == [
+        ("good", "competitor"), ("noisy", "competitor"), ("mid", "competitor"),
+        ("real-data", "ceiling"), ("train-copy", "memorizer"), ("independent-pixels", "floor")]
+    csv = pd.read_csv(paths["csv"])
+    assert list(csv["role"]) == [r["role"] for r in rows]
+    page = paths["html"].read_text()
+    assert page.count('<table class="reference">') == 1 and "Reference rows (not ranked)" in page
+
+
+def test_a_name_alone_never_makes_a_reference_row(tmp_path):
+    for seed in range(2):  # a user's model called real-data, without a declared role
+        write_run_record(tmp_path / "real-data" / f"seed{seed}", _record("real-data", seed, 3.0 + seed))
+    board = leaderboard_frame(collect_runs(tmp_path)[0])
+    assert list(board["role"]) == ["competitor"]
+    assert "Reference rows" not in write_report(tmp_path)["md"].read_text()
+
+
+def test_significance_letters_in_every_format(suite_dir):
+    paths = write_report(suite_dir)
+    data = json.loads(paths["json"].read_text())
+    fid = data["significance"]["fid"]
+    assert fid["models"] == ["good", "noisy", "mid"]  # competitors only, best mean first
+    assert fid["letters"] == {"good": "a", "noisy": "ab", "mid": "b"}
+    pairs = {(p["a"], p["b"]): p for p in fid["pairs"]}
+    assert pairs[("good", "mid")]["significant"] and not pairs[("good", "noisy")]["significant"]
+    assert all(p["p_holm"] >= p["p"] for p in fid["pairs"])
+    # nll_bpd: one competitor reports it, so nothing is compared.
+    assert data["significance"]["nll_bpd"]["pairs"] == []
+    rows = {r["model"]: r for r in data["rows"]}
+    assert rows["noisy"]["fid_group"] == "ab" and rows["real-data"]["fid_group"] == ""
+    md = paths["md"].read_text()
+    assert "| fid ↓ | fid group |" in md and "| good | 3/0/0 | 1,000 | 7.50 ± 0.10 | a |" in md
+    assert "Welch t-test" in md and "Holm" in md
+    assert '<td class="num">ab</td>' in paths["html"].read_text()
+
+
+def test_one_seed_gives_no_letters(tmp_path):
+    for model, fid in (("a", 1.0), ("b", 2.0)):
+        write_run_record(tmp_path / model / "seed0", _record(model, 0, fid))
+    paths = write_report(tmp_path)
+    md = paths["md"].read_text()
+    assert "fid group" not in md and "No significance for fid" in md
+    assert set(json.loads(paths["json"].read_text())["significance"]["fid"]["left_out"]) == {"a", "b"}
+
+
+def test_check_and_leaderboard_read_the_same_aggregation(suite_dir):
+    records = collect_runs(suite_dir)[0]
+    # A diverged seed counts, its metrics do not.
+    records.append(RunRecord.from_json(json_safe(_record("good", 3, 99.0, status="diverged"))))
+    board = leaderboard_frame(records).set_index("model")
+    summary = summarise(records)
+    agg = aggregate(records)
+    for model, row in board.iterrows():
+        assert summary[model]["metrics"]["fid"] == row["fid"] == agg[model].mean("fid")
+        assert summary[model]["status"]["ok"] == row["n_ok"]
+    assert summary["good"]["status"] == {"ok": 3, "diverged": 1, "failed": 0}
+    assert "nll_is_bound" not in summary["good"]["metrics"]  # flags are not aggregated
