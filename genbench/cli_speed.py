@@ -56,7 +56,7 @@ def _load_text(load: dict) -> str:
               help="With --against: 'regressed' when the whole 95% interval of the ratio lies below 1-TOL, "
                    "'improved' when it lies above 1+TOL.")
 @click.option("--models", help="Comma-separated generators and/or 'eval' (the genbench eval workloads); "
-                               "default: every registered generator and eval.")
+                               "default: every competitor generator (not the reference rows) and eval.")
 @click.option("--figures", "figures_text", metavar="LIST",
               help="Comma-separated subset of train, sample, features, metrics (default: all). "
                    "train/sample apply to generators, features/metrics to eval.")

@@ -58,6 +58,11 @@ class Clock:
         return {"wall": self.wall, "cpu": self.cpu}
 
 
+def _is_competitor(cls: type) -> bool:
+    role = getattr(cls, "role", "competitor")
+    return getattr(role, "value", role) == "competitor"
+
+
 class Workloads:
     """Models, data and extractor of one tree, and the calls that are timed."""
 
@@ -78,7 +83,7 @@ class Workloads:
             raise RuntimeError(f"imported genbench from {self.genbench_file}, expected {expect}")
         from genbench.data import load_split
         from genbench.harness import seed_everything
-        from genbench.registry import generator_names
+        from genbench.registry import generator_names, get_generator
         from genbench.suite import load_suite
 
         self.device = torch.device(msg["device"])
@@ -94,7 +99,10 @@ class Workloads:
         self.models: dict[str, dict] = {}
         self.reply: dict = {"genbench_file": self.genbench_file, "torch": torch.__version__,
                             "threads": torch.get_num_threads(), "generators": sorted(self.registered), "models": {}}
-        names = msg["generators"] if msg["generators"] is not None else sorted(self.registered)
+        # By default the competitors: the reference rows (floor, ceiling, memorizer) train
+        # nothing worth timing. Trees from before roles existed have competitors only.
+        names = msg["generators"] if msg["generators"] is not None else sorted(
+            n for n in self.registered if _is_competitor(get_generator(n)))
         for name in names:
             if name in self.registered:
                 self.reply["models"][name] = self._setup_model(name)
@@ -117,6 +125,10 @@ class Workloads:
         config = make_config(cls, dict(entry.settings) if entry is not None else {})
         self.seed_everything(self.seed)
         model = cls(config).to(self.device)
+        if hasattr(model, "setup"):  # reference rows read their data here (trees with RunContext)
+            from genbench.protocol import RunContext
+
+            model.setup(RunContext(self.suite.dataset, self.data_root))
         state = {"model": model, "batch": int(config.batch_size), "pos": 0, "step": 0, "sample_seed": 0}
         self.models[name] = state
         flops = train_flops_per_image(model, self.train_images[: state["batch"]])
