@@ -8,6 +8,7 @@ A thin shell over :func:`genbench.speed.run_speed`; errors are one line
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -112,6 +113,8 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
     from genbench.speed import SpeedConfig, compare, parse_figures, parse_tolerance, report_json, run_speed, summarise
 
     tol = parse_tolerance(tol_text) if against is not None else None
+    if suite.endswith(".toml") and Path(suite).is_file():
+        suite = str(Path(suite).resolve())  # the workers run in a scratch folder
     config = SpeedConfig(
         models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else None,
         figures=parse_figures(figures_text), window_seconds=window_seconds, seconds_per_figure=seconds_per_figure,

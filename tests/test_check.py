@@ -94,7 +94,8 @@ def test_speed_gates_only_when_asked(tmp_path, base):
 def test_work_counts_gate_exactly(tmp_path):
     def write(root, params):
         write_run_record(root / "a" / "seed0", {
-            "schema_version": 1, "model": {"name": "a"}, "seed": 0, "status": "ok", "suite": {"name": "syn"},
+            "schema_version": 1, "model": {"name": "a"}, "seed": 0, "status": "ok",
+            "suite": {"name": "syn", "version": 1},
             "metrics": {"fid": 10.0, "num_parameters": params, "train_flops_per_image": 5.0e6},
         })
 

@@ -129,6 +129,9 @@ def slowed_repo(tmp_path):
     (repo / "baselines").mkdir()
     (repo / "baselines" / "__init__.py").write_text("from . import tiny  # noqa: F401\n")
     (repo / "baselines" / "tiny.py").write_text(TINY.format(repeats=1))
+    # The built-in suites name generators this checkout lacks: the workloads come from a suite of its own.
+    (repo / "tiny-suite.toml").write_text('name = "tiny"\nversion = 1\ndataset = "mnist"\nmodels = ["tiny-speed"]\n'
+                                          'seeds = [0]\n[budget]\nsteps = 1\n')
     _git(repo, "init", "--quiet")
     _git(repo, "add", ".")
     _git(repo, "commit", "--quiet", "-m", "tiny")
@@ -138,7 +141,8 @@ def slowed_repo(tmp_path):
 
 def test_twice_the_work_is_flagged_and_nothing_else(slowed_repo, tmp_path, monkeypatch, data_root):
     out = tmp_path / "speed.json"
-    r = _speed(["--against", "HEAD", "--models", "tiny-speed", "--figures", "train,sample", "--seconds", "1",
+    r = _speed(["--against", "HEAD", "--suite", "tiny-suite.toml", "--models", "tiny-speed",
+                "--figures", "train,sample", "--seconds", "1",
                 "--window", "0.01", "--tol", "10%", "--data-root", data_root, "--json", str(out)],
                slowed_repo, monkeypatch)
     assert r.exit_code == 1, r.output
@@ -165,7 +169,8 @@ def test_a_revision_that_cannot_run_is_one_line(slowed_repo, tmp_path, monkeypat
     (slowed_repo / "baselines" / "tiny.py").write_text("def broken(:\n")
     _git(slowed_repo, "commit", "--quiet", "-am", "broken")
     (slowed_repo / "baselines" / "tiny.py").write_text(TINY.format(repeats=1))
-    r = _speed(["--against", "HEAD", "--models", "tiny-speed", "--figures", "train", "--data-root", data_root],
+    r = _speed(["--against", "HEAD", "--suite", "tiny-suite.toml", "--models", "tiny-speed", "--figures", "train",
+                "--data-root", data_root],
                slowed_repo, monkeypatch)
     _one_line_error(r, "old side: SyntaxError")
 
