@@ -62,8 +62,10 @@ def _task(spec: RunSpec, queue: Any, evaluator: Evaluator | None) -> dict[str, A
     """Body of one Ray task; returns the record as JSON (plain data travels best)."""
 
     def progress(fraction: float, info: str) -> None:
-        with contextlib.suppress(Exception):  # a full or vanished queue never stops a run
-            queue.put_nowait((spec.key, fraction, info))
+        # Fire and forget: Queue.put* waits with ray.get, and a task blocked in ray.get lends
+        # its CPUs back to the scheduler, which then starts more runs than --cpus-per-run allows.
+        with contextlib.suppress(Exception):  # a vanished queue never stops a run
+            queue.actor.put_nowait.remote((spec.key, fraction, info))
 
     return execute_run(spec, executor="ray", evaluator=evaluator, progress=progress).to_json()
 

@@ -98,6 +98,28 @@ class SlowDummyGenerator(DummyGenerator):
 
 
 @dataclass
+class TracedConfig(SlowConfig):
+    trace_dir: str = ""  # where each run appends its (pid, step start, step end) wall times
+
+
+class TracedDummyGenerator(SlowDummyGenerator):
+    """:class:`SlowDummyGenerator` that logs when each of its steps ran, to check how many runs overlap."""
+
+    name = "traced-dummy"
+    Config = TracedConfig
+
+    def train_step(self, batch, step):
+        import os
+        import time
+
+        start = time.time()
+        out = super().train_step(batch, step)
+        with open(os.path.join(self.config.trace_dir, f"{os.getpid()}.txt"), "a") as fh:
+            fh.write(f"{start} {time.time()}\n")
+        return out
+
+
+@dataclass
 class StubEval:
     metrics: dict
     null_reasons: dict

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from genbench.cli import main
 from genbench.runner import run_suite
 from genbench.suite import parse_suite
-from tests.conftest import DATA_ROOT, DummyGenerator, SlowDummyGenerator, stub_evaluator
+from tests.conftest import DATA_ROOT, DummyGenerator, SlowDummyGenerator, TracedDummyGenerator, stub_evaluator
 from tests.test_runner import _strip_timing
 
 ray = pytest.importorskip("ray", reason="the Ray executor needs the ray extra: pip install 'genbench[ray]'")
@@ -114,6 +114,34 @@ def test_killed_worker_is_retried_and_resumes_to_the_same_record(ray_instance, t
     (clean,) = run_suite(suite, out=tmp_path / "local", **kw)
     assert clean.executor["resumed_from_step"] is None
     assert _strip_timing(killed) == _strip_timing(clean)
+
+
+def test_ray_runs_no_more_tasks_at_once_than_the_cpus_allow(ray_instance, tmp_path):
+    """Progress reports must not block: a task waiting in ray.get lends its CPUs back and Ray
+    would start more runs than 2 CPUs / --cpus-per-run (it did, with Queue.put_nowait): at 2 CPUs
+    per run on 2 CPUs, runs must never overlap."""
+    cpus_per_run = 2
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    # Progress is reported every 50 steps: many steps give each run many reports.
+    suite = _suite(["seed-gan"], steps=600, seeds=[0, 1, 2, 3, 4, 5])
+    recs = run_suite(suite, models=["traced-dummy"], extra_models=[TracedDummyGenerator], out=tmp_path / "out",
+                     set_overrides={"traced-dummy": {"trace_dir": str(trace), "step_seconds": 0.002}},
+                     executor="ray", evaluator=stub_evaluator, show_progress=False, cpus_per_run=cpus_per_run,
+                     checkpoint_every_seconds=None)
+    assert [r.status for r in recs] == ["ok"] * 6
+    events = []
+    for f in trace.iterdir():
+        for line in f.read_text().split("\n"):
+            if line:
+                start, end = map(float, line.split())
+                events += [(start, 1), (end, -1)]
+    assert len(events) >= 2 * 6 * 600  # every training step of the 6 runs (and any the harness adds)
+    running = peak = 0
+    for _, delta in sorted(events, key=lambda e: (e[0], e[1])):  # an end before a start at the same instant
+        running += delta
+        peak = max(peak, running)
+    assert peak == 1
 
 
 def test_cli_dead_cluster_address_is_one_line(tmp_path):
