@@ -70,6 +70,20 @@ def test_same_run_twice_is_refused(tmp_path):
     assert rec.status == "ok"
 
 
+def test_a_refused_overwrite_changes_nothing_on_disk(tmp_path):
+    """While another process holds a run, --overwrite is refused before deleting anything:
+    the other process's checkpoint (its only way to resume after a crash) stays."""
+    (first,) = _run(tmp_path, seeds=[0])
+    assert first.status == "ok"
+    run_dir = tmp_path / "r" / "seed-gan" / "seed0"
+    (run_dir / "checkpoint.pt").write_bytes(b"the other process's checkpoint")
+    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    with FileLock(run_dir / ".lock"), pytest.raises(ConfigError, match="being written by another genbench process"):
+        _run(tmp_path, seeds=[0], overwrite=True)
+    after = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before and "checkpoint.pt" in after and "run.json" in after
+
+
 def test_two_processes_into_one_results_folder_lose_no_record(tmp_path):
     """Two real `genbench run` processes, different models, same folder, at the same time."""
     import json
