@@ -15,12 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 import genbench
+from genbench.device import DEVICE_CHOICES
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
 from genbench.term import plain, text
 from genbench.validation import expect_seeds
 
-DEVICE_CHOICES = ["auto", "cpu", "cuda"]
 COMPARE_HELP = ("Also show, without rerunning them, the runs of another results folder of the same suite version "
                 "(e.g. results/mnist-small); rows from it are marked. A model's row comes from the first folder "
                 "that has it: the results folder, then the --compare folders in order. Repeatable.")

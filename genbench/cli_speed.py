@@ -17,7 +17,7 @@ from rich.table import Table
 
 from genbench.errors import GenbenchError
 
-DEVICE_CHOICES = ["cpu", "cuda"]
+DEVICE_CHOICES = ["cpu", "cuda"]  # no "auto": a speed figure belongs to one named device
 COLOURS = {"regressed": "red", "improved": "green", "work changed": "yellow", "held": ""}
 
 
@@ -75,7 +75,8 @@ def _load_text(load: dict) -> str:
               help="Exactly this many windows per figure and side (instead of --seconds / --min-rounds).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch/OpenMP threads in every worker process (the same on both sides).")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True,
+              help="Where the workloads run, on both sides (CUDA: wall-clock windows, synchronised).")
 @click.option("--clock", type=click.Choice(["auto", "cpu", "wall"]), default="auto", show_default=True,
               help="What a window's seconds are: 'cpu' = CPU time of the worker process, which leaves out the "
                    "time other processes of a shared machine take (valid for one thread on the CPU); 'wall' = "

@@ -222,6 +222,25 @@ def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = N
     return "\n".join(lines)
 
 
+def _capped_runs(records: Sequence[RunRecord]) -> list[str]:
+    """Per model, the runs whose images/steps budget was cut short by its seconds cap."""
+    by_model: dict[str, list[RunRecord]] = {}
+    for r in records:
+        achieved = r.budget.get("achieved") or {}
+        if r.budget.get("kind") in ("images", "steps") and achieved.get("stopped_by") == "seconds":
+            by_model.setdefault(r.model_name, []).append(r)
+    out = []
+    for model, runs in sorted(by_model.items()):
+        kind = runs[0].budget["kind"]
+        done = [int(r.budget["achieved"].get(kind) or 0) for r in runs]
+        asked = runs[0].budget.get("asked", {}).get(kind)
+        seeds = ", ".join(str(r.seed) for r in sorted(runs, key=lambda r: r.seed))
+        span = f"{min(done):,}" if min(done) == max(done) else f"{min(done):,} to {max(done):,}"
+        of = f" of {int(asked):,}" if isinstance(asked, (int, float)) else ""
+        out.append(f"{model} seed{'s' if len(runs) > 1 else ''} {seeds} ({span}{of} {kind})")
+    return out
+
+
 def _notes(records: list[RunRecord], problems: list[str], suite_name: str,
            compared: Sequence[ComparedFolder] = ()) -> list[str]:
     notes = []
@@ -241,6 +260,11 @@ def _notes(records: list[RunRecord], problems: list[str], suite_name: str,
                              for r in records if r.extractor})
         if extractors:
             notes.append("Feature extractor: " + "; ".join(extractors) + ".")
+        capped = _capped_runs(records)
+        if capped:
+            notes.append("Stopped by the seconds cap before their work budget, so trained less than the suite asks "
+                         "(a slower or busier machine than the suite's caps assume; not comparable with uncapped "
+                         "runs): " + "; ".join(capped) + ".")
     for cf in compared:
         notes.append(f"Compared, not rerun: {len(cf.records)} run(s) of {', '.join(cf.models)} read from "
                      f"`{cf.folder}` (rows marked `from {cf.folder}`)." if cf.records else

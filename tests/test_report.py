@@ -112,3 +112,24 @@ def test_check_and_leaderboard_read_the_same_aggregation(suite_dir):
         assert summary[model]["status"]["ok"] == row["n_ok"]
     assert summary["good"]["status"] == {"ok": 3, "diverged": 1, "failed": 0}
     assert "nll_is_bound" not in summary["good"]["metrics"]  # flags are not aggregated
+
+
+def test_runs_cut_short_by_the_seconds_cap_are_named(tmp_path):
+    """A work budget stopped by its seconds cap trained less than the suite asks: the leaderboard says so."""
+    for seed, (images, stopped_by) in enumerate([(4512, "seconds"), (300000, "images"), (11904, "seconds")]):
+        rec = _record("dcgan", seed, 10.0 + seed)
+        rec["budget"] = {"kind": "images", "asked": {"images": 300000, "seconds": 400.0},
+                         "achieved": {"images": images, "seconds": 400.0, "stopped_by": stopped_by}}
+        write_run_record(tmp_path / "dcgan" / f"seed{seed}", rec)
+    rec = _record("vae", 0, 12.0)
+    rec["budget"] = {"kind": "images", "asked": {"images": 1000}, "achieved": {"images": 1000, "stopped_by": "images"}}
+    write_run_record(tmp_path / "vae" / "seed0", rec)
+    paths = write_report(tmp_path)
+    line = next(n for n in json.loads(paths["json"].read_text())["notes"] if n.startswith("Stopped by the seconds cap"))
+    assert line.endswith(": dcgan seeds 0, 2 (4,512 to 11,904 of 300,000 images).")
+    assert "Stopped by the seconds cap" in paths["md"].read_text() and "vae" not in line
+
+
+def test_no_cap_note_when_every_budget_was_spent(suite_dir):
+    notes = json.loads(write_report(suite_dir)["json"].read_text())["notes"]
+    assert not any(n.startswith("Stopped by the seconds cap") for n in notes)
