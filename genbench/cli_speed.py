@@ -115,7 +115,10 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
 
     tol = parse_tolerance(tol_text) if against is not None else None
     if suite.endswith(".toml") and Path(suite).is_file():
-        suite = str(Path(suite).resolve())  # the workers run in a scratch folder
+        suite = str(Path(suite).resolve())  # the workers run in a scratch folder, so paths are made absolute
+    from genbench.data import resolve_data_root
+
+    data_root = str(resolve_data_root(data_root).absolute())  # a relative --data-root or $GENBENCH_DATA too
     config = SpeedConfig(
         models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else None,
         figures=parse_figures(figures_text), window_seconds=window_seconds, seconds_per_figure=seconds_per_figure,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -226,3 +227,21 @@ def test_sample_speed_needs_six_calls_for_an_interval():
     m = sample_speed(rates[:4], reasons)
     assert m["sample_images_per_s"] == 105.0 and m["sample_images_per_s_ci_low"] is None
     assert "4 sample call(s)" in reasons["sample_images_per_s_ci_high"]
+
+
+@pytest.mark.parametrize("how", ["env", "option"])
+def test_a_relative_data_root_means_the_users_folder(slowed_repo, monkeypatch, data_root, how):
+    # The workers run in a scratch folder; CI sets GENBENCH_DATA=../shared/data.
+    (slowed_repo.parent / "data").symlink_to(data_root, target_is_directory=True)
+    rel = os.path.join("..", "data")
+    args = ["--against", "HEAD", "--suite", "tiny-suite.toml", "--models", "tiny-speed", "--figures", "train",
+            "--seconds", "0.2", "--window", "0.01"]
+    if how == "env":
+        monkeypatch.setenv("GENBENCH_DATA", rel)
+    else:
+        monkeypatch.delenv("GENBENCH_DATA", raising=False)
+        args += ["--data-root", rel]
+    r = _speed(args, slowed_repo, monkeypatch)
+    # The working tree does twice HEAD's work per step, so the figure regresses: exit 1, not 2.
+    assert r.exit_code == 1, r.output
+    assert "1 regressed" in r.output and "Error" not in r.output
