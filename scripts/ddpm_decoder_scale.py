@@ -1,8 +1,8 @@
 """Would a sharper decoder at t = 0 lower a trained ddpm's bound? The decoder term L_0 against its scale.
 
-Usage (with a checkpoint kept by a suite run or ``learning_curve.py --run-dir DIR``):
+Usage (on a suite run's folder, which holds its record and checkpoint):
 
-    GENBENCH_DATA=../shared/data python scripts/ddpm_decoder_scale.py DIR/checkpoint.pt [--images 500]
+    GENBENCH_DATA=../shared/data python scripts/ddpm_decoder_scale.py RUN_DIR [--images 500]
 
 The decoder ``p(x_0 | x_1)`` is a discretized Gaussian around the network's prediction
 ``x0_hat`` (Ho et al. 2020 eq. 13). Any fixed scale gives a valid bound, so the scale is
@@ -15,12 +15,14 @@ the rest. A scale picked on the training images is an honest decoder for the tes
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
 import torch
 
 from genbench.data import load_split
+from genbench.harness import CHECKPOINT_NAME, load_checkpoint
 from genbench.protocol import to_signed
 from genbench.registry import get_generator, make_config
 from genbench_baselines.ddpm import discretized_gaussian_log_likelihood
@@ -31,16 +33,15 @@ SCALES = (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.01, 0.02)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", type=Path)
+    p.add_argument("run_dir", type=Path)
     p.add_argument("--images", type=int, default=500)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=True)
-    identity = ckpt["identity"]
-    cls = get_generator(identity["model"])
-    model = cls(make_config(cls, {k: tuple(v) if isinstance(v, list) else v for k, v in identity["config"].items()}))
-    model.load_checkpoint_state(ckpt["state"])
+    record = json.loads((a.run_dir / "run.json").read_text())
+    cls = get_generator(record["model"]["name"])
+    model = cls(make_config(cls, record["model"]["config"]))
+    model.load_checkpoint_state(load_checkpoint(a.run_dir / CHECKPOINT_NAME, model, record["seed"])["state"])
     model.eval()
 
     def predict(split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
