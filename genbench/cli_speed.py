@@ -15,9 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from genbench.data import resolve_data_root
+from genbench.device import DEVICE_CHOICES
 from genbench.errors import GenbenchError
 
-DEVICE_CHOICES = ["cpu", "cuda"]  # no "auto": a speed figure belongs to one named device
+# No "auto": a speed figure belongs to one named device.
+SPEED_DEVICES = [d for d in DEVICE_CHOICES if d != "auto"]
 COLOURS = {"regressed": "red", "improved": "green", "work changed": "yellow", "held": ""}
 
 
@@ -75,7 +78,7 @@ def _load_text(load: dict) -> str:
               help="Exactly this many windows per figure and side (instead of --seconds / --min-rounds).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch/OpenMP threads in every worker process (the same on both sides).")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(SPEED_DEVICES), default="cpu", show_default=True,
               help="Where the workloads run, on both sides (CUDA: wall-clock windows, synchronised).")
 @click.option("--clock", type=click.Choice(["auto", "cpu", "wall"]), default="auto", show_default=True,
               help="What a window's seconds are: 'cpu' = CPU time of the worker process, which leaves out the "
@@ -116,8 +119,6 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
     tol = parse_tolerance(tol_text) if against is not None else None
     if suite.endswith(".toml") and Path(suite).is_file():
         suite = str(Path(suite).resolve())  # the workers run in a scratch folder, so paths are made absolute
-    from genbench.data import resolve_data_root
-
     data_root = str(resolve_data_root(data_root).absolute())  # a relative --data-root or $GENBENCH_DATA too
     config = SpeedConfig(
         models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else None,
