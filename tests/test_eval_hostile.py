@@ -114,7 +114,7 @@ def test_read_timeout_names_the_file_and_the_rest_is_read(tmp_path, monkeypatch)
 
     def stalls_on_one(path, *args):
         if path.name == "001.png":
-            time.sleep(3)  # a stalled network mount, as far as the reader can tell
+            time.sleep(30)  # a stalled network mount, as far as the reader can tell (daemon thread)
         return read(path, *args)
 
     monkeypatch.setattr(gio, "_read_image", stalls_on_one)
@@ -123,7 +123,8 @@ def test_read_timeout_names_the_file_and_the_rest_is_read(tmp_path, monkeypatch)
         load_images(folder, read_timeout=0.5)
     loaded = load_images(folder, read_timeout=0.5, skip_bad=True)
     assert loaded.keys == ["000", "002", "003"] and loaded.skipped[0][0] == "001.png"
-    assert time.monotonic() - start < 2.9  # neither call waited for the stalled read
+    # Neither call waited for the stalled read; the margin is wide because the host is shared and noisy.
+    assert time.monotonic() - start < 20
 
 
 # -- finding 4: memory grows with --n, not with the decompressed size ---------------------

@@ -70,7 +70,7 @@ def test_option_parsers():
     assert parse_figures("metrics,train") == ("train_images_per_s", "metric_images_per_s")
 
 
-# -- end to end: a revision whose generator does twice the work per step ---------------
+# -- end to end: a revision whose generator does three times the work per step -----
 
 TINY = '''"""A tiny generator for the genbench speed test; REPEATS forward/backward passes per step."""
 
@@ -124,7 +124,8 @@ def _git(repo, *args):
 
 @pytest.fixture
 def slowed_repo(tmp_path):
-    """A genbench checkout whose only generator does 1 pass per step at HEAD and 2 in the working tree."""
+    """A genbench checkout whose only generator does 1 pass per step at HEAD and 3 in the working tree
+    (a slowdown far enough past the tolerance that host noise cannot hide it)."""
     repo = tmp_path / "repo"
     shutil.copytree(Path(genbench.__file__).parent, repo / "genbench", ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "baselines").mkdir()
@@ -136,11 +137,11 @@ def slowed_repo(tmp_path):
     _git(repo, "init", "--quiet")
     _git(repo, "add", ".")
     _git(repo, "commit", "--quiet", "-m", "tiny")
-    (repo / "baselines" / "tiny.py").write_text(TINY.format(repeats=2))
+    (repo / "baselines" / "tiny.py").write_text(TINY.format(repeats=3))
     return repo
 
 
-def test_twice_the_work_is_flagged_and_nothing_else(slowed_repo, tmp_path, monkeypatch, data_root):
+def test_three_times_the_work_is_flagged_and_nothing_else(slowed_repo, tmp_path, monkeypatch, data_root):
     out = tmp_path / "speed.json"
     r = _speed(["--against", "HEAD", "--suite", "tiny-suite.toml", "--models", "tiny-speed",
                 "--figures", "train,sample", "--seconds", "1",
@@ -155,10 +156,10 @@ def test_twice_the_work_is_flagged_and_nothing_else(slowed_repo, tmp_path, monke
     train, sample = rows["train_images_per_s"], rows["sample_images_per_s"]
     assert train["verdict"] == "regressed" and train["ci_high"] < 0.9 and train["ci_low"] <= train["ratio"]
     assert sample["verdict"] == "held"
-    # The second pass doubles the FLOPs counted per image; the parameters are the same.
+    # Three passes triple the FLOPs counted per image; the parameters are the same.
     assert rows["num_parameters"]["verdict"] == "held"
     assert rows["train_flops_per_image"]["verdict"] == "work changed"
-    assert rows["train_flops_per_image"]["ratio"] == pytest.approx(2.0, rel=0.05)
+    assert rows["train_flops_per_image"]["ratio"] == pytest.approx(3.0, rel=0.05)
     sides = payload["sides"]
     assert sides["new"]["genbench"] == str(slowed_repo / "genbench" / "__init__.py")
     assert sides["old"]["commit"] and sides["old"]["genbench"] != sides["new"]["genbench"]
@@ -241,7 +242,13 @@ def test_a_relative_data_root_means_the_users_folder(slowed_repo, monkeypatch, d
     else:
         monkeypatch.delenv("GENBENCH_DATA", raising=False)
         args += ["--data-root", rel]
-    r = _speed(args, slowed_repo, monkeypatch)
-    # The working tree does twice HEAD's work per step, so the figure regresses: exit 1, not 2.
-    assert r.exit_code == 1, r.output
-    assert "1 regressed" in r.output and "Error" not in r.output
+    out = slowed_repo.parent / "speed.json"
+    r = _speed([*args, "--json", str(out)], slowed_repo, monkeypatch)
+    # Both sides found the data and trained: no error (exit 2) and the exact work counts of both are there.
+    # Whether 0.2 s of timing flags the slowdown is left to the test above; here it would only add noise.
+    assert r.exit_code in (0, 1), r.output
+    assert "Error" not in r.output
+    rows = {row["figure"]: row for row in json.loads(out.read_text())["results"]}
+    assert rows["train_flops_per_image"]["verdict"] == "work changed"
+    assert rows["train_flops_per_image"]["ratio"] == pytest.approx(3.0, rel=0.05)
+    assert rows["train_images_per_s"]["old"] > 0 and rows["train_images_per_s"]["new"] > 0
