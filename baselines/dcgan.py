@@ -1,5 +1,6 @@
 """dcgan: deep convolutional GAN (Radford, Metz & Chintala 2016, "Unsupervised
-Representation Learning with Deep Convolutional Generative Adversarial Networks").
+Representation Learning with Deep Convolutional Generative Adversarial Networks"),
+and sn-dcgan: the same GAN with a spectrally normalised discriminator (Miyato et al. 2018).
 
 Sized for 28x28 images. Generator: ``z -> Linear -> [2c,7,7] -> ConvT -> [c,14,14]
 -> ConvT -> [1,28,28]`` with BatchNorm + ReLU between layers and ``tanh`` at the
@@ -11,6 +12,12 @@ players use Adam (lr 2e-4, betas (0.5, 0.999)), the paper's settings.
 Loss: the non-saturating GAN loss of Goodfellow et al. 2014: D minimises the binary
 cross-entropy of real -> 1 and fake -> 0; G minimises ``-log D(G(z))``.
 One ``train_step`` = one D update and one G update on one batch.
+
+sn-dcgan differs in D alone: every layer's weight is divided by its largest singular
+value (one power iteration per training forward pass, PyTorch's
+``parametrizations.spectral_norm``), which bounds D's Lipschitz constant; D then has no
+BatchNorm, as in Miyato et al.'s models. Everything else, including the config, is
+dcgan's, so the two rows of a leaderboard differ by this one lever (README, "Cheap levers").
 
 ``sample`` runs the generator in whatever mode the caller set; the harness calls
 ``eval()`` first, so BatchNorm uses its running statistics, which were collected on
@@ -73,12 +80,12 @@ class DCGenerator(nn.Module):
 class DCDiscriminator(nn.Module):
     """``images [B,1,28,28] in [-1,1] -> logits [B]``."""
 
-    def __init__(self, c: int) -> None:
+    def __init__(self, c: int, batch_norm: bool = True) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 28 -> 14; no BN on the input layer
             nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),  # 14 -> 7
-            nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2),
+            nn.BatchNorm2d(2 * c) if batch_norm else nn.Identity(), nn.LeakyReLU(0.2),
             nn.Flatten(),
             nn.Linear(2 * c * 7 * 7, 1),
         )
@@ -93,12 +100,18 @@ class DCGAN(Generator):
     Config = DCGANConfig
     capabilities = Capability.SAMPLE
     tiny_config = {"latent_dim": 8, "g_channels": 4, "d_channels": 4, "batch_size": 8}
+    spectral_norm = False  # a property of the model, not a setting: sn-dcgan is its own row
 
     def __init__(self, config: DCGANConfig) -> None:
         super().__init__(config)
         self.G = DCGenerator(config.latent_dim, config.g_channels)
-        self.D = DCDiscriminator(config.d_channels)
+        self.D = DCDiscriminator(config.d_channels, batch_norm=not self.spectral_norm)
         self.apply(_init_weights)
+        if self.spectral_norm:
+            # After the init, so the parametrization keeps the initialised weight as its `original`.
+            for m in self.D.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    nn.utils.parametrizations.spectral_norm(m)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas)
@@ -138,3 +151,11 @@ class DCGAN(Generator):
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
         return (self.G(z) + 1.0) / 2.0
+
+
+@register_generator
+class SNDCGAN(DCGAN):
+    """dcgan with spectral normalisation of every discriminator layer (Miyato et al. 2018)."""
+
+    name = "sn-dcgan"
+    spectral_norm = True

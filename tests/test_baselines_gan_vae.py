@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from genbench.registry import get_generator, make_config
-from genbench_baselines.dcgan import DCGAN
+from genbench_baselines.dcgan import DCGAN, SNDCGAN
 from genbench_baselines.vae import VAE, discretized_logistic_log_prob, discretized_logistic_mean
 from genbench_baselines.wgan_gp import WGANGP
 
@@ -32,7 +32,7 @@ def _digit_like_batch(n: int = 16) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("name", ["dcgan", "wgan-gp", "vae"])
+@pytest.mark.parametrize("name", ["dcgan", "sn-dcgan", "wgan-gp", "vae"])
 def test_sample_shape_range_and_determinism(name: str) -> None:
     model = _tiny(get_generator(name))
     model.train_step(_digit_like_batch(8), 0)
@@ -46,7 +46,7 @@ def test_sample_shape_range_and_determinism(name: str) -> None:
     assert not torch.equal(a, c)
 
 
-@pytest.mark.parametrize("name", ["dcgan", "wgan-gp", "vae"])
+@pytest.mark.parametrize("name", ["dcgan", "sn-dcgan", "wgan-gp", "vae"])
 def test_training_is_deterministic_for_a_fixed_seed(name: str) -> None:
     logs = []
     for _ in range(2):
@@ -83,6 +83,34 @@ def test_dcgan_train_step_updates_both_players() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(g0, model.G.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(d0, model.D.parameters(), strict=True))
 
+
+
+def test_sn_dcgan_makes_each_discriminator_layer_1_lipschitz() -> None:
+    """Miyato et al. 2018: W / sigma_max(W), sigma_max by power iteration (one per training pass),
+    with conv kernels reshaped to [out, in*kh*kw]; the discriminator then has no BatchNorm."""
+    model = _tiny(SNDCGAN, d_channels=6)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.D.modules())
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    model.D.train()
+    for _ in range(30):  # power iterations converge
+        model.D(x)
+    layers = [m for m in model.D.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(layers) == 3
+    for m in layers:
+        sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2).item()
+        raw = torch.linalg.matrix_norm(m.parametrizations.weight.original.detach().flatten(1), ord=2).item()
+        assert sigma == pytest.approx(1.0, abs=1e-3)
+        assert raw != pytest.approx(1.0, abs=0.05)  # the constraint comes from the normalisation
+
+
+def test_sn_dcgan_differs_from_dcgan_in_the_discriminator_only() -> None:
+    """Same config, same seed: identical generators; dcgan's own D is unchanged (BatchNorm, no parametrization)."""
+    plain, sn = _tiny(DCGAN), _tiny(SNDCGAN)
+    assert sn.config == plain.config
+    for a, b in zip(plain.G.state_dict().values(), sn.G.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in plain.D.modules())
+    assert not any(hasattr(m, "parametrizations") for m in plain.D.modules())
 
 # -- wgan-gp ----------------------------------------------------------------------------
 
