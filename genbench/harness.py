@@ -179,6 +179,21 @@ def load_checkpoint(path: Path, model: Generator, seed: int) -> dict[str, Any]:
     return ckpt
 
 
+def load_trained_run(run_dir: str | os.PathLike) -> tuple[Generator, Any]:
+    """The model of a finished run folder, rebuilt from its ``run.json`` and ``checkpoint.pt``, in eval mode.
+
+    Returns ``(model, record)``; the checkpoint is checked against the record's model, config and seed.
+    """
+    from genbench.registry import get_generator, make_config
+    from genbench.results import RUN_FILE, read_run_record
+
+    record = read_run_record(Path(run_dir) / RUN_FILE)
+    cls = get_generator(record.model["name"])
+    model = cls(make_config(cls, record.model["config"]))
+    model.load_checkpoint_state(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, model, record.seed)["state"])
+    return model.eval(), record
+
+
 def train(
     model: Generator,
     images: Tensor,

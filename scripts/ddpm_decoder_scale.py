@@ -15,16 +15,14 @@ the rest. A scale picked on the training images is an honest decoder for the tes
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import torch
 
 from genbench.data import load_split
-from genbench.harness import CHECKPOINT_NAME, load_checkpoint
+from genbench.harness import load_trained_run
 from genbench.protocol import to_signed
-from genbench.registry import get_generator, make_config
 from genbench_baselines.ddpm import discretized_gaussian_log_likelihood
 
 BITS = 784 * math.log(2)
@@ -38,11 +36,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    record = json.loads((a.run_dir / "run.json").read_text())
-    cls = get_generator(record["model"]["name"])
-    model = cls(make_config(cls, record["model"]["config"]))
-    model.load_checkpoint_state(load_checkpoint(a.run_dir / CHECKPOINT_NAME, model, record["seed"])["state"])
-    model.eval()
+    model, _ = load_trained_run(a.run_dir)
 
     def predict(split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = load_split("mnist", split).images

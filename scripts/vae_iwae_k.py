@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from genbench.data import load_split
-from genbench.harness import CHECKPOINT_NAME, load_checkpoint
-from genbench.registry import get_generator, make_config
+from genbench.harness import load_trained_run
 
 BPD = 784 * math.log(2)
 
@@ -34,13 +33,8 @@ def main() -> None:
     p.add_argument("--ks", default="1,10,100,1000")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
-    record = json.loads((a.run_dir / "run.json").read_text())
-    cls = get_generator(record["model"]["name"])
-    model = cls(make_config(cls, record["model"]["config"]))
-    ckpt = load_checkpoint(a.run_dir / CHECKPOINT_NAME, model, record["seed"])
-    model.load_checkpoint_state(ckpt["state"])
-    model.eval()
-    x = load_split(record.get("dataset", "mnist"), "test").images[: a.images]
+    model, record = load_trained_run(a.run_dir)
+    x = load_split(record.dataset or "mnist", "test").images[: a.images]
     rows = []
     torch.manual_seed(0)
     with torch.no_grad():

@@ -122,3 +122,25 @@ def test_efficiency_figures(tmp_path):
     assert m["train_flops_per_s"] == pytest.approx(m["train_flops_per_image"] * m["train_images_per_s"])
     assert 0 < m["flops_utilization"] < 1.5
     assert rec.calibration_flops_per_s == calibrate_flops("cpu", threads=torch.get_num_threads()) > 1e8
+
+
+def test_a_finished_run_folder_loads_back_as_its_trained_model(tmp_path):
+    from genbench.errors import CheckpointError
+    from genbench.harness import CHECKPOINT_NAME, load_trained_run
+
+    _run(tmp_path)
+    run_dir = tmp_path / "t" / "seed-gan" / "seed0"
+    model, record = load_trained_run(run_dir)
+    assert model.name == "seed-gan" and record.seed == 0 and not model.training
+    saved = torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)["state"]["model"]
+    loaded = model.state_dict()
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+    fresh = type(model)(model.config).state_dict()  # not merely a fresh init: training moved the weights
+    assert not all(torch.equal(fresh[k], loaded[k]) for k in saved)
+    # The checkpoint must belong to the record: another seed's record is refused, not silently loaded.
+    rec = json.loads((run_dir / "run.json").read_text())
+    rec["seed"] = 1
+    (run_dir / "run.json").write_text(json.dumps(rec))
+    with pytest.raises(CheckpointError, match="seed mismatch"):
+        load_trained_run(run_dir)
