@@ -12,9 +12,10 @@ Three parts, read top to bottom:
    block, GroupNorm, three resolutions (28, 14, 7) and one self-attention block
    at 7x7 (as in Ho et al. 2020's 16x16 attention, scaled down).
 3. :class:`DDPM` -- the genbench generator: trains with the "simple" loss
-   ``||eps - eps_theta(x_t, t)||^2`` (Ho et al. 2020 eq. 14), keeps an EMA copy of
-   the network (a registered submodule, so it is in ``state_dict``) and uses it
-   for sampling, likelihood and reconstruction.
+   ``||eps - eps_theta(x_t, t)||^2`` (Ho et al. 2020 eq. 14) or, with
+   ``learn_sigma``, with learned reverse variances and the hybrid loss of Nichol &
+   Dhariwal 2021, keeps an EMA copy of the network (a registered submodule, so it is
+   in ``state_dict``) and uses it for sampling, likelihood and reconstruction.
 
 Likelihood: ``log_likelihood`` returns minus the variational bound (Ho et al.
 2020 eq. 5) in nats per image with the discretized Gaussian decoder of their
@@ -58,6 +59,13 @@ class DDPMConfig:
     attention: bool = True  # self-attention at the lowest resolution (7x7: 49 tokens, cheap)
     groups: int = 8  # GroupNorm groups (Wu & He 2018); batch-independent, unlike BatchNorm
     dropout: float = 0.0  # Ho et al. use 0.1 on CIFAR; short budgets underfit, so none
+    # -- reverse-process variances and loss (Nichol & Dhariwal 2021) ---------------------
+    # False: fixed variances beta_tilde_t and the "simple" loss (Ho et al. 2020). True: the net
+    # also outputs v per pixel, Sigma = exp(v' log beta_t + (1-v') log beta_tilde_t) with
+    # v' = (v+1)/2 (their eq. 15), trained by L_hybrid = L_simple + vlb_weight * L_vlb, where
+    # L_vlb's gradient reaches only v (the mean is detached, their sec. 3.1).
+    learn_sigma: bool = False
+    vlb_weight: float = 0.001  # lambda of L_hybrid (their value)
     # -- optimisation --------------------------------------------------------------
     batch_size: int = 64
     lr: float = 2e-3  # Adam; higher than Ho's 2e-4 because the budget is a few thousand steps
@@ -123,6 +131,7 @@ class NoiseSchedule(nn.Module):
         posterior_log_variance = torch.log(torch.cat([posterior_variance[1:2], posterior_variance[1:]]))
         consts = {
             "betas": betas,
+            "log_betas": torch.log(betas),
             "alphas_cumprod": alphas_cumprod,
             "alphas_cumprod_prev": alphas_cumprod_prev,
             "posterior_variance": posterior_variance,
@@ -160,6 +169,11 @@ class NoiseSchedule(nn.Module):
         """Mean and log variance of ``q(x_{t-1} | x_t, x_0)``; log variance clipped at t=0."""
         mean = self._at(self.posterior_mean_coef1, t) * x0 + self._at(self.posterior_mean_coef2, t) * x_t
         return mean, self._at(self.posterior_log_variance, t).expand_as(x_t)
+
+    def model_log_variance(self, t: Tensor, frac: Tensor) -> Tensor:
+        """Learned ``log Sigma`` (Nichol & Dhariwal 2021 eq. 15): ``frac`` [B,1,H,W] interpolates
+        between the clipped ``log beta_tilde_t`` (0) and ``log beta_t`` (1)."""
+        return frac * self._at(self.log_betas, t) + (1 - frac) * self._at(self.posterior_log_variance, t)
 
     def prior_kl(self, x0: Tensor) -> Tensor:
         """``L_T = KL(q(x_T | x_0) || N(0, I))`` in nats per image, [B]."""
@@ -203,18 +217,25 @@ class NoiseSchedule(nn.Module):
             x_prev = x_prev + var.sqrt() * noise
         return x_prev
 
-    def ddpm_step(self, x_t: Tensor, eps: Tensor, t: Tensor, t_prev: Tensor, noise: Tensor) -> Tensor:
+    def ddpm_step(
+        self, x_t: Tensor, eps: Tensor, t: Tensor, t_prev: Tensor, noise: Tensor, frac: Tensor | None = None
+    ) -> Tensor:
         """Ancestral step: sample ``q(x_{t_prev} | x_t, x0_hat)`` with ``x0_hat`` clipped (Ho et al. alg. 2).
 
         For consecutive steps (``t_prev = t-1``) this is Ho et al.'s eq. 7 with
         ``sigma_t^2 = beta_tilde_t``; on a subsequence the pair's own betas are used
-        (``beta = 1 - abar_t / abar_prev``, Nichol & Dhariwal 2021 sec. 4).
+        (``beta = 1 - abar_t / abar_prev``, Nichol & Dhariwal 2021 sec. 4). A learned
+        ``frac`` interpolates the log variance between the pair's ``beta_tilde`` and
+        ``beta``, as their respaced sampler does. The last step (``t_prev = -1``) adds no noise.
         """
         a_t, a_prev = self.alpha_bar(t), self.alpha_bar(t_prev)
         beta = 1 - a_t / a_prev
         x0 = self.predict_x0(x_t, t, eps).clamp(-1.0, 1.0)
         mean = (a_prev.sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - a_prev) * x_t) / (1 - a_t)
         var = beta * (1 - a_prev) / (1 - a_t)  # zero on the last step (t_prev = -1)
+        if frac is not None:
+            log_var = frac * torch.log(beta) + (1 - frac) * torch.log(var.clamp(min=1e-20))
+            var = torch.where(t_prev.view(-1, 1, 1, 1) >= 0, log_var.exp(), torch.zeros_like(log_var))
         return mean + var.sqrt() * noise
 
     def ddim_invert_step(self, x_prev: Tensor, eps: Tensor, t_prev: Tensor, t: Tensor) -> Tensor:
@@ -302,7 +323,8 @@ class SelfAttention(nn.Module):
 
 
 class UNet(nn.Module):
-    """eps_theta: ``[B,1,28,28]`` noisy images and ``[B]`` int timesteps -> ``[B,1,28,28]`` noise."""
+    """eps_theta: ``[B,1,28,28]`` noisy images and ``[B]`` int timesteps -> ``[B,C,28,28]``:
+    the noise (channel 0) and, with ``learn_sigma``, the variance output v (channel 1)."""
 
     def __init__(self, config: DDPMConfig) -> None:
         super().__init__()
@@ -346,7 +368,8 @@ class UNet(nn.Module):
                 else nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
             )
         self.norm_out = nn.GroupNorm(min(g, c), c)
-        self.conv_out = nn.Conv2d(c, 1, 3, padding=1)
+        # Channel 0: eps; channel 1 (learn_sigma): v, the variance interpolation in [-1, 1].
+        self.conv_out = nn.Conv2d(c, 2 if config.learn_sigma else 1, 3, padding=1)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         t_emb = self.t_mlp(timestep_embedding(t, self.t_dim))
@@ -407,7 +430,8 @@ class DDPM(Generator):
         x0 = to_signed(batch)
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
-        loss = F.mse_loss(self.net(self.schedule.add_noise(x0, t, noise), t), noise)
+        x_t = self.schedule.add_noise(x0, t, noise)
+        loss, logs = self.training_loss(x0, x_t, t, noise, self.net(x_t, t))
 
         lr = self.config.lr * min(1.0, (step + 1) / max(1, self.config.warmup_steps))
         for group in self.opt.param_groups:
@@ -417,7 +441,26 @@ class DDPM(Generator):
         grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         self.opt.step()
         self._update_ema(step)
-        return {"loss": loss.item(), "grad_norm": grad_norm.item(), "lr": lr}
+        return {"loss": loss.item(), **logs, "grad_norm": grad_norm.item(), "lr": lr}
+
+    def training_loss(
+        self, x0: Tensor, x_t: Tensor, t: Tensor, noise: Tensor, out: Tensor
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Loss of the network output ``out`` at ``(x_t, t)``: L_simple, or L_hybrid with ``learn_sigma``.
+
+        L_simple is the mean squared error of eps. L_vlb's term at ``t`` is computed with
+        the eps prediction detached, so only the variance output learns from it, and
+        ``T * E_t[L_t]`` estimates L_vlb without the constant ``L_T``, in bits/dim (as in
+        Nichol & Dhariwal's code). Returns the loss and the logged parts.
+        """
+        eps, frac = self._split(out)
+        loss_simple = F.mse_loss(eps, noise)
+        if frac is None:
+            return loss_simple, {}
+        T = self.schedule.num_timesteps
+        vlb = self._vlb_terms(x0, x_t, t, eps.detach(), frac).mean() * T / (x0[0].numel() * math.log(2.0))
+        loss = loss_simple + self.config.vlb_weight * vlb
+        return loss, {"loss_simple": loss_simple.item(), "vlb_bits_per_dim": vlb.item()}
 
     @torch.no_grad()
     def _update_ema(self, step: int) -> None:
@@ -429,11 +472,16 @@ class DDPM(Generator):
         for e, b in zip(self.ema.buffers(), self.net.buffers(), strict=True):
             e.copy_(b)
 
-    def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
-        """EMA network's noise prediction; ``t`` may be a python int or [B] tensor."""
-        if not torch.is_tensor(t) or t.dim() == 0:
-            t = torch.full((x_t.shape[0],), int(t), device=x_t.device, dtype=torch.long)
-        return self.ema(x_t, t)
+    @staticmethod
+    def _split(out: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Network output -> (eps, variance interpolation ``frac = (v+1)/2`` or None)."""
+        if out.shape[1] == 1:
+            return out, None
+        return out[:, :1], (out[:, 1:] + 1.0) / 2.0
+
+    def _predict(self, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor | None]:
+        """EMA network's noise prediction and variance interpolation (None with fixed variances)."""
+        return self._split(self.ema(x_t, t))
 
     # -- sampling ------------------------------------------------------------------
     @torch.no_grad()
@@ -456,10 +504,10 @@ class DDPM(Generator):
             t_prev = ts[i + 1] if i + 1 < len(ts) else -1
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             tp = torch.full_like(tt, t_prev)
-            eps = self._eps(x, tt)
+            eps, frac = self._predict(x, tt)
             if sampler == "ddpm":
                 noise = torch.randn(x.shape, generator=generator, device=x.device)
-                x = self.schedule.ddpm_step(x, eps, tt, tp, noise)
+                x = self.schedule.ddpm_step(x, eps, tt, tp, noise, frac)
             else:
                 noise = torch.randn(x.shape, generator=generator, device=x.device) if eta > 0 else None
                 x = self.schedule.ddim_step(x, eps, tt, tp, eta=eta, noise=noise, clip_x0=clip_x0)
@@ -474,7 +522,7 @@ class DDPM(Generator):
         for i, t in enumerate(ts):
             t_prev = ts[i - 1] if i > 0 else -1
             tt = torch.full((h.shape[0],), t, device=h.device, dtype=torch.long)
-            h = self.schedule.ddim_invert_step(h, self._eps(h, tt), torch.full_like(tt, t_prev), tt)
+            h = self.schedule.ddim_invert_step(h, self._predict(h, tt)[0], torch.full_like(tt, t_prev), tt)
         return h
 
     @torch.no_grad()
@@ -502,17 +550,24 @@ class DDPM(Generator):
         q = 0.9 * harmonic / harmonic.sum() + 0.1 * uniform / uniform.sum()
         return q.float()
 
-    def _vlb_term(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-        """The VLB term at each image's timestep ``t`` [B], nats per image [B]:
-        ``-log p(x_0 | x_1)`` where ``t == 0``, else ``KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))``."""
-        x_t = self.schedule.add_noise(x0, t, noise)
-        x0_hat = self.schedule.predict_x0(x_t, t, self._eps(x_t, t))
+    def _vlb_terms(self, x0: Tensor, x_t: Tensor, t: Tensor, eps: Tensor, frac: Tensor | None) -> Tensor:
+        """The VLB term at each image's timestep ``t`` [B] for a prediction ``(eps, frac)`` at ``x_t``,
+        nats per image [B]: ``-log p(x_0 | x_1)`` where ``t == 0``, else
+        ``KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))``. Differentiable (training uses it for L_vlb)."""
+        x0_hat = self.schedule.predict_x0(x_t, t, eps)
         mean_q, logvar_q = self.schedule.posterior(x0, x_t, t)
         mean_p, logvar_p = self.schedule.posterior(x0_hat, x_t, t)
+        if frac is not None:
+            logvar_p = self.schedule.model_log_variance(t, frac)
         kl = normal_kl(mean_q, logvar_q, mean_p, logvar_p).flatten(1).sum(1)
         # At t=0 the model mean is x0_hat itself (posterior coef1 = 1, coef2 = 0).
         decoder_nll = -discretized_gaussian_log_likelihood(x0, mean_p, 0.5 * logvar_p).flatten(1).sum(1)
         return torch.where(t == 0, decoder_nll, kl)
+
+    def _vlb_term(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """The EMA network's VLB term at ``t`` [B] for one noise draw, nats per image [B]."""
+        x_t = self.schedule.add_noise(x0, t, noise)
+        return self._vlb_terms(x0, x_t, t, *self._predict(x_t, t))
 
     @torch.no_grad()
     def nll_with_stderr(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -557,3 +612,19 @@ class DDPM(Generator):
         nll, stderr = self.nll_with_stderr(x)
         self.last_nll_stderr = stderr
         return -nll
+
+
+@dataclass
+class IDDPMConfig(DDPMConfig):
+    schedule: str = "cosine"
+    learn_sigma: bool = True
+
+
+@register_generator
+class IDDPM(DDPM):
+    """Improved DDPM (Nichol & Dhariwal 2021): ddpm with their cosine schedule and learned
+    reverse variances trained by L_hybrid. Same network and budget; it trades some sample
+    quality at short budgets for a much tighter likelihood bound (README, "Cheap levers")."""
+
+    name = "iddpm"
+    Config = IDDPMConfig

@@ -45,7 +45,7 @@ def main() -> None:
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
             x_t = model.schedule.add_noise(x0, t, noise)
-            return x0, model.schedule.predict_x0(x_t, t, model._eps(x_t, t))
+            return x0, model.schedule.predict_x0(x_t, t, model._predict(x_t, t)[0])
 
     train, test = predict("train", 1), predict("test", 2)
     own = math.exp(0.5 * float(model.schedule.posterior_log_variance[0]))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from genbench.registry import make_config
-from genbench_baselines.ddpm import DDPM, NoiseSchedule, _betas, discretized_gaussian_log_likelihood
+from genbench_baselines.ddpm import DDPM, IDDPM, NoiseSchedule, _betas, discretized_gaussian_log_likelihood
 
 
 def _tiny(**overrides) -> DDPM:
@@ -111,6 +111,57 @@ def test_ddim_with_eta_one_is_the_ddpm_posterior_step() -> None:
         assert torch.allclose(ddim, ddpm, atol=1e-4), (t, t_prev)
 
 
+def test_learned_log_variance_spans_beta_tilde_to_beta() -> None:
+    """Nichol & Dhariwal 2021 eq. 15 at the ends of v's range, on the clipped beta_tilde."""
+    s = NoiseSchedule(_betas(make_config(DDPM, {"num_timesteps": 100})))
+    t = torch.tensor([0, 1, 50, 99])
+    zeros, ones = torch.zeros(4, 1, 28, 28), torch.ones(4, 1, 28, 28)
+    assert torch.allclose(s.model_log_variance(t, zeros)[:, 0, 0, 0], s.posterior_log_variance[t])
+    assert torch.allclose(s.model_log_variance(t, ones)[:, 0, 0, 0], s.betas[t].log())
+    half = s.model_log_variance(t, 0.5 * ones)[:, 0, 0, 0]
+    assert torch.allclose(half, 0.5 * (s.posterior_log_variance[t] + s.betas[t].log()))
+
+
+def test_ancestral_step_with_learned_variance() -> None:
+    """frac = 0 is the fixed-variance step; frac = 1 draws with the pair's beta; the last step is noiseless."""
+    s = NoiseSchedule(_betas(make_config(DDPM, {})))
+    g = torch.Generator().manual_seed(0)
+    xt, eps, noise = (torch.randn(3, 1, 28, 28, generator=g) for _ in range(3))
+    zero_noise = torch.zeros_like(noise)
+    for t, t_prev in ((999, 949), (300, 250), (20, 0)):
+        tt, tp = torch.full((3,), t), torch.full((3,), t_prev)
+        fixed = s.ddpm_step(xt, eps, tt, tp, noise)
+        assert torch.allclose(s.ddpm_step(xt, eps, tt, tp, noise, torch.zeros_like(xt)), fixed, atol=1e-5)
+        mean = s.ddpm_step(xt, eps, tt, tp, zero_noise, torch.ones_like(xt))
+        beta = 1 - s.alphas_cumprod[t] / s.alphas_cumprod[t_prev]
+        wide = s.ddpm_step(xt, eps, tt, tp, noise, torch.ones_like(xt))
+        assert torch.allclose(wide - mean, beta.sqrt() * noise, atol=1e-5)
+    last = (torch.full((3,), 20), torch.full((3,), -1))
+    assert torch.equal(s.ddpm_step(xt, eps, *last, noise, torch.full_like(xt, 0.7)),
+                       s.ddpm_step(xt, eps, *last, zero_noise, torch.full_like(xt, 0.7)))
+
+
+def test_hybrid_loss_trains_the_mean_by_l_simple_and_the_variance_by_l_vlb() -> None:
+    """Nichol & Dhariwal 2021 sec. 3.1: L_hybrid = L_simple + lambda L_vlb with a stop-gradient on the
+    mean inside L_vlb, so the eps output's gradient is L_simple's alone, and the v output's is L_vlb's."""
+    model = _tiny(learn_sigma=True, vlb_weight=0.01)
+    x0 = _digit_like_batch(4).float() / 127.5 - 1
+    t = torch.tensor([0, 3, 20, 49])
+    noise = torch.randn_like(x0)
+    x_t = model.schedule.add_noise(x0, t, noise)
+    out = torch.randn(4, 2, 28, 28, requires_grad=True)
+    loss, logs = model.training_loss(x0, x_t, t, noise, out)
+    (grad,) = torch.autograd.grad(loss, out)
+    assert torch.allclose(grad[:, :1], 2 * (out[:, :1].detach() - noise) / noise.numel(), atol=1e-7)
+    frac = (out[:, 1:].detach() + 1) / 2
+    frac.requires_grad_(True)
+    vlb = model._vlb_terms(x0, x_t, t, out[:, :1].detach(), frac).mean()
+    (grad_frac,) = torch.autograd.grad(vlb * 0.01 * 50 / (784 * math.log(2)), frac)
+    assert torch.allclose(grad[:, 1:], grad_frac / 2, rtol=1e-4, atol=1e-9)
+    assert grad[:, 1:].abs().sum() > 0
+    assert math.isclose(logs["loss_simple"] + 0.01 * logs["vlb_bits_per_dim"], loss.item(), rel_tol=1e-5)
+
+
 def test_discretized_gaussian_masses_sum_to_one() -> None:
     values = torch.arange(256).float() * 2 / 255 - 1  # the 256 pixel levels in [-1, 1]
     for mean in (-1.3, -1.0, -0.2, 0.5, 0.999, 1.4):
@@ -122,10 +173,11 @@ def test_discretized_gaussian_masses_sum_to_one() -> None:
             assert math.isclose(logp.double().exp().sum().item(), 1.0, abs_tol=1e-5), (mean, log_scale)
 
 
-def test_vlb_estimator_is_unbiased_for_the_full_sum_on_a_tiny_T() -> None:
+@pytest.mark.parametrize("learn_sigma", [False, True])
+def test_vlb_estimator_is_unbiased_for_the_full_sum_on_a_tiny_T(learn_sigma: bool) -> None:
     """The stratified importance-sampled bound averages to ``L_T + sum_t L_t`` computed term by term,
     and its reported per-image stderr matches the spread of repeated estimates."""
-    model = _tiny(num_timesteps=8, schedule="cosine", nll_timesteps=2, nll_replicates=2)
+    model = _tiny(num_timesteps=8, schedule="cosine", nll_timesteps=2, nll_replicates=2, learn_sigma=learn_sigma)
     model.train()
     for step in range(5):
         model.train_step(_digit_like_batch(), step)
@@ -178,3 +230,21 @@ def test_ddim_inversion_then_generation_reconstructs_with_fine_steps() -> None:
     coarse.eval()
     coarse_psnr = 10 * torch.log10(1 / ((coarse.reconstruct(x) - x.float() / 255) ** 2).flatten(1).mean(1))
     assert coarse_psnr.mean() < psnr.mean()  # finer steps -> closer inverse: the error is discretization
+
+
+def test_iddpm_is_ddpm_with_the_cosine_schedule_and_learned_variances() -> None:
+    """``iddpm`` is a name for a configuration, not a second implementation: trained on the same
+    batches from the same seed it holds exactly the weights of ddpm with those two settings."""
+    torch.manual_seed(0)
+    improved = IDDPM(make_config(IDDPM, IDDPM.tiny_config))
+    plain = _tiny(schedule="cosine", learn_sigma=True)
+    assert (improved.config.schedule, improved.config.learn_sigma) == ("cosine", True)
+    assert (DDPM.Config().schedule, DDPM.Config().learn_sigma) == ("linear", False)
+    assert improved.net.conv_out.out_channels == 2
+    torch.manual_seed(1)
+    logs_i = [improved.train_step(_digit_like_batch(), step) for step in range(3)]
+    torch.manual_seed(1)
+    logs_p = [plain.train_step(_digit_like_batch(), step) for step in range(3)]
+    assert logs_i == logs_p and "vlb_bits_per_dim" in logs_i[0]
+    for a, b in zip(improved.state_dict().values(), plain.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
