@@ -550,11 +550,16 @@ class DDPM(Generator):
         q = 0.9 * harmonic / harmonic.sum() + 0.1 * uniform / uniform.sum()
         return q.float()
 
-    def _vlb_terms(self, x0: Tensor, x_t: Tensor, t: Tensor, eps: Tensor, frac: Tensor | None) -> Tensor:
+    def _vlb_terms(
+        self, x0: Tensor, x_t: Tensor, t: Tensor, eps: Tensor, frac: Tensor | None, clip_x0: bool = False
+    ) -> Tensor:
         """The VLB term at each image's timestep ``t`` [B] for a prediction ``(eps, frac)`` at ``x_t``,
         nats per image [B]: ``-log p(x_0 | x_1)`` where ``t == 0``, else
-        ``KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))``. Differentiable (training uses it for L_vlb)."""
+        ``KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))``, the model's mean formed from ``x0_hat``
+        (clipped to [-1, 1] with ``clip_x0``). Differentiable (training uses it for L_vlb)."""
         x0_hat = self.schedule.predict_x0(x_t, t, eps)
+        if clip_x0:
+            x0_hat = x0_hat.clamp(-1.0, 1.0)
         mean_q, logvar_q = self.schedule.posterior(x0, x_t, t)
         mean_p, logvar_p = self.schedule.posterior(x0_hat, x_t, t)
         if frac is not None:
@@ -567,7 +572,12 @@ class DDPM(Generator):
     def _vlb_term(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         """The EMA network's VLB term at ``t`` [B] for one noise draw, nats per image [B]."""
         x_t = self.schedule.add_noise(x0, t, noise)
-        return self._vlb_terms(x0, x_t, t, *self._predict(x_t, t))
+        # The reported bound is that of the chain the sampler runs, whose reverse mean uses x0_hat
+        # clipped to the data range (as improved-diffusion's calc_bpd_loop with clip_denoised=True).
+        # Unclipped, x0_hat = (x_t - sqrt(1-abar) eps) / sqrt(abar) multiplies the eps error by
+        # 1/sqrt(abar_t), about 2e4 at the cosine schedule's last step, whose term then dominates
+        # the bound through rare, huge draws. Training's L_vlb (training_loss) stays unclipped.
+        return self._vlb_terms(x0, x_t, t, *self._predict(x_t, t), clip_x0=True)
 
     @torch.no_grad()
     def nll_with_stderr(self, x: Tensor) -> tuple[Tensor, Tensor]:

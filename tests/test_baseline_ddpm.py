@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from genbench.registry import make_config
-from genbench_baselines.ddpm import DDPM, IDDPM, NoiseSchedule, _betas, discretized_gaussian_log_likelihood
+from genbench_baselines.ddpm import (
+    DDPM,
+    IDDPM,
+    NoiseSchedule,
+    _betas,
+    discretized_gaussian_log_likelihood,
+    normal_kl,
+)
 
 
 def _tiny(**overrides) -> DDPM:
@@ -248,3 +255,30 @@ def test_iddpm_is_ddpm_with_the_cosine_schedule_and_learned_variances() -> None:
     assert logs_i == logs_p and "vlb_bits_per_dim" in logs_i[0]
     for a, b in zip(improved.state_dict().values(), plain.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("learn_sigma", [False, True])
+def test_the_reported_bound_is_that_of_the_chain_the_sampler_runs(learn_sigma: bool) -> None:
+    """Each KL term of the evaluated bound compares q(x_{t-1} | x_t, x_0) with the reverse step the
+    ancestral sampler takes (x0_hat clipped to [-1, 1]), not with an unclipped mean the sampler
+    never uses; under the cosine schedule the unclipped one explodes at the last step."""
+    model = _tiny(schedule="cosine", learn_sigma=learn_sigma)
+    T = model.schedule.num_timesteps
+    g = torch.Generator().manual_seed(3)
+    x0 = _digit_like_batch(4).float() / 127.5 - 1
+    noise = torch.randn(x0.shape, generator=g)
+    out = 3 * torch.randn(4, 2 if learn_sigma else 1, 28, 28, generator=g)  # a poor eps, so x0_hat leaves [-1, 1]
+    eps, frac = model._split(out)
+    model._predict = lambda x_t, t: (eps, frac)
+    for t_val in (T - 1, T // 2, 1):
+        t = torch.full((4,), t_val)
+        x_t = model.schedule.add_noise(x0, t, noise)
+        step_mean = model.schedule.ddpm_step(x_t, eps, t, t - 1, torch.zeros_like(x_t), frac)
+        mean_q, logvar_q = model.schedule.posterior(x0, x_t, t)
+        logvar_p = (model.schedule.posterior(x0, x_t, t)[1] if frac is None
+                    else model.schedule.model_log_variance(t, frac))
+        expected = normal_kl(mean_q, logvar_q, step_mean, logvar_p).flatten(1).sum(1)
+        got = model._vlb_term(x0, t, noise)
+        assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4), t_val
+        if t_val == T - 1:  # abar_{T-1} is tiny: the unclipped x0_hat multiplies eps's error
+            assert (model._vlb_terms(x0, x_t, t, eps, frac) > 100 * got).all()
