@@ -33,6 +33,7 @@ import pandas as pd
 
 from genbench.aggregate import ModelSummary, aggregate
 from genbench.compare import ComparedFolder, Sources, gather
+from genbench.errors import InputError
 from genbench.io import atomic_write_files, json_text
 from genbench.protocol import Role
 from genbench.registry import MetricSpec, metric_specs
@@ -204,6 +205,19 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance]) -> list[str]
     return notes
 
 
+def _markdown_tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[str] | None = None,
+                     caption_level: str = "##") -> list[str]:
+    lines = []
+    for caption, header, rows in _tables(board, tests, only):
+        if caption:
+            lines += [f"{caption_level} {caption}", ""]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+        lines.append("")
+    return lines
+
+
 def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = None,
                     tests: dict[str, Significance] | None = None) -> str:
     tests = tests or {}
@@ -211,15 +225,28 @@ def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = N
     lines += [f"{n}" for n in (notes or [])]
     if notes:
         lines.append("")
-    for caption, header, rows in _tables(board, tests):
-        if caption:
-            lines += [f"## {caption}", ""]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join("---" for _ in header) + "|")
-        lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-        lines.append("")
+    lines += _markdown_tables(board, tests)
     lines += [f"{n}\n" for n in _footnotes(board, tests)]
     return "\n".join(lines)
+
+
+def headline_markdown(suite_dir: str | os.PathLike) -> str:
+    """The leaderboard of ``suite_dir``'s run records, primary metrics only, as Markdown tables.
+
+    The same rows, letters and numbers as ``leaderboard.md`` (one aggregation), but only
+    the columns of the HTML page's main table (:data:`PRIMARY`), so that it fits a
+    README; ``scripts/readme_leaderboard.py`` writes it into README.md. A run record
+    that cannot be read is an :class:`~genbench.errors.InputError`: a headline never
+    leaves a run out silently.
+    """
+    sources = gather(suite_dir)
+    if sources.problems:
+        raise InputError(f"unreadable run records in {suite_dir}: {'; '.join(sources.problems)}")
+    if not sources.records:
+        raise InputError(f"{suite_dir} holds no run records")
+    tests = significance(aggregate(sources.records))
+    board = leaderboard_frame(sources.records, tests)
+    return "\n".join(_markdown_tables(board, tests, PRIMARY, caption_level="####")).rstrip("\n") + "\n"
 
 
 def _capped_runs(records: Sequence[RunRecord]) -> list[str]:
