@@ -39,7 +39,8 @@ from genbench import Capability, Generator, register_generator, to_signed
 class DCGANConfig:
     latent_dim: int = 100  # Radford et al. 2016: 100-d noise
     # c: feature maps at 14x14 (2c at 7x7). 32 rather than the paper's wider nets: on a
-    # CPU budget the 2.5x cheaper step buys more updates, which mattered more than width.
+    # CPU budget the cheaper step buys more updates, which mattered more than width
+    # (learning curves in results/levers/README.md).
     g_channels: int = 32
     d_channels: int = 32
     lr: float = 2e-4  # Radford et al. 2016, both players

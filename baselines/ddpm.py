@@ -27,10 +27,12 @@ and the Monte-Carlo standard error of each image's estimate is kept in
 
 Images are scaled to [-1, 1]; pixel k in 0..255 sits at ``2k/255 - 1``.
 
-Cost on a CPU (one thread, CPU seconds): training ~140 images/s; one network
-call ~500 images/s, so sampling at 20 steps ~25 images/s and the VLB (4 calls per
-image by default) ~125 images/s. The defaults are sized for a budget of ~100k
-images seen (about 7 minutes on two cores); see ``DDPMConfig``.
+Cost: sampling makes one network call per step and image (``sample_steps``), and
+the VLB ``(nll_timesteps + 1) * nll_replicates`` calls per image, so both cost a
+multiple of a training step's forward pass. The defaults are sized for a CPU budget
+of some 100k images seen (see ``DDPMConfig``); measured speeds are in
+``results/speed/README.md`` and in every run record (``train_images_per_s``,
+``sample_images_per_s``).
 """
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ class DDPMConfig:
     ema_decay: float = 0.995  # Ho et al. use 0.9999 over 800k steps; horizon ~200 steps suits short budgets
     # -- sampling and evaluation -----------------------------------------------------
     # "ddpm" (ancestral, Ho et al. 2020) or "ddim" (Song et al. 2021, eta below). After a short
-    # budget (50k images) ancestral steps scored better at equal cost: confident fraction 0.47 vs
-    # 0.37 at 20 steps (DDIM 50 steps: 0.37); the fresh noise corrects early mistakes.
+    # budget ancestral steps scored better at equal cost (results/levers/README.md); the fresh
+    # noise corrects early mistakes.
     sampler: str = "ddpm"
     sample_steps: int = 20  # reverse steps on an evenly spaced subsequence of 0..T-1
     ddim_eta: float = 0.0  # 0: deterministic DDIM; 1: DDPM posterior noise on the subsequence
@@ -85,7 +87,7 @@ class DDPMConfig:
     nll_timesteps: int = 1  # KL-term timesteps drawn per image and replicate (stratified when > 1)
     nll_replicates: int = 2  # independent replicates per image; their spread gives the stderr (>= 2)
     # DDIM steps for inversion and for generation back (2 network calls per step and image).
-    # Test PSNR after 100k images: 16.6 dB at 20 steps, 25.2 at 50, 32.1 at 100.
+    # More steps reconstruct better at proportional cost (PSNR against steps: results/levers/README.md).
     reconstruct_steps: int = 20
 
 
@@ -417,7 +419,7 @@ class DDPM(Generator):
         if config.sampler not in ("ddim", "ddpm"):
             raise ValueError(f"unknown sampler {config.sampler!r}; valid: ddim, ddpm")
         self.schedule = NoiseSchedule(_betas(config))
-        # channels_last: oneDNN's convolutions run ~15% faster on CPU in NHWC; CUDA is indifferent.
+        # channels_last: oneDNN's CPU convolutions are faster in NHWC (results/speed/README.md); CUDA is indifferent.
         self.net = UNet(config).to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
@@ -536,12 +538,11 @@ class DDPM(Generator):
     def _make_vlb_proposal(self) -> Tensor:
         """Proposal ``q(t)`` over t = 0..T-1 for the KL terms, [T], sums to 1, ``q(0) = 0``.
 
-        Measured on a trained model (linear schedule, 75k images), the KL terms fall
-        roughly as ``1/t`` (t=1: 119 nats, t=10: ~10, t=100: ~0.5, t=999: 0.008), so
-        ``q`` is 90% harmonic, ``q(t) ~ 1/t``, plus 10% uniform so every term keeps
-        mass and no weight ``1/q`` exceeds ``10 (T-1)``. Against a proposal shaped by
-        the KL weights alone this cut the single-draw standard deviation from about
-        1000 to 320 nats per image. The decoder term ``t = 0`` is computed every time.
+        On a trained model the KL terms fall roughly as ``1/t`` (the measured terms are
+        in ``results/levers/README.md``), so ``q`` is 90% harmonic, ``q(t) ∝ 1/t``, plus
+        10% uniform so every term keeps mass and no weight ``1/q`` exceeds ``10 (T-1)``.
+        That proposal has a lower single-draw variance than one shaped by the KL weights
+        alone (same report). The decoder term ``t = 0`` is computed every time.
         """
         T = self.schedule.num_timesteps
         t = torch.arange(T, dtype=torch.float64)

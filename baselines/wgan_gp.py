@@ -32,9 +32,8 @@ from genbench import Capability, Generator, register_generator, to_signed
 @dataclass
 class WGANGPConfig:
     latent_dim: int = 128  # Gulrajani et al. 2017 use 128-d noise
-    # c: feature maps at 14x14 (2c at 7x7). Paper code: 64. 32 costs ~2.5x less per image;
-    # with lr 2e-4 it scored confident fraction 0.37 at 200k images vs 0.26 for c=64 at the
-    # 60k images the same training time bought (mnist-small v1).
+    # c: feature maps at 14x14 (2c at 7x7). Paper code: 64. 32 costs less per image, and in
+    # the same training time it scored better than 64 (results/levers/README.md).
     g_channels: int = 32
     d_channels: int = 32
     # Paper: n_critic 5, Adam(1e-4, (0.0, 0.9)) [their MNIST code: beta1 0.5] over 200k
@@ -42,7 +41,7 @@ class WGANGPConfig:
     # so fewer critic steps per generator step and a larger lr are used here.
     n_critic: int = 2  # critic updates per generator update (paper: 5)
     gp_lambda: float = 10.0  # gradient-penalty weight (paper: 10)
-    lr: float = 6e-4  # paper: 1e-4. Measured at 200k images, c=32: 6e-4 -> confident 0.45, IS 5.3; 2e-4 -> 0.37, 4.3
+    lr: float = 6e-4  # paper: 1e-4. Beat 2e-4 at 200k images, c=32 (learning curves, results/levers/README.md)
     beta1: float = 0.5  # paper: 0.0 (Algorithm 1) / 0.5 (their MNIST code)
     beta2: float = 0.9
     batch_size: int = 64  # paper: 64

@@ -237,7 +237,7 @@ def _check_pixels(width: int, height: int, pixel_limit: int) -> None:
 def _decode_png_fast(data: bytes, pixel_limit: int) -> np.ndarray | None:
     """8-bit gray or RGB PNG -> ``[H,W] uint8`` gray with libspng; None for PIL to decode instead.
 
-    libspng runs ~5x faster than PIL on small images and returns the same samples
+    libspng is faster than PIL on small images (``results/speed/README.md``) and returns the same samples
     (no gamma, no transparency applied); RGB becomes gray by :func:`luma`, PIL's own
     formula. Anything it does not decode (other modes, damage) goes to PIL, whose
     verdict then stands.

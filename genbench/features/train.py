@@ -36,7 +36,7 @@ ProgressFn = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 6  # MNIST: 99.3% after 4 epochs, 6 leave a margin; Fashion-MNIST gets 10 (below)
+    epochs: int = 6  # MNIST converges in fewer (results/levers/README.md); 6 leave a margin. Fashion-MNIST: 10 (below)
     batch_size: int = 256
     max_lr: float = 0.1  # peak of the one-cycle schedule
     momentum: float = 0.9
