@@ -17,7 +17,7 @@ sn-dcgan differs in D alone: every layer's weight is divided by its largest sing
 value (one power iteration per training forward pass, PyTorch's
 ``parametrizations.spectral_norm``), which bounds D's Lipschitz constant; D then has no
 BatchNorm, as in Miyato et al.'s models. Everything else, including the config, is
-dcgan's, so the two rows of a leaderboard differ by this one lever (README, "Cheap levers").
+dcgan's, so the two rows of a leaderboard differ by this one lever (results/levers/README.md, "Cheap levers").
 
 ``sample`` runs the generator in whatever mode the caller set; the harness calls
 ``eval()`` first, so BatchNorm uses its running statistics, which were collected on

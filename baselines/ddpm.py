@@ -636,7 +636,7 @@ class IDDPMConfig(DDPMConfig):
 class IDDPM(DDPM):
     """Improved DDPM (Nichol & Dhariwal 2021): ddpm with their cosine schedule and learned
     reverse variances trained by L_hybrid. Same network; a much tighter likelihood bound, which
-    costs sample quality at 100k images and gains it by 150k (README, "Cheap levers")."""
+    costs sample quality at 100k images and gains it by 150k (results/levers/README.md, "Cheap levers")."""
 
     name = "iddpm"
     Config = IDDPMConfig

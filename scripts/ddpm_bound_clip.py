@@ -1,4 +1,4 @@
-"""A diffusion run's test-set bound with and without clipping x0_hat (README, "Cheap levers").
+"""A diffusion run's test-set bound with and without clipping x0_hat (results/levers/README.md, "Cheap levers").
 
 Usage:
 

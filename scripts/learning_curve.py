@@ -1,4 +1,4 @@
-"""Sample quality of one baseline as its training budget grows (the README's learning curves).
+"""Sample quality of one baseline as its training budget grows (results/levers/README.md's learning curves).
 
 Usage:
 
