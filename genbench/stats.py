@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import quantile_test
 
 MIN_MEDIAN_CI_N = 6  # the smallest n whose extreme order statistics cover the median with >= 95%
 
@@ -42,6 +41,10 @@ def median_ci(values, confidence: float = 0.95) -> tuple[float, float | None, fl
     if x.ndim != 1 or len(x) == 0:
         raise ValueError("median_ci needs a non-empty 1-D sequence")
     median = float(np.median(x))
+    # Imported here, not at the top: scipy.stats costs a second of start-up, and `genbench eval`
+    # imports this module through genbench.evaluate without ever needing an interval.
+    from scipy.stats import quantile_test
+
     ci = quantile_test(x, q=median, p=0.5).confidence_interval(confidence)
     low, high = float(ci.low), float(ci.high)
     if not (math.isfinite(low) and math.isfinite(high)):
