@@ -48,7 +48,7 @@ class RevisionCheck:
             return None
         shown = ", ".join(self.changed[:6]) + (f" and {len(self.changed) - 6} more" if len(self.changed) > 6 else "")
         return (f"code changed since the record's revision {self.commit[:10]} in {len(self.changed)} file(s) "
-                f"this run used: {shown} (git diff --stat {self.commit[:10]} -- {' '.join(self.paths)})")
+                f"the run used: {shown}")
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
