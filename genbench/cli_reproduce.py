@@ -66,8 +66,9 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
     for col in ("model", "seed", "verdict", "what differs"):
         table.add_column(col, justify="right" if col == "seed" else "left")
     for v in verdicts:
-        shown = [d.describe() for d in v.differences if d.verdict == DIFFERENT] or [d.describe() for d in v.differences]
-        more = len(v.differences) - min(len(shown), SHOWN_DIFFS)
+        # The differences that use most of their tolerance first (exact ones and nulls before all).
+        shown = [d.describe() for d in sorted(v.differences, key=lambda d: -d.share)]
+        more = len(shown) - SHOWN_DIFFS
         detail = "; ".join(shown[:SHOWN_DIFFS]) + (f"; and {more} more" if more > 0 else "")
         if v.rerun_error:
             detail = f"rerun: {v.rerun_error}; {detail}"

@@ -22,6 +22,7 @@ also says whether files the run used changed since the record's revision
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -69,10 +70,22 @@ class MetricDiff:
     rerun: Any
     tolerance: str  # "exact", or the tolerance as `genbench check` prints it
     verdict: str  # within tolerance | different
+    allowed: float | None = None  # the absolute deviation the tolerance allows (None: exact, or not numbers)
+
+    @property
+    def share(self) -> float:
+        """How much of its tolerance the difference uses (inf when it is exact or not a number)."""
+        if self.allowed is None:
+            return math.inf
+        delta = abs(self.rerun - self.recorded)
+        return delta / self.allowed if self.allowed else (math.inf if delta else 0.0)
 
     def describe(self) -> str:
         """``fid 12.3 -> 12.9 (+4.9%, tolerance 10%)``: what differs and by how much."""
-        shown = f"{self.metric} {_fmt(self.recorded)} -> {_fmt(self.rerun)}"
+        then, now = _fmt(self.recorded), _fmt(self.rerun)
+        if then == now:  # equal to 6 digits: show every digit
+            then, now = repr(self.recorded), repr(self.rerun)
+        shown = f"{self.metric} {then} -> {now}"
         if _is_number(self.recorded) and _is_number(self.rerun):
             delta = self.rerun - self.recorded
             rel = f", {delta / abs(self.recorded):+.2%}" if self.recorded else ""
@@ -340,7 +353,8 @@ def compare_records(recorded: RunRecord, rerun: RunRecord, tolerances: dict[str,
             diffs.append(MetricDiff(metric, then, now, shown, DIFFERENT))
             continue
         within = judge(metric, then, now, tol) == "held"
-        diffs.append(MetricDiff(metric, then, now, shown, WITHIN if within else DIFFERENT))
+        allowed = None if metric in WORK_COUNTS else tol.allowed(then)
+        diffs.append(MetricDiff(metric, then, now, shown, WITHIN if within else DIFFERENT, allowed))
     not_in_record = sorted(set(rerun.metrics) - set(recorded.metrics))
     verdict = DIFFERENT if any(d.verdict == DIFFERENT for d in diffs) else WITHIN if diffs else IDENTICAL
     return verdict, diffs, compared, excluded, not_in_record
