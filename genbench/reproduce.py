@@ -81,14 +81,14 @@ class MetricDiff:
         return delta / self.allowed if self.allowed else (math.inf if delta else 0.0)
 
     def describe(self) -> str:
-        """``fid 12.3 -> 12.9 (+4.9%, tolerance 10%)``: what differs and by how much."""
+        """``fid 12.3 -> 12.9 (+0.6, +4.88%; tolerance 15%)``: what differs and by how much."""
         then, now = _fmt(self.recorded), _fmt(self.rerun)
         if then == now:  # equal to 6 digits: show every digit
             then, now = repr(self.recorded), repr(self.rerun)
         shown = f"{self.metric} {then} -> {now}"
         if _is_number(self.recorded) and _is_number(self.rerun):
             delta = self.rerun - self.recorded
-            rel = f", {delta / abs(self.recorded):+.2%}" if self.recorded else ""
+            rel = f", {100 * delta / abs(self.recorded):+.3g}%" if self.recorded else ""
             shown += f" ({delta:+.4g}{rel}; tolerance {self.tolerance})"
         return shown
 
