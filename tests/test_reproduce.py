@@ -69,15 +69,16 @@ def test_smoke_run_reproduces_identical(smoke, tmp_path):
 
 def test_changed_config_is_different(smoke, tmp_path):
     def edit(data):
-        data["model"]["config"]["lr"] = 2e-3  # the record says it trained at 10x the learning rate
+        data["model"]["config"]["lr"] = 2e-2  # the record says it trained at 100x the learning rate
 
     r = _reproduce(_copy(smoke, tmp_path, edit), "--json", "-")
     assert r.exit_code == 1, r.output
     (run,) = json.loads(r.stdout)["runs"]
     assert run["verdict"] == DIFFERENT
-    moved = {d["metric"] for d in run["differences"]}
-    assert "fid" in moved and "num_parameters" not in moved  # same network, other training
-    assert any("the suite's settings now give lr 0.0002 (record: 0.002)" in n for n in run["notes"])
+    verdicts = {d["metric"]: d["verdict"] for d in run["differences"]}
+    assert verdicts["fid"] == DIFFERENT  # beyond fid's own registry tolerance, not only a side figure
+    assert "num_parameters" not in verdicts  # the same network, trained otherwise
+    assert any("the suite's settings now give lr 0.0002 (record: 0.02)" in n for n in run["notes"])
 
 
 def test_changed_seed_is_different_and_an_old_revision_is_named(smoke, tmp_path):
@@ -90,11 +91,14 @@ def test_changed_seed_is_different_and_an_old_revision_is_named(smoke, tmp_path)
         data["git_hash"] = root_commit
 
     folder = _copy(smoke, tmp_path, edit, seed_dir="seed1")
-    r = _reproduce(folder, "--json", tmp_path / "v.json")
+    # Seed-to-seed noise of this tiny GAN's FID lies inside the registry's 15% (a regression check's
+    # tolerance); a reproduction can ask for a tolerance below that noise.
+    r = _reproduce(folder, "--json", tmp_path / "v.json", "--tol", "fid=1%")
     assert r.exit_code == 1, r.output
     (run,) = json.loads((tmp_path / "v.json").read_text())["runs"]
     assert run["verdict"] == DIFFERENT and run["seed"] == 1
-    assert "fid" in {d["metric"] for d in run["differences"]}
+    fid = next(d for d in run["differences"] if d["metric"] == "fid")
+    assert fid["verdict"] == DIFFERENT and fid["tolerance"] == "1%"
     if not git:
         return
     assert f"code changed since the record's revision {root_commit[:10]}" in " ".join(r.output.split())
