@@ -209,3 +209,11 @@ def test_revision_notes_for_unusable_hashes():
                           check=True).stdout.strip()
     dirty = revision_check(head + "-dirty", paths)
     assert dirty.commit == head and "uncommitted changes on top of" in dirty.notes[0]
+
+
+def test_suite_option_must_name_the_records_suite(smoke, tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text((REPO / "genbench" / "suites" / "smoke.toml").read_text().replace('name = "smoke"',
+                                                                                        'name = "smoke-copy"'))
+    r = _reproduce(smoke, "--suite", other)
+    assert r.exit_code == 2 and f"--suite {other} is suite 'smoke-copy', the records are of suite 'smoke'" in r.output
