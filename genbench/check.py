@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,42 @@ def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
             raise InputError(f"--tol expects METRIC=N% or METRIC=N (absolute), got {part!r}")
         out[NORMALISED.get(key, key)] = tol
     return out
+
+
+def validate_tolerances(tolerances: Mapping[str, Tolerance] | None) -> dict[str, Tolerance]:
+    """``tolerances`` as a dict; :class:`InputError` naming the valid keys if one is not a registered metric."""
+    specs = metric_specs()
+    unknown = sorted(set(tolerances or {}) - set(specs))
+    if unknown:
+        raise InputError(f"--tol: unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(specs))}")
+    return dict(tolerances or {})
+
+
+def is_gated(metric: str, tolerances: Mapping[str, Tolerance] | None = None) -> bool:
+    """Whether ``metric`` is compared: a wall-clock speed figure (the registry's ``speed`` group) only
+    when ``tolerances`` names it, every other metric always (module docstring)."""
+    spec = metric_specs().get(metric)
+    return not (spec is not None and spec.group == "speed" and metric not in (tolerances or {}))
+
+
+def tolerance_for(metric: str, tolerances: Mapping[str, Tolerance] | None = None) -> Tolerance:
+    """``--tol``'s tolerance for ``metric``, else the registry's relative default, else :data:`FALLBACK_TOL`."""
+    if tolerances and metric in tolerances:
+        return tolerances[metric]
+    spec = metric_specs().get(metric)
+    return Tolerance(spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL, True)
+
+
+def judge(metric: str, base_value: float, value: float, tol: Tolerance) -> str:
+    """``value`` against ``base_value`` in the metric's direction: ``held`` (within ``tol``), ``improved``,
+    ``regressed``, or for the work counts (exact) ``held`` / :data:`WORK_CHANGED`."""
+    if metric in WORK_COUNTS:
+        return "held" if value == base_value else WORK_CHANGED
+    spec = metric_specs().get(metric)
+    delta = value - base_value
+    better = delta if (spec is None or spec.higher_is_better) else -delta
+    allowed = tol.allowed(base_value)
+    return "regressed" if better < -allowed else "improved" if better > allowed else "held"
 
 
 def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
@@ -209,7 +246,6 @@ def compare(
     results_dir: str | os.PathLike, baseline_path: str | os.PathLike, tolerances: dict[str, Tolerance] | None = None
 ) -> tuple[list[Comparison], list[str]]:
     """Compare every (model, metric) of the baseline; returns comparisons and unusable-input problems."""
-    specs = metric_specs()
     baseline = load_baseline(baseline_path)
     suite, records = _load_results(results_dir)
     if baseline["suite"] != suite:
@@ -219,10 +255,7 @@ def compare(
         raise InputError(f"baseline is for suite {suite!r} version {baseline['suite_version']}, the results are "
                          f"version {version}; save a baseline from results of this version")
     current = summarise(records)
-    tolerances = tolerances or {}
-    unknown = sorted(set(tolerances) - set(specs))
-    if unknown:
-        raise InputError(f"--tol: unknown metric(s) {', '.join(unknown)}; valid: {', '.join(sorted(specs))}")
+    tolerances = validate_tolerances(tolerances)
     out: list[Comparison] = []
     problems: list[str] = []
     for model, base in sorted(baseline["models"].items()):
@@ -235,25 +268,16 @@ def compare(
             out.append(Comparison(model, "status_ok", base_ok, now_ok, "0", "regressed"))
         for metric, base_value in sorted(base["metrics"].items()):
             value = now["metrics"].get(metric)
-            spec = specs.get(metric)
-            if spec is not None and spec.group == "speed" and metric not in tolerances:
+            if not is_gated(metric, tolerances):
                 continue  # not gated by default (module docstring)
-            default = spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL
-            tol = tolerances.get(metric) or Tolerance(default, True)
+            tol = tolerance_for(metric, tolerances)
             if value is None:
                 if now_ok:
                     problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")
                 out.append(Comparison(model, metric, base_value, None, str(tol), "missing"))
                 continue
-            if metric in WORK_COUNTS:
-                out.append(Comparison(model, metric, base_value, value, "exact",
-                                      "held" if value == base_value else WORK_CHANGED))
-                continue
-            delta = value - base_value
-            better = delta if (spec is None or spec.higher_is_better) else -delta
-            allowed = tol.allowed(base_value)
-            verdict = "regressed" if better < -allowed else "improved" if better > allowed else "held"
-            out.append(Comparison(model, metric, base_value, value, str(tol), verdict))
+            out.append(Comparison(model, metric, base_value, value, "exact" if metric in WORK_COUNTS else str(tol),
+                                  judge(metric, base_value, value, tol)))
     return out, problems
 
 

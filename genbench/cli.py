@@ -58,6 +58,7 @@ def main() -> None:
     \b
     genbench run --suite mnist-small        train + evaluate every baseline
     genbench list                           suites, generators, datasets, metrics
+    genbench reproduce results/mnist-small  rerun committed records, compare
     """
 
 
@@ -295,6 +296,9 @@ main.add_command(features_group, "features")
 from genbench.cli_speed import speed_command  # noqa: E402
 
 main.add_command(speed_command, "speed")
+from genbench.cli_reproduce import reproduce_command  # noqa: E402
+
+main.add_command(reproduce_command, "reproduce")
 
 
 if __name__ == "__main__":  # pragma: no cover
