@@ -374,9 +374,8 @@ class TrialSource:
     def __init__(self, task: TrialTask, search: str, seed: int, trials: int,
                  done: Sequence[dict[str, Any]] = ()) -> None:
         self.task, self.search, self.seed, self.trials = task, search, seed, trials
-        self.next_index = 0
-        self._ids: dict[str, int] = {}
         self._optuna = None
+        done = sorted(done, key=lambda r: r["trial"])
         if search == "tpe":
             import optuna
             from ray.tune.search.optuna import OptunaSearch
@@ -384,28 +383,43 @@ class TrialSource:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             self._optuna = OptunaSearch(space=to_optuna(task.space), metric="score", mode="min",
                                         sampler=optuna.samplers.TPESampler(seed=seed))
-        for rec in sorted(done, key=lambda r: r["trial"]):
-            tid = f"replay-{rec['trial']}"
-            got = self.suggest(tid)
-            if got is None or got["trial"] != rec["trial"] or _jsonable(got["values"]) != rec["config"]:
-                raise ConfigError(f"--resume: trial {rec['trial']} of {task.model}'s trials file does not match "
-                                  f"what this search draws; choose another --out")
-            self.complete(tid, rec)
+            # TPE's suggestions depend on every earlier record: replay them in order, asking again.
+            if [r["trial"] for r in done] != list(range(len(done))):
+                raise ConfigError(f"--resume: {task.model}'s trials file has gaps in its trial numbers, which a "
+                                  f"TPE search cannot replay; choose another --out")
+            self._pending = list(range(trials))
+            for rec in done:
+                tid = f"replay-{rec['trial']}"
+                got = self.suggest(tid)
+                if got is None or _jsonable(got["values"]) != rec["config"]:
+                    raise ConfigError(f"--resume: trial {rec['trial']} of {task.model}'s trials file is not what "
+                                      f"this search draws; choose another --out")
+                self.complete(tid, rec)
+        else:
+            # Random search: each trial is a function of (seed, index), so only the missing indices run.
+            for rec in done:
+                if _jsonable(sample_config(task.space, seed, rec["trial"])) != rec["config"]:
+                    raise ConfigError(f"--resume: trial {rec['trial']} of {task.model}'s trials file is not what "
+                                      f"this search draws; choose another --out")
+            finished = {r["trial"] for r in done}
+            self._pending = [i for i in range(trials) if i not in finished]
 
     @property
     def remaining(self) -> int:
-        return self.trials - self.next_index
+        return len(self._pending)
+
+    @property
+    def next_index(self) -> int | None:
+        return self._pending[0] if self._pending else None
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if self.next_index >= self.trials:
+        if not self._pending:
             return None
-        index = self.next_index
-        self.next_index += 1
+        index = self._pending.pop(0)
         if self._optuna is None:
             values = sample_config(self.task.space, self.seed, index)
         else:
             values = from_optuna(self.task.space, self._optuna.suggest(trial_id))
-        self._ids[trial_id] = index
         return {"trial": index, "values": values}
 
     def complete(self, trial_id: str, record: dict[str, Any]) -> None:
@@ -421,16 +435,19 @@ class TrialSource:
 TrialDone = Callable[[TrialTask, dict[str, Any]], None]
 
 
-def _failed_record(task: TrialTask, index: int, values: dict[str, Any], error: str) -> dict[str, Any]:
+def failed_record(task: TrialTask, index: int, values: dict[str, Any], error: str) -> dict[str, Any]:
     return {"trial": index, "config": _jsonable(values), "metric": task.metric, "score": None, "status": "failed",
             "error": error, "images": 0, "steps": 0, "train_seconds": None, "eval_seconds": None, "seconds": None}
 
 
 def _tune_local(task: TrialTask, source: TrialSource, log: TrialsLog, on_done: TrialDone) -> None:
-    while (suggestion := source.suggest(f"local-{source.next_index}")) is not None:
+    while source.remaining:
+        tid = f"local-{source.next_index}"
+        suggestion = source.suggest(tid)
+        assert suggestion is not None
         rec = run_trial(task, suggestion["trial"], suggestion["values"])
         log.append(rec)
-        source.complete(f"local-{suggestion['trial']}", rec)
+        source.complete(tid, rec)
         on_done(task, rec)
 
 
@@ -438,7 +455,8 @@ def _ray_trial(config: dict[str, Any], task: TrialTask) -> None:
     """Ray Tune's function trainable: one trial, one report carrying its record."""
     from ray import tune
 
-    tune.report({"record": run_trial(task, config["trial"], config["values"])})
+    # Tune flattens nested results; the record travels as one JSON string.
+    tune.report({"record_json": json.dumps(run_trial(task, config["trial"], config["values"]))})
 
 
 def ray_exec_pickle(task: TrialTask) -> None:
@@ -451,47 +469,24 @@ def ray_exec_pickle(task: TrialTask) -> None:
 def _tune_ray(plan: TunePlan, task: TrialTask, source: TrialSource, log: TrialsLog, on_done: TrialDone,
               cpus_per_run: int, gpus_per_run: float, slots: int) -> None:
     tune = _import_tune()
-    from ray.tune.search import Searcher
+    from genbench.tune_ray import LIVE, TrialSourceSearcher
 
-    class _Adapter(Searcher):
-        """Ray Tune's view of the :class:`TrialSource`; records each trial as Tune reports it done."""
-
-        def __init__(self) -> None:
-            super().__init__(metric="score", mode="min")
-            self.suggested: dict[str, dict[str, Any]] = {}
-
-        def set_search_properties(self, metric, mode, config, **spec) -> bool:
-            return True
-
-        def suggest(self, trial_id: str) -> dict[str, Any] | None:
-            got = source.suggest(trial_id)
-            if got is None:
-                return Searcher.FINISHED
-            self.suggested[trial_id] = got
-            return got
-
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            got = self.suggested.pop(trial_id, None)
-            if got is None:
-                return
-            rec = (result or {}).get("record")
-            if rec is None:
-                rec = _failed_record(task, got["trial"], got["values"], "the Ray trial ended without a record")
-            log.append(rec)
-            source.complete(trial_id, rec)
-            on_done(task, rec)
-
+    key = f"{task.model}-{id(source)}"
+    LIVE[key] = (task, source, log, on_done)
     ray_exec_pickle(task)
     trainable = tune.with_resources(tune.with_parameters(_ray_trial, task=task),
                                     {"cpu": cpus_per_run, "gpu": gpus_per_run})
     tuner = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=_Adapter(), num_samples=source.remaining,
+        tune_config=tune.TuneConfig(search_alg=TrialSourceSearcher(key), num_samples=source.remaining,
                                     max_concurrent_trials=1 if plan.search == "tpe" else max(1, slots)),
         run_config=tune.RunConfig(name=f"{task.model}-{int(time.time())}", verbose=0,
                                   storage_path=str((plan.out / ".ray").resolve())),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    finally:
+        LIVE.pop(key, None)
 
 
 def run_tune(
