@@ -99,8 +99,10 @@ def _check_distribution(dist: Any, where: str) -> None:
         if isinstance(dist, LogUniform) and dist.low <= 0:
             raise ConfigError(f"{where}: a log-uniform range needs low > 0, got {dist.low}")
     elif isinstance(dist, Choice):
-        if not isinstance(dist.values, tuple) or not dist.values:
-            raise ConfigError(f"{where}: a choice needs a non-empty tuple of values, got {describe(dist.values)}")
+        if not isinstance(dist.values, tuple):
+            raise ConfigError(f"{where}: a choice takes a tuple of values, got {describe(dist.values)}")
+        if not dist.values:
+            raise ConfigError(f"{where}: a choice needs at least one value")
         if len(set(map(repr, dist.values))) != len(dist.values):
             raise ConfigError(f"{where}: a choice lists a value twice: {list(dist.values)}")
     else:

@@ -163,8 +163,9 @@ def plan_tune(
     if search == "tpe":
         try:
             import optuna  # noqa: F401
+            from ray.tune.search.optuna import OptunaSearch  # noqa: F401
         except ImportError:
-            raise ConfigError("--search tpe needs Optuna: pip install 'genbench[tune]'") from None
+            raise ConfigError("--search tpe needs Optuna and Ray Tune: pip install 'genbench[tune]'") from None
     per_trial = tune_budget(suite_obj, budget)
     extra = {cls.name: cls for cls in extra_models}
     names = list(models) + [n for n in extra if n not in models]
@@ -505,7 +506,8 @@ def run_tune(
     """
     if executor not in ("local", "ray"):
         raise ConfigError(f"unknown executor {executor!r}; valid: local, ray")
-    tune = _import_tune()  # noqa: F841  (fails in one line before anything starts)
+    if executor == "ray" or plan.search == "tpe":
+        _import_tune()  # fails in one line before anything starts
     on_done = on_done or (lambda task, rec: None)
     ray_exec = None
     if executor == "ray":
