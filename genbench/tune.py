@@ -480,7 +480,8 @@ def _tune_ray(plan: TunePlan, task: TrialTask, source: TrialSource, log: TrialsL
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=TrialSourceSearcher(key), num_samples=source.remaining,
-                                    max_concurrent_trials=1 if plan.search == "tpe" else max(1, slots)),
+                                    max_concurrent_trials=1 if plan.search == "tpe" else max(1, slots),
+                                    reuse_actors=True),  # a trial process imports torch once, not per trial
         run_config=tune.RunConfig(name=f"{task.model}-{int(time.time())}", verbose=0,
                                   storage_path=str((plan.out / ".ray").resolve())),
     )
