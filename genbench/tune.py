@@ -519,7 +519,9 @@ def run_tune(
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         ray_exec = RayExecutor(ray_address, console or Console(stderr=True))
         available = ray_exec.ray.cluster_resources()
-        gpus_per_run = 1.0 if plan.tasks[0].device.startswith("cuda") else 0.0
+        device = ray_exec.resolve_device(plan.tasks[0].device)  # auto: cuda when the cluster has GPUs
+        plan = dataclasses.replace(plan, tasks=tuple(dataclasses.replace(t, device=device) for t in plan.tasks))
+        gpus_per_run = 1.0 if device.startswith("cuda") else 0.0
         if cpus_per_run > available.get("CPU", 0):
             raise ConfigError(f"one trial asks for {cpus_per_run} CPU(s) but the Ray cluster has "
                               f"{available.get('CPU', 0):g}; lower --cpus-per-run")

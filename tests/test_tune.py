@@ -94,6 +94,16 @@ def test_declared_spaces_are_valid_and_reference_rows_have_none():
         assert get_generator(name).search_space == {}
 
 
+def test_list_shows_each_generators_metric_and_search_space():
+    result = CliRunner().invoke(main, ["list"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("│ wgan-gp "))
+    assert ("fid: lr log-uniform[1e-05, 0.01], beta1 uniform[0, 0.9], n_critic choice{1, 2, 5}, "
+            "gp_lambda log-uniform[1, 100], batch_size choice{32, 64, 128}") in row
+    cells = next(line for line in result.output.splitlines() if line.startswith("│ real-data ")).split("│")
+    assert cells[4].strip() == "—"  # the tune column: reference rows have no search space
+
+
 def test_random_trial_values_depend_on_seed_and_index_only():
     space = get_generator("wgan-gp").search_space
     a = [sample_config(space, 3, i) for i in range(5)]
