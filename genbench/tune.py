@@ -588,6 +588,7 @@ def write_curve(folder: Path, records: Sequence[dict[str, Any]], seed: int) -> N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = expected_best_curve([r.get("score") for r in records], seed)
     atomic_write_text(folder / CURVE_FILE, "k,mean,low,high\n" + "".join(
@@ -601,6 +602,7 @@ def write_curve(folder: Path, records: Sequence[dict[str, Any]], seed: int) -> N
         ax.fill_between(ks, [r["low"] for r in finite], [r["high"] for r in finite], alpha=0.25,
                         label="5-95% over bootstrap resamples")
         ax.legend()
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("trials k")
     ax.set_ylabel(f"best validation {metric} (lower is better)")
     ax.set_title(f"{folder.name}: expected best of k trials")
