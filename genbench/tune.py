@@ -211,7 +211,8 @@ def _check_existing(plan: TunePlan, task: TrialTask, resume: bool) -> None:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {meta_path} to resume ({exc}); choose another --out") from None
     new = plan.meta(task)
-    diffs = sorted(k for k in set(old) | set(new) if k != "trials" and old.get(k) != new.get(k))
+    # K may grow; the device may be named differently (auto vs cpu) on another executor.
+    diffs = sorted(k for k in set(old) | set(new) if k not in ("trials", "device") and old.get(k) != new.get(k))
     if diffs:
         raise ConfigError(f"--resume: {folder} was tuned with other {', '.join(diffs)}; "
                           f"rerun with the same options or choose another --out")
