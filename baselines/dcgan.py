@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_signed
+from genbench.search_space import Choice, LogUniform, Uniform
 
 
 @dataclass
@@ -101,6 +102,8 @@ class DCGAN(Generator):
     Config = DCGANConfig
     capabilities = Capability.SAMPLE
     tiny_config = {"latent_dim": 8, "g_channels": 4, "d_channels": 4, "batch_size": 8}
+    # Lucic et al. 2018's ranges for the Adam GANs (their Table 2): lr and beta1; batch size around ours.
+    search_space = {"lr": LogUniform(1e-5, 1e-2), "beta1": Uniform(0.0, 0.9), "batch_size": Choice((16, 32, 64))}
     spectral_norm = False  # a property of the model, not a setting: sn-dcgan is its own row
 
     def __init__(self, config: DCGANConfig) -> None:

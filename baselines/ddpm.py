@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_signed
+from genbench.search_space import Choice, LogUniform
 
 
 @dataclass
@@ -413,6 +414,9 @@ class DDPM(Generator):
         "channels": (8, 16), "num_res_blocks": 1, "groups": 4, "num_timesteps": 50,
         "batch_size": 8, "sample_steps": 5, "reconstruct_steps": 5, "nll_timesteps": 2,
     }
+    # Samples are what diffusion rows compete on here; their bound needs many network calls per image.
+    search_space = {"lr": LogUniform(1e-4, 1e-2), "ema_decay": Choice((0.99, 0.995, 0.999)),
+                    "batch_size": Choice((32, 64, 128))}
 
     def __init__(self, config: DDPMConfig) -> None:
         super().__init__(config)

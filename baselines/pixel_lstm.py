@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator
+from genbench.search_space import Choice, LogUniform
 
 H = W = 28
 N = H * W
@@ -100,6 +101,8 @@ class PixelLSTM(Generator):
     capabilities = Capability.SAMPLE | Capability.LOG_LIKELIHOOD | Capability.COMPLETE
     likelihood_is_bound = False
     tiny_config = {"embed_dim": 8, "hidden": 8, "batch_size": 4, "sample_batch": 8}
+    primary_metric = "nll_bpd"
+    search_space = {"lr": LogUniform(1e-4, 1e-2), "batch_size": Choice((16, 32, 64))}
 
     def __init__(self, config: PixelLSTMConfig) -> None:
         super().__init__(config)

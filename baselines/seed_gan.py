@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_signed
+from genbench.search_space import Choice, LogUniform, Uniform
 
 
 @dataclass
@@ -48,6 +49,7 @@ class SeedGAN(Generator):
     Config = SeedGANConfig
     capabilities = Capability.SAMPLE
     tiny_config = {"g_hidden": (16, 16), "d_hidden": (16, 16), "batch_size": 8}
+    search_space = {"lr": LogUniform(1e-5, 1e-2), "beta1": Uniform(0.0, 0.9), "batch_size": Choice((32, 64, 128))}
 
     def __init__(self, config: SeedGANConfig) -> None:
         super().__init__(config)

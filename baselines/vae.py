@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_unit
+from genbench.search_space import Choice, LogUniform
 
 _BIN = 1.0 / 255.0  # width of one 8-bit bin in [0,1] pixel units
 
@@ -131,6 +132,9 @@ class VAE(Generator):
     capabilities = Capability.SAMPLE | Capability.LOG_LIKELIHOOD | Capability.RECONSTRUCT
     likelihood_is_bound = True
     tiny_config = {"latent_dim": 4, "channels": 4, "hidden": 16, "iwae_k": 4, "batch_size": 8}
+    primary_metric = "nll_bpd"
+    search_space = {"lr": LogUniform(1e-4, 1e-2), "latent_dim": Choice((4, 8, 16, 32)),
+                    "batch_size": Choice((32, 64, 128))}
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)

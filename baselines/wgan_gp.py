@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_signed
+from genbench.search_space import Choice, LogUniform, Uniform
 
 
 @dataclass
@@ -87,6 +88,9 @@ class WGANGP(Generator):
     Config = WGANGPConfig
     capabilities = Capability.SAMPLE
     tiny_config = {"latent_dim": 8, "g_channels": 4, "d_channels": 4, "n_critic": 2, "batch_size": 8}
+    # Lucic et al. 2018 search n_critic in {1, 5} and lambda log-uniformly around the paper's 10.
+    search_space = {"lr": LogUniform(1e-5, 1e-2), "beta1": Uniform(0.0, 0.9), "n_critic": Choice((1, 2, 5)),
+                    "gp_lambda": LogUniform(1.0, 100.0), "batch_size": Choice((32, 64, 128))}
 
     def __init__(self, config: WGANGPConfig) -> None:
         super().__init__(config)

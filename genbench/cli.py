@@ -59,6 +59,7 @@ def main() -> None:
     genbench run --suite mnist-small        train + evaluate every baseline
     genbench list                           suites, generators, datasets, metrics
     genbench reproduce results/mnist-small  rerun committed records, compare
+    genbench tune --suite S --models a,b --trials K   equal-effort tuning
     """
 
 
@@ -173,13 +174,18 @@ def list_cmd():
                   ",".join(map(str, s.seeds)), text(s.description))
     console.print(t)
     t = Table(title="generators")
-    for col in ("name", "capabilities", "likelihood", "docs"):
+    from genbench.search_space import describe_distribution
+
+    for col in ("name", "capabilities", "likelihood", "tune (metric: search space)", "docs"):
         t.add_column(col)
     for name in generator_names():
         cls = get_generator(name)
         doc = (cls.__module__ and (sys.modules[cls.__module__].__doc__ or "")).strip().splitlines()
         lik = "bound" if cls.likelihood_is_bound else "exact" if cls.has(genbench.Capability.LOG_LIKELIHOOD) else "—"
-        t.add_row(text(name), str(cls.capabilities.name), lik, text(doc[0] if doc else ""))
+        space = (f"{cls.primary_metric}: " + ", ".join(f"{k} {describe_distribution(d)}"
+                                                       for k, d in cls.search_space.items())
+                 if cls.search_space else "—")
+        t.add_row(text(name), str(cls.capabilities.name), lik, text(space), text(doc[0] if doc else ""))
     console.print(t)
     console.print("datasets: " + ", ".join(dataset_names()))
     t = Table(title="metrics")
@@ -299,6 +305,9 @@ main.add_command(speed_command, "speed")
 from genbench.cli_reproduce import reproduce_command  # noqa: E402
 
 main.add_command(reproduce_command, "reproduce")
+from genbench.cli_tune import tune_command  # noqa: E402
+
+main.add_command(tune_command, "tune")
 
 
 if __name__ == "__main__":  # pragma: no cover

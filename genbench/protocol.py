@@ -107,6 +107,10 @@ class Generator(nn.Module):
     sample_in_one_call: ClassVar[bool] = False
     # Overrides of Config that make a seconds-fast model, used by the contract tests.
     tiny_config: ClassVar[dict[str, Any]] = {}
+    # Distributions of `genbench tune` over Config fields (genbench.search_space); empty: not tunable.
+    search_space: ClassVar[dict[str, Any]] = {}
+    # What `genbench tune` minimises on the validation split: "fid" or, for likelihood models, "nll_bpd".
+    primary_metric: ClassVar[str] = "fid"
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -179,6 +183,10 @@ def check_generator_class(cls: type) -> None:
     for cap, method in _REQUIRED_METHOD.items():
         if cls.has(cap) and getattr(cls, method, None) is None:
             raise TypeError(f"{cls.__name__} declares {cap.name} but has no `{method}` method")
+    if cls.primary_metric not in ("fid", "nll_bpd"):
+        raise TypeError(f"{cls.__name__}.primary_metric must be 'fid' or 'nll_bpd', got {cls.primary_metric!r}")
+    if cls.primary_metric == "nll_bpd" and not cls.has(Capability.LOG_LIKELIHOOD):
+        raise TypeError(f"{cls.__name__}.primary_metric is 'nll_bpd' but it does not declare LOG_LIKELIHOOD")
     for method in ("train_step", "sample"):
         if getattr(cls, method) is getattr(Generator, method):
             raise TypeError(f"{cls.__name__} does not implement `{method}`")

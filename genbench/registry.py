@@ -45,6 +45,7 @@ def register_generator(cls: G) -> G:
     if not is_plain_name(cls.name):
         raise ValueError(f"generator name {cls.name!r} must be a plain name (letters, digits, '-', '_', '.'): "
                          f"it names result folders")
+    _check_search_space(cls, TypeError)
     existing = GENERATORS.get(cls.name)
     if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
         raise ValueError(
@@ -106,7 +107,20 @@ def load_generator_from_file(spec: str) -> type[Generator]:
     except TypeError as exc:
         raise ConfigError(f"--model: {exc}") from None
     expect_plain_name(cls.name, f"--model: {cls_name}.name")
+    _check_search_space(cls, ConfigError, "--model: ")
     return cls
+
+
+def _check_search_space(cls: type[Generator], error: type[Exception], prefix: str = "") -> None:
+    """A declared ``search_space`` must draw only valid settings (checked at registration, like the Config)."""
+    if not cls.search_space:
+        return
+    from genbench.search_space import validate_search_space
+
+    try:
+        validate_search_space(cls, cls.search_space, where=f"{cls.__name__}.search_space")
+    except ConfigError as exc:
+        raise error(f"{prefix}{exc}") from None
 
 
 # -- model settings ------------------------------------------------------------------

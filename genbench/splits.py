@@ -16,6 +16,10 @@ of MNIST's test split is not random: its first 5,000 images come from NIST's SD-
 writers and the last 5,000 from SD-1 writers (LeCun et al.'s MNIST page). A stride
 takes 1,000 from each half.
 
+``genbench tune`` never reads the test split: its trials train on ``train-fit`` (the
+first 50,000 training images) and are scored on ``train-validation`` (the last 10,000).
+The block is fixed, so every model of every tune is selected on the same images.
+
 Likelihood and reconstruction metrics are unchanged: they use the whole test split
 (``nll_bpd``) or its first images (``psnr``, ``completion_*``), as before.
 """
@@ -34,7 +38,10 @@ TEST = "test"
 REFERENCE = "test-reference"  # FID/KID/PR/DC reference and copy_fraction calibration
 HELD_OUT = "test-heldout"  # the images of real-data
 HELD_OUT_STRIDE = 5  # one test image in five is held out
-SPLITS = (TRAIN, TEST, REFERENCE, HELD_OUT)
+FIT = "train-fit"  # what tuning trials train on
+VALIDATION = "train-validation"  # what tuning trials are scored on
+VALIDATION_SIZE = 10_000  # the last images of the training split
+SPLITS = (TRAIN, TEST, REFERENCE, HELD_OUT, FIT, VALIDATION)
 
 
 def held_out_mask(n: int) -> Tensor:
@@ -48,6 +55,10 @@ def split_images(dataset: str, split: str, data_root: str | os.PathLike | None =
         return load_split(dataset, split, data_root).images
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if split in (FIT, VALIDATION):
+        train = load_split(dataset, TRAIN, data_root).images
+        cut = len(train) - VALIDATION_SIZE
+        return (train[:cut] if split == FIT else train[cut:]).contiguous()
     test = load_split(dataset, TEST, data_root).images
     mask = held_out_mask(len(test))
     return test[mask if split == HELD_OUT else ~mask].contiguous()

@@ -33,7 +33,7 @@ from genbench.validation import (
 
 _TOP_KEYS = {"name", "version", "description", "dataset", "seeds", "models", "budget", "eval", "model", "tiny"}
 _EVAL_KEYS = {"n_samples", "nll_images", "recon_images"}
-_MODEL_KEYS = {"budget", "settings", "tiny"}
+_MODEL_KEYS = {"budget", "settings", "tiny", "search_space"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ class ModelEntry:
     budget: Budget
     settings: dict[str, Any] = field(default_factory=dict)
     tiny: bool = False  # start from the generator's `tiny_config` (smoke tests)
+    # `genbench tune`'s distributions for this model (None: the generator's own `search_space`)
+    search_space: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,14 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             validate_config(cls, config, train_size=SPLIT_SIZES["train"])
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        entries.append(ModelEntry(model, budget, settings, model_tiny))
+        search_space = None
+        if "search_space" in section:
+            from genbench.search_space import parse_search_space, validate_search_space
+
+            search_space = parse_search_space(section["search_space"], f"{where} search_space")
+            base = {**(cls.tiny_config if model_tiny else {}), **settings}
+            validate_search_space(cls, search_space, base, where=f"{where} search_space")
+        entries.append(ModelEntry(model, budget, settings, model_tiny, search_space))
     return Suite(
         name=name,
         version=version,

@@ -1,0 +1,98 @@
+"""``genbench tune``: equal hyperparameter-search effort per model (a thin shell over :mod:`genbench.tune`)."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from genbench.device import DEVICE_CHOICES, resolve_device
+from genbench.kv import split_items
+from genbench.term import plain, text
+
+
+@click.command("tune")
+@click.option("--suite", "suite", required=True,
+              help="Built-in suite name or path to a suite .toml file (models' tiny/settings/search_space).")
+@click.option("--models", default=None, help="Comma-separated models to tune (each gets the same trials and budget).")
+@click.option("--model", "model_files", multiple=True, metavar="FILE.py:CLASS",
+              help="Also tune your own Generator subclass (it declares a search_space). Repeatable.")
+@click.option("--trials", type=click.IntRange(min=1), required=True, help="Trials K per model (the same for all).")
+@click.option("--budget", default=None,
+              help="Per-trial work budget: images=N or steps=N (never seconds) [default: the suite's, "
+                   "refused if it has a seconds limit].")
+@click.option("--search", type=click.Choice(["random", "tpe"]), default="random", show_default=True,
+              help="random: trial i's values are a function of (seed, i). tpe: Optuna's TPE, one trial at a time.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: trials one after another in this process. ray: Ray Tune trials packed onto this "
+                   "machine's CPUs or a cluster (pip install 'genbench[tune]'); the same trials either way.")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="With --executor ray: omit to start a local Ray instance; 'auto' or HOST:PORT joins a cluster.")
+@click.option("--cpus-per-run", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads per trial, and the CPUs Ray reserves for it; equal values give equal trials "
+                   "with either executor.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder in torchvision's layout (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder [default: tune/SUITE]: MODEL/trials.jsonl, MODEL/expected_best.png, "
+                   "SUITE-tuned.toml.")
+@click.option("--resume", is_flag=True, help="Keep the finished trials in OUT and run only the missing ones.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search and of every trial.")
+def tune_command(suite, models, model_files, trials, budget, search, executor, ray_address, cpus_per_run, device,
+                 data_root, out, resume, seed):
+    """Tune each model with the same number of trials and the same per-trial budget; select on validation data.
+
+    Trials train on the first 50,000 training images and are scored on the last 10,000
+    (FID in the domain features, or NLL for likelihood models); the test split is never
+    read. Writes every trial, the expected-best-vs-k curve and a tuned suite file for
+    `genbench run --suite`. Exit 2 on unusable input, 130 after Ctrl-C (resume with --resume).
+    """
+    from genbench.registry import load_generator_from_file
+    from genbench.tune import plan_tune, run_tune, tuned_suite_path
+
+    if executor != "ray" and ray_address is not None:
+        raise click.UsageError("--ray-address needs --executor ray")
+    extra = [load_generator_from_file(spec) for spec in model_files]
+    dev = str(resolve_device(device)) if executor == "local" else device
+    plan = plan_tune(suite, split_items(models) if models else [], trials=trials, budget=budget, search=search,
+                     seed=seed, out=out, extra_models=extra, device=dev, data_root=data_root,
+                     threads=cpus_per_run, resume=resume)
+    console = Console(stderr=True)
+
+    def on_done(task, rec) -> None:
+        score = "—" if rec["score"] is None else f"{rec['score']:.4g}"
+        line = (f"{task.model} trial {rec['trial'] + 1}/{trials}: {rec['status']}, {task.metric} {score}, "
+                f"{rec['images']:,} images, {rec['seconds']} s")
+        console.print(text(line + (f" ({rec['error']})" if rec["error"] else "")))
+
+    t0 = time.perf_counter()
+    try:
+        results = run_tune(plan, executor=executor, ray_address=ray_address, cpus_per_run=cpus_per_run,
+                           on_done=on_done, console=console)
+    except KeyboardInterrupt:
+        click.echo(f"Interrupted: finished trials are kept in {plain(plan.out)}; continue with the same "
+                   f"command and --resume.", err=True)
+        click.get_current_context().exit(130)
+    from genbench.tune import best_trial
+
+    table = Table(title=f"genbench tune: {trials} trial(s) per model in {time.perf_counter() - t0:.0f} s")
+    for col in ("model", "metric", "ok", "failed", "best trial", "best score", "trial seconds"):
+        table.add_column(col, justify="left" if col in ("model", "metric") else "right")
+    for task in plan.tasks:
+        recs = results[task.model]
+        best = best_trial(recs)
+        table.add_row(text(task.model), task.metric, str(sum(r["status"] == "ok" for r in recs)),
+                      str(sum(r["status"] != "ok" for r in recs)), "—" if best is None else str(best["trial"]),
+                      "—" if best is None else f"{best['score']:.4g}",
+                      f"{sum(r['seconds'] or 0 for r in recs):.0f}")
+    console.print(table)
+    path = tuned_suite_path(plan)
+    if path.exists() and all(best_trial(results[t.model]) is not None for t in plan.tasks):
+        console.print(text(f"Tuned suite: {path}  (genbench run --suite {path})"))
+    elif path.exists():
+        console.print(text(f"Tuned suite (models with a scored trial only): {path}", "yellow"))
+    else:
+        console.print(text("No model had a scored trial: no tuned suite written.", "red"))
