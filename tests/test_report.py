@@ -86,7 +86,7 @@ def test_significance_letters_in_every_format(suite_dir):
     rows = {r["model"]: r for r in data["rows"]}
     assert rows["noisy"]["fid_group"] == "ab" and rows["real-data"]["fid_group"] == ""
     md = paths["md"].read_text()
-    assert "| fid ↓ | fid group |" in md and "| good | 3/0/0 | 1,000 | 7.50 ± 0.10 | a |" in md
+    assert "| fid ↓ | fid group |" in md and "| good | 3/0/0/0 | 1,000 | 7.50 ± 0.10 | a |" in md
     assert "Welch t-test" in md and "Holm" in md
     assert '<td class="num">ab</td>' in paths["html"].read_text()
 
@@ -110,7 +110,7 @@ def test_check_and_leaderboard_read_the_same_aggregation(suite_dir):
     for model, row in board.iterrows():
         assert summary[model]["metrics"]["fid"] == row["fid"] == agg[model].mean("fid")
         assert summary[model]["status"]["ok"] == row["n_ok"]
-    assert summary["good"]["status"] == {"ok": 3, "diverged": 1, "failed": 0}
+    assert summary["good"]["status"] == {"ok": 3, "capped": 0, "diverged": 1, "failed": 0}
     assert "nll_is_bound" not in summary["good"]["metrics"]  # flags are not aggregated
 
 
