@@ -32,32 +32,37 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# What a run executes, relative to the genbench package folder in a checkout: the harness, the
+# baselines (installed as genbench_baselines) and the packaging. Changes elsewhere (results,
+# docs, scripts, tests) change no number, and results written into a checkout must not make
+# the next run of the same code dirty.
+_CODE_PATHS = (".", "../baselines", "../pyproject.toml")
+
+
 @lru_cache(maxsize=1)
 def git_hash() -> str | None:
-    """Commit of the genbench source tree, or None when not run from a git checkout."""
+    """Commit of the genbench source tree, ending in ``-dirty`` when the code a run uses has uncommitted
+    changes (:func:`changed_files`); None when not run from a git checkout."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True,
-            timeout=5, check=True,
-        ).stdout.strip()
-        return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+    return out + ("-dirty" if changed_files() else "")
 
 
 @lru_cache(maxsize=1)
 def changed_files() -> tuple[str, ...]:
-    """Tracked files of the genbench checkout with uncommitted changes (``git status``); () when clean
-    or not a git checkout. They are what makes :func:`git_hash` end in ``-dirty``."""
+    """Tracked files of the code a run uses (the genbench package, baselines/, pyproject.toml) with
+    uncommitted changes, as ``git status`` names them; () when clean or not a git checkout."""
     here = Path(__file__).resolve().parent
+    paths = [p for p in _CODE_PATHS if (here / p).exists()]
     try:
         out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True,
-            timeout=5, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd=here, capture_output=True,
+            text=True, timeout=5, check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return ()

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -156,3 +157,36 @@ def test_clean_checkout_writes_under_git(tmp_path, monkeypatch):
     monkeypatch.setattr("genbench.runner.git_hash", lambda: "0123456789abcdef")
     (rec,) = _run(_git_repo(tmp_path / "repo") / "results")
     assert rec.status == "ok"
+
+
+def test_dirty_means_the_code_a_run_uses(tmp_path, monkeypatch):
+    """Results, docs or tests changed in a checkout do not make a run dirty; the harness or a baseline does."""
+    import importlib.util
+    from pathlib import Path
+
+    import genbench.results
+
+    repo = _git_repo(tmp_path / "repo")
+    for rel in ("baselines/gan.py", "README.md", "results/s/leaderboard.md", "genbench/results.py"):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("")
+    shutil.copy(genbench.results.__file__, repo / "genbench" / "results.py")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    spec = importlib.util.spec_from_file_location("copied_results", repo / "genbench" / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "copied_results", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+
+    def state():
+        module.git_hash.cache_clear()
+        module.changed_files.cache_clear()
+        return module.git_hash().endswith("-dirty"), module.changed_files()
+
+    assert state() == (False, ())
+    for rel in ("README.md", "results/s/leaderboard.md"):
+        Path(repo / rel).write_text("changed")
+    assert state() == (False, ())
+    (repo / "baselines" / "gan.py").write_text("changed")
+    assert state() == (True, ("baselines/gan.py",))
