@@ -209,8 +209,10 @@ class RunRecord:
         seed = data.get("seed")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        if data.get("status") not in STATUSES or (version != SCHEMA_VERSION and data["status"] == "capped"):
+        if data.get("status") not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {data.get('status')!r}")
+        if data["status"] == "capped" and version != SCHEMA_VERSION:
+            raise ValueError(f"status 'capped' needs schema_version {SCHEMA_VERSION}, got {version}")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if version == 1 and "resumed_from_step" in data:

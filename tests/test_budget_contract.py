@@ -91,7 +91,7 @@ def test_old_record_that_ended_ok_under_its_cap_is_read_as_capped():
     assert rec.error.startswith("stopped by the seconds cap (600 s) after 82,720 of 300,000 images")
     data["budget"]["achieved"].update(images=300000, stopped_by="images")
     assert RunRecord.from_json(data).status == "ok"
-    with pytest.raises(ValueError, match="status must be one of"):  # `capped` did not exist before schema 3
+    with pytest.raises(ValueError, match="status 'capped' needs schema_version 3, got 2"):
         RunRecord.from_json({**data, "status": "capped"})
 
 
