@@ -476,8 +476,10 @@ _TEXT_COLUMNS = ("reference", "model", "from")
 
 
 def _header_html(label: str) -> str:
-    """A column label that may wrap: the unit on its own line, breaks allowed after underscores."""
-    return html.escape(label).replace(" [", "<br>[").replace("_", "_<wbr>")
+    """A column label that may wrap: the unit on its own line, breaks allowed after underscores (and after the
+    slashes of the status counts, so that four counts fit a crowded table)."""
+    escaped = html.escape(label).replace(" [", "<br>[").replace("_", "_<wbr>")
+    return escaped.replace("/", "/<wbr>") if label.startswith("seeds (") else escaped
 
 
 def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, title: str, notes: list[str],
