@@ -190,3 +190,13 @@ def test_dirty_means_the_code_a_run_uses(tmp_path, monkeypatch):
     assert state() == (False, ())
     (repo / "baselines" / "gan.py").write_text("changed")
     assert state() == (True, ("baselines/gan.py",))
+
+
+def test_capped_run_continues_from_its_checkpoint_with_a_higher_cap(tmp_path):
+    """The closing warning's second remedy: --resume with a budget that lets the run reach its work."""
+    (capped,) = _run(tmp_path, budget={"steps": 10**9, "seconds": 0.3})
+    assert capped.status == "capped"
+    done = capped.budget["achieved"]["steps"]
+    (rec,) = _run(tmp_path, budget={"steps": done + 5}, resume=True)
+    assert rec.status == "ok" and rec.executor["resumed_from_step"] == done
+    assert rec.budget["achieved"]["steps"] == done + 5
