@@ -269,7 +269,7 @@ def _notes(records: list[RunRecord], problems: list[str], suite_name: str,
     if records:
         versions = sorted({str(r.suite.get("version")) for r in records})
         kinds = sorted({r.budget.get("kind", "?") for r in records})
-        budgets = "equal wall-clock budgets" if kinds == ["seconds"] else "work-based budgets with a seconds cap"
+        budgets = "equal wall-clock budgets" if kinds == ["seconds"] else "work-based budgets; seconds caps only guard"
         notes.append(f"Suite `{suite_name}` version {', '.join(versions)}; budgets in {', '.join(kinds)} "
                      f"({budgets}); {len(records)} run(s); dataset {records[0].dataset}.")
         machines = sorted({
