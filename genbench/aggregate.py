@@ -1,7 +1,8 @@
 """One aggregation of run records per model, shared by the leaderboard and ``genbench check``.
 
-Per model: its role, seeds, status counts, images seen, and every numeric metric's
-values over the seeds that ended ``ok`` (flags such as ``nll_is_bound`` and
+Per model: its role, seeds, status counts, images seen, the code revisions of its runs,
+and every numeric metric's values over the seeds that ended ``ok`` (``capped``,
+``diverged`` and ``failed`` runs are counted, never averaged) (flags such as ``nll_is_bound`` and
 missing or non-finite values are left out). The leaderboard shows means, standard
 deviations and significance from these values; ``genbench check`` compares the
 means. Both read the same numbers, so they cannot disagree about a model.
@@ -28,6 +29,7 @@ class ModelSummary:
     status: dict[str, int] = field(default_factory=dict)  # status -> number of runs
     images_seen: list[float] = field(default_factory=list)  # achieved images of every run that has them
     budget_kinds: set[str] = field(default_factory=set)
+    revisions: set[str] = field(default_factory=set)  # short git hash of every run, "-dirty" kept; "unknown" if none
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> values over ok seeds
 
     def n(self, key: str) -> int:
@@ -58,6 +60,14 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def short_revision(git_hash: str | None) -> str:
+    """``3b447bed618e…`` -> ``3b447be``; ``…-dirty`` keeps its suffix; None (not run from git) -> ``unknown``."""
+    if not isinstance(git_hash, str) or not git_hash:
+        return "unknown"
+    dirty = git_hash.endswith("-dirty")
+    return git_hash.removesuffix("-dirty")[:7] + ("-dirty" if dirty else "")
+
+
 def aggregate(records: list[RunRecord]) -> dict[str, ModelSummary]:
     """Run records -> one :class:`ModelSummary` per model name, sorted by name.
 
@@ -77,6 +87,7 @@ def aggregate(records: list[RunRecord]) -> dict[str, ModelSummary]:
         images = _number((rec.budget.get("achieved") or {}).get("images"))
         if images is not None:
             summary.images_seen.append(images)
+        summary.revisions.add(short_revision(rec.git_hash))
         if rec.budget.get("kind"):
             summary.budget_kinds.add(rec.budget["kind"])
         if rec.status != "ok":

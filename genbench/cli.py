@@ -70,7 +70,8 @@ def main() -> None:
 @click.option("--model", "model_files", multiple=True, metavar="FILE.py:CLASS",
               help="Also run your own Generator subclass from a Python file (imports that file). Repeatable.")
 @click.option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (default: the suite's).")
-@click.option("--budget", help="Override budgets for every model: images=N,steps=N,seconds=S (first reached stops).")
+@click.option("--budget", help="Replace every model's whole budget: images=N,steps=N,seconds=S (first reached "
+                                "stops); a kind not given is unset, so images=N alone has no seconds cap.")
 @click.option("--set", "set_items", multiple=True, metavar="MODEL.FIELD=VALUE",
               help="Override one hyperparameter, validated against the model's config, e.g. dcgan.lr=1e-4. Repeatable.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
@@ -100,12 +101,19 @@ def main() -> None:
 @click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
               help=COMPARE_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
+@click.option("--allow-dirty", is_flag=True,
+              help="Write into a results folder under git even though genbench runs from a checkout with "
+                   "uncommitted changes (refused otherwise); the records say so.")
 def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
-        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress):
+        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress, allow_dirty):
     """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard.
 
-    Exit code 0 when every run ended ok or diverged (a measured outcome), 1 when any
-    run failed (a model or harness error, named in the output), 2 on unusable input,
+    Prints each model's effective budget first. A run whose images/steps budget was cut
+    short by its seconds cap ends `capped`: evaluated, but left out of means and checks,
+    and named in a closing warning.
+
+    Exit code 0 when every run ended ok, capped or diverged (a measured outcome), 1 when
+    any run failed (a model or harness error, named in the output), 2 on unusable input,
     130 after Ctrl-C (finished runs are kept; continue with --resume).
     """
     from genbench.registry import load_generator_from_file, parse_set_options
@@ -124,7 +132,7 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
             resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
             cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
-            show_progress=not no_progress, compare=compare,
+            show_progress=not no_progress, compare=compare, allow_dirty=allow_dirty,
         )
     except KeyboardInterrupt:
         click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)
@@ -145,10 +153,23 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     console.print(text(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}"
                        + (f" (with the runs of {', '.join(compare)})" if compare else "")))
     for rec in records:
-        if rec.status != "ok":
+        if rec.status not in ("ok", "capped"):
             console.print(text(f"{rec.model_name} seed {rec.seed}: {rec.status}: {rec.error}", "red"))
+    for rec in records:
+        if rec.status == "capped":
+            console.print(text(f"Warning: {rec.model_name} seed {rec.seed} capped: {rec.error}. {_finish_hint(rec)}",
+                               "yellow"), soft_wrap=True)
     if any(rec.status == "failed" for rec in records):
         click.get_current_context().exit(1)
+
+
+def _finish_hint(rec) -> str:
+    """How to finish a capped run: rerun it on an idle machine, or continue it from its checkpoint with a higher cap."""
+    asked = rec.budget.get("asked") or {}
+    work = ",".join(f"{k}={int(asked[k])}" for k in ("images", "steps") if isinstance(asked.get(k), (int, float)))
+    which = f"--models {rec.model_name} --seeds {rec.seed}"
+    return (f"Finish it on an idle machine with `{which} --overwrite`, or continue it with a higher cap: "
+            f"`{which} --resume --budget {work},seconds=S`")
 
 
 def _num(value) -> str:

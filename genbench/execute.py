@@ -36,7 +36,16 @@ from genbench.harness import CHECKPOINT_NAME, load_average, seed_everything, tra
 from genbench.io import FileLock, atomic_write_bytes
 from genbench.protocol import Generator, RunContext
 from genbench.registry import make_config, metric_specs
-from genbench.results import RUN_FILE, RunRecord, git_hash, machine_info, utc_now, write_run_record
+from genbench.results import (
+    RUN_FILE,
+    RunRecord,
+    cap_reason,
+    changed_files,
+    git_hash,
+    machine_info,
+    utc_now,
+    write_run_record,
+)
 from genbench.suite import Suite
 
 Evaluator = Callable[..., Any]
@@ -77,6 +86,8 @@ class RunSpec:
     checkpoint_every_seconds: float | None = 60.0
     checkpoint_every_steps: int | None = None
     tensorboard_dir: str | None = None  # also log to TensorBoard under this folder
+    allow_dirty: bool = False  # --allow-dirty: recorded as executor.allow_dirty
+    start_warnings: tuple[str, ...] = ()  # what the driver saw before training (a busy machine), kept in the record
 
     @property
     def model(self) -> str:
@@ -247,8 +258,11 @@ def _execute_with_threads(
     config = spec.config()
     record = new_record(spec, config, {
         "name": executor, "host": socket.gethostname(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
-        "resumed_from_step": None, "load_average": {"start": load_average()},
+        "resumed_from_step": None, "load_average": {"start": load_average()}, "allow_dirty": spec.allow_dirty,
     })
+    record.warnings.extend(spec.start_warnings)
+    if spec.allow_dirty and changed_files():
+        record.warnings.append("ran with --allow-dirty from uncommitted changes to " + ", ".join(changed_files()))
     calibration = calibrate_flops(str(device), threads=torch.get_num_threads())
     record.calibration_flops_per_s = calibration
     wall0 = time.perf_counter()
@@ -345,6 +359,9 @@ def _train_and_evaluate(
     record.extractor = ev.extractor
     record.warnings.extend(getattr(ev, "warnings", []))
     _add_efficiency(record.metrics, calibration)
+    reason = cap_reason(record.budget)
+    if reason:  # evaluated, so that its numbers can be seen, but not ok: it did less work than asked
+        record.status, record.error = "capped", reason
     save_grid(ev.samples, run_dir / "samples.png")
     save_samples(ev.samples, run_dir / "samples" / "samples.npz")
     return ev.samples

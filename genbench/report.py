@@ -60,7 +60,8 @@ ROLE_NOTES = {
     Role.MEMORIZER: "training images returned verbatim: good FID, caught by copy_fraction",
     Role.FLOOR: "each pixel on its own: a likelihood model that learns anything should beat its NLL",
 }
-_BASE = ("model", "role", "compared_from", "seeds", "images_seen", "budget_kind", *(f"n_{s}" for s in STATUSES))
+_BASE = ("model", "role", "compared_from", "seeds", "images_seen", "budget_kind", "revisions",
+         *(f"n_{s}" for s in STATUSES))
 THIS_FOLDER = "this folder"  # the "from" column of a leaderboard's own rows, beside compared ones
 
 
@@ -99,7 +100,8 @@ def _sort_key(summary: ModelSummary) -> tuple:
 
 def leaderboard_frame(records: list[RunRecord], tests: dict[str, Significance] | None = None,
                       compared_from: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per model: role, seeds, status counts, then mean, std and n of every metric over ok seeds.
+    """One row per model: role, seeds, status counts, code revisions (short git hashes), then mean, std and n of
+    every metric over ok seeds.
 
     Competitors come first, by mean FID; reference rows follow. ``tests`` (from
     :func:`significance`) add a ``<metric>_group`` column of letters per tested metric.
@@ -117,6 +119,7 @@ def leaderboard_frame(records: list[RunRecord], tests: dict[str, Significance] |
             **{f"n_{status}": s.status.get(status, 0) for status in STATUSES},
             "images_seen": math.fsum(s.images_seen) / len(s.images_seen) if s.images_seen else float("nan"),
             "budget_kind": ",".join(sorted(s.budget_kinds)),
+            "revisions": " ".join(sorted(s.revisions)),
         }
         for key in sorted(k for k in s.values if k not in HIDDEN):
             entry[key] = s.mean(key)
@@ -159,7 +162,7 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
         if not len(part):
             continue
         header = (["model"] if competitors else ["reference", "model"]) + (["from"] if compared else []) + [
-            "seeds (ok/div/fail)", "images seen"]
+            "seeds (ok/cap/div/fail)", "images seen"]
         for m in metrics:
             header.append(_label(m, meta))
             if competitors and m in grouped:
@@ -170,7 +173,7 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
             cells.append(str(row["model"]))
             if compared:
                 cells.append(row["compared_from"] if isinstance(row["compared_from"], str) else THIS_FOLDER)
-            cells += [f"{row['n_ok']}/{row['n_diverged']}/{row['n_failed']}",
+            cells += ["/".join(str(row[f"n_{status}"]) for status in STATUSES),
                       "—" if pd.isna(row["images_seen"]) else f"{int(row['images_seen']):,}"]
             for m in metrics:
                 n = row.get(f"{m}_n")
@@ -250,11 +253,10 @@ def headline_markdown(suite_dir: str | os.PathLike) -> str:
 
 
 def _capped_runs(records: Sequence[RunRecord]) -> list[str]:
-    """Per model, the runs whose images/steps budget was cut short by its seconds cap."""
+    """Per model, the runs whose images/steps budget was cut short by its seconds cap (status ``capped``)."""
     by_model: dict[str, list[RunRecord]] = {}
     for r in records:
-        achieved = r.budget.get("achieved") or {}
-        if r.budget.get("kind") in ("images", "steps") and achieved.get("stopped_by") == "seconds":
+        if r.status == "capped":
             by_model.setdefault(r.model_name, []).append(r)
     out = []
     for model, runs in sorted(by_model.items()):
@@ -268,13 +270,33 @@ def _capped_runs(records: Sequence[RunRecord]) -> list[str]:
     return out
 
 
+def revisions_by_model(records: Sequence[RunRecord]) -> dict[str, list[str]]:
+    """Per model, the short code revisions (git hashes) its runs were made at; ``-dirty`` marks uncommitted code."""
+    return {name: sorted(s.revisions) for name, s in aggregate(list(records)).items()}
+
+
+def _revisions_note(records: Sequence[RunRecord]) -> str:
+    """Which code revisions the rows come from, with the dirty ones (uncommitted changes) flagged."""
+    by_model = revisions_by_model(records)
+    every = sorted({rev for revs in by_model.values() for rev in revs})
+    if len(every) == 1:
+        note = f"Code revision of every run: {every[0]}."
+    else:
+        note = "Code revisions per model: " + "; ".join(f"{m} {', '.join(revs)}" for m, revs in by_model.items()) + "."
+    dirty = [m for m, revs in by_model.items() if any(r.endswith("-dirty") for r in revs)]
+    if dirty:
+        note += (f" Dirty (run from uncommitted changes, so no revision can be checked out to rerun them): "
+                 f"{', '.join(dirty)}.")
+    return note
+
+
 def _notes(records: list[RunRecord], problems: list[str], suite_name: str,
            compared: Sequence[ComparedFolder] = ()) -> list[str]:
     notes = []
     if records:
         versions = sorted({str(r.suite.get("version")) for r in records})
         kinds = sorted({r.budget.get("kind", "?") for r in records})
-        budgets = "equal wall-clock budgets" if kinds == ["seconds"] else "work-based budgets with a seconds cap"
+        budgets = "equal wall-clock budgets" if kinds == ["seconds"] else "work-based budgets; seconds caps only guard"
         notes.append(f"Suite `{suite_name}` version {', '.join(versions)}; budgets in {', '.join(kinds)} "
                      f"({budgets}); {len(records)} run(s); dataset {records[0].dataset}.")
         machines = sorted({
@@ -290,8 +312,10 @@ def _notes(records: list[RunRecord], problems: list[str], suite_name: str,
         capped = _capped_runs(records)
         if capped:
             notes.append("Stopped by the seconds cap before their work budget, so trained less than the suite asks "
-                         "(a slower or busier machine than the suite's caps assume; not comparable with uncapped "
-                         "runs): " + "; ".join(capped) + ".")
+                         "(a slower or busier machine than the suite's caps allow for): status `capped`, counted in "
+                         "the status column, left out of means, significance and `genbench check`: "
+                         + "; ".join(capped) + ".")
+        notes.append(_revisions_note(records))
     for cf in compared:
         notes.append(f"Compared, not rerun: {len(cf.records)} run(s) of {', '.join(cf.models)} read from "
                      f"`{cf.folder}` (rows marked `from {cf.folder}`)." if cf.records else
@@ -440,6 +464,7 @@ def _details_html(model: str, anchor: str, summary: ModelSummary, records: list[
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: r.seed)
     counts = ", ".join(f"{summary.status.get(s, 0)} {s}" for s in STATUSES)
     head = (f'<details id="{anchor}"><summary><b>{esc(model)}</b> · {esc(counts)}'
+            + f" · revision{'s' if len(summary.revisions) > 1 else ''} {esc(', '.join(sorted(summary.revisions)))}"
             + (f" · from {esc(origin)}" if origin else "") + "</summary>")
     problems = "".join(f"<p>seed {r.seed}: {esc(r.status)}: {esc(str(r.error or 'no error recorded'))}</p>"
                        for r in sorted(records, key=lambda r: r.seed) if r.status != "ok")
@@ -478,8 +503,10 @@ _TEXT_COLUMNS = ("reference", "model", "from")
 
 
 def _header_html(label: str) -> str:
-    """A column label that may wrap: the unit on its own line, breaks allowed after underscores."""
-    return html.escape(label).replace(" [", "<br>[").replace("_", "_<wbr>")
+    """A column label that may wrap: the unit on its own line, breaks allowed after underscores (and after the
+    slashes of the status counts, so that four counts fit a crowded table)."""
+    escaped = html.escape(label).replace(" [", "<br>[").replace("_", "_<wbr>")
+    return escaped.replace("/", "/<wbr>") if label.startswith("seeds (") else escaped
 
 
 def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, title: str, notes: list[str],
@@ -589,6 +616,7 @@ def write_report(suite_dir: str | os.PathLike, compare: Sequence[str | os.PathLi
     paths = {ext: suite_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json", "html")}
     md = render_markdown(board, title, notes, tests) if len(board) else f"# {title}\n\nNo runs.\n"
     meta = metric_specs()
+    revisions = revisions_by_model(records)
     summary = json_safe({
         "suite": suite_name,
         "generated": utc_now(),
@@ -601,6 +629,8 @@ def write_report(suite_dir: str | os.PathLike, compare: Sequence[str | os.PathLi
                      for cf in sources.compared],
         "significance": _significance_json(tests),
         "statuses": list(STATUSES),
+        "revisions": revisions,
+        "dirty": sorted(m for m, revs in revisions.items() if any(r.endswith("-dirty") for r in revs)),
     })
     # One set: a reader (or a full disk) never leaves files that list different runs.
     atomic_write_files({

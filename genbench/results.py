@@ -22,29 +22,79 @@ import torch
 
 from genbench.io import atomic_write_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RUN_FILE = "run.json"
-STATUSES = ("ok", "diverged", "failed")
+# ok: the work budget was spent; capped: the seconds cap stopped an images/steps budget first
+# (trained less than asked: left out of means like diverged); diverged: non-finite loss; failed: an error.
+STATUSES = ("ok", "capped", "diverged", "failed")
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# What a run executes, relative to the genbench package folder in a checkout: the harness, the
+# baselines (installed as genbench_baselines) and the packaging. Changes elsewhere (results,
+# docs, scripts, tests) change no number, and results written into a checkout must not make
+# the next run of the same code dirty.
+_CODE_PATHS = (".", "../baselines", "../pyproject.toml")
+
+
 @lru_cache(maxsize=1)
 def git_hash() -> str | None:
-    """Commit of the genbench source tree, or None when not run from a git checkout."""
+    """Commit of the genbench source tree, ending in ``-dirty`` when the code a run uses has uncommitted
+    changes (:func:`changed_files`); None when not run from a git checkout."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True,
-            timeout=5, check=True,
-        ).stdout.strip()
-        return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+    return out + ("-dirty" if changed_files() else "")
+
+
+@lru_cache(maxsize=1)
+def changed_files() -> tuple[str, ...]:
+    """Tracked files of the code a run uses (the genbench package, baselines/, pyproject.toml) with
+    uncommitted changes, as ``git status`` names them; () when clean or not a git checkout."""
+    here = Path(__file__).resolve().parent
+    paths = [p for p in _CODE_PATHS if (here / p).exists()]
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd=here, capture_output=True,
+            text=True, timeout=5, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(line[3:] for line in out.splitlines() if line.strip())
+
+
+def inside_git_work_tree(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` (or, when it does not exist yet, its nearest existing parent) lies in a git work tree."""
+    path = Path(folder).absolute()
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "true"
+
+
+def cap_reason(budget: dict[str, Any]) -> str | None:
+    """Why a run with this ``budget`` section is ``capped``, or None: its images/steps budget was cut short
+    by its seconds cap (the work budget is the contract; the cap only guards against runaway runs)."""
+    asked, achieved = budget.get("asked") or {}, budget.get("achieved") or {}
+    if achieved.get("stopped_by") != "seconds":
+        return None
+    parts = [f"{int(achieved.get(kind) or 0):,} of {int(asked[kind]):,} {kind}"
+             for kind in ("images", "steps") if isinstance(asked.get(kind), (int, float))]
+    if not parts:
+        return None  # a seconds-only budget: the seconds are the budget itself
+    cap = asked.get("seconds")
+    return (f"stopped by the seconds cap{f' ({cap:g} s)' if isinstance(cap, (int, float)) else ''} after "
+            f"{' and '.join(parts)}: trained less than the suite asks, so left out of means and checks")
 
 
 @lru_cache(maxsize=1)
@@ -99,14 +149,18 @@ class RunRecord:
     says how the run was executed (``name`` local|ray, ``host``, ``torch_threads``,
     ``attempt``, ``resumed_from_step``, the machine's ``load_average`` [1, 5, 15 min] at
     the ``start`` and ``end`` of the run): it never changes the numbers of a run on
-    the same device type and thread count. Schema history: 1, the first release; 2 adds
-    ``executor`` (taking over ``resumed_from_step``) and ``warnings``.
+    the same device type and thread count; ``allow_dirty`` is true when the run was let
+    write into a results folder under git from a checkout with uncommitted changes
+    (``git_hash`` then ends in ``-dirty``). Schema history: 1, the first release; 2 adds
+    ``executor`` (taking over ``resumed_from_step``) and ``warnings``; 3 adds status
+    ``capped`` (:func:`cap_reason`; a record of schema 1 or 2 that ended ``ok`` with a capped
+    budget is read as ``capped``) and ``executor.allow_dirty``.
     """
 
     suite: dict[str, Any]  # name, version, source
     model: dict[str, Any]  # name, class, config, capabilities, likelihood_is_bound, role
     seed: int
-    status: str = "failed"  # ok | diverged | failed
+    status: str = "failed"  # ok | capped | diverged | failed
     schema_version: int = SCHEMA_VERSION
     genbench_version: str | None = None
     git_hash: str | None = None
@@ -142,13 +196,13 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: Any) -> RunRecord:
-        """Validate a decoded ``run.json`` (schema 1 or 2) and build the record; ``ValueError`` if unusable."""
+        """Validate a decoded ``run.json`` (schema 1 to 3) and build the record; ``ValueError`` if unusable."""
         if not isinstance(data, dict):
             raise ValueError("not a genbench run record (not a JSON object)")
         version = data.get("schema_version")
-        if version not in (1, SCHEMA_VERSION) or isinstance(version, bool):
+        if version not in (1, 2, SCHEMA_VERSION) or isinstance(version, bool):
             raise ValueError(
-                f"unknown run-record schema_version {version!r} (this genbench reads 1 and {SCHEMA_VERSION})")
+                f"unknown run-record schema_version {version!r} (this genbench reads 1 to {SCHEMA_VERSION})")
         for key in ("suite", "model"):
             if not isinstance(data.get(key), dict) or not isinstance(data[key].get("name"), str):
                 raise ValueError(f"not a genbench run record (no {key} name)")
@@ -157,12 +211,12 @@ class RunRecord:
             raise ValueError(f"seed must be an integer, got {seed!r}")
         if data.get("status") not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {data.get('status')!r}")
+        if data["status"] == "capped" and version != SCHEMA_VERSION:
+            raise ValueError(f"status 'capped' needs schema_version {SCHEMA_VERSION}, got {version}")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        if version == 1:
-            values["schema_version"] = SCHEMA_VERSION
-            if "resumed_from_step" in data:
-                values.setdefault("executor", {})["resumed_from_step"] = data["resumed_from_step"]
+        if version == 1 and "resumed_from_step" in data:
+            values.setdefault("executor", {})["resumed_from_step"] = data["resumed_from_step"]
         for key in RECORD_SECTIONS:
             if key in values and values[key] is not None and not isinstance(values[key], dict):
                 raise ValueError(f"{key} must be a JSON object, got {type(values[key]).__name__}")
@@ -172,6 +226,12 @@ class RunRecord:
         bad = [k for k, v in metrics.items() if v is not None and not isinstance(v, (int, float))]
         if bad:
             raise ValueError(f"metric(s) {', '.join(sorted(bad))} are not numbers")
+        if version != SCHEMA_VERSION:
+            values["schema_version"] = SCHEMA_VERSION
+            # Before schema 3 a run cut short by its seconds cap was recorded ok: read it as what it is.
+            reason = cap_reason(values.get("budget") or {})
+            if values["status"] == "ok" and reason:
+                values["status"], values["error"] = "capped", reason
         return cls(**values)
 
 

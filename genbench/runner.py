@@ -32,14 +32,15 @@ from genbench.execute import (
     run_dir_for,
     save_grid,
 )
-from genbench.harness import CHECKPOINT_NAME
+from genbench.harness import CHECKPOINT_NAME, load_average
 from genbench.io import FileLock
 from genbench.progress import ProgressBoard
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config, validate_config
 from genbench.report import write_report
-from genbench.results import RUN_FILE, RunRecord, read_run_record
+from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record
 from genbench.suite import ModelEntry, Suite, load_suite
+from genbench.term import text
 from genbench.validation import expect_seeds
 
 __all__ = ["RunSpec", "plan_runs", "run_dir_for", "run_suite", "save_grid"]
@@ -61,6 +62,8 @@ def plan_runs(
     checkpoint_every_seconds: float | None = 60.0,
     checkpoint_every_steps: int | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
+    allow_dirty: bool = False,
+    start_warnings: Sequence[str] = (),
 ) -> list[RunSpec]:
     """Expand a suite into run specs, applying CLI > suite file > defaults; every config is validated here.
 
@@ -68,6 +71,8 @@ def plan_runs(
     named too); ``extra_models`` (``--model file.py:Class``) always run, so
     ``models=["my-gen"], extra_models=[MyGen]`` runs just that one. A ``--model``
     class keeps the suite's budget and settings for its name, if the suite has one.
+    ``budget_overrides`` (``--budget``) replace every model's whole budget: a kind they
+    do not name is unset, so ``{"images": N}`` has no seconds cap.
     """
     extra_names = [cls.name for cls in extra_models]
     duplicates = sorted({n for n in extra_names if extra_names.count(n) > 1})
@@ -101,17 +106,65 @@ def plan_runs(
     tb = str(Path(tensorboard_dir).absolute()) if tensorboard_dir else None
     specs = []
     for entry, cls in classes:
-        budget: Budget = entry.budget.merged(budget_overrides) if budget_overrides else entry.budget
+        budget: Budget = Budget.from_dict(budget_overrides) if budget_overrides else entry.budget
         overrides = {**(cls.tiny_config if entry.tiny else {}), **entry.settings, **set_overrides.get(cls.name, {})}
         # Validate before anything trains, the batch size against the training split too.
         validate_config(cls, make_config(cls, overrides), train_size=SPLIT_SIZES["train"])
         for seed in run_seeds:
             spec = RunSpec(suite, cls, int(seed), budget, overrides, device=device, data_root=root, out=out_abs,
                            threads=threads, checkpoint_every_seconds=checkpoint_every_seconds,
-                           checkpoint_every_steps=checkpoint_every_steps, tensorboard_dir=tb)
+                           checkpoint_every_steps=checkpoint_every_steps, tensorboard_dir=tb,
+                           allow_dirty=allow_dirty, start_warnings=tuple(start_warnings))
             run_dir_for(spec.out, suite.name, spec.model, spec.seed)  # refuses names leading outside --out
             specs.append(spec)
     return specs
+
+
+DIRTY_ERROR = ("the working tree has uncommitted changes (git status); commit them, or pass --allow-dirty to "
+               "record a dirty revision")
+
+
+def check_clean_revision(out: str | os.PathLike, allow_dirty: bool) -> None:
+    """Refuse (:class:`ConfigError`) to write into a results folder under git from a dirty genbench checkout.
+
+    Results committed to a repository must name one clean revision that anyone can check
+    out and rerun; ``allow_dirty`` lets the run go on (the records say so). A folder
+    outside any git work tree (a scratch or temporary folder) is never refused.
+    """
+    if allow_dirty:
+        return
+    revision = git_hash()
+    if revision is not None and revision.endswith("-dirty") and inside_git_work_tree(out):
+        raise ConfigError(DIRTY_ERROR)
+
+
+def busy_warning() -> str | None:
+    """A warning when the machine is already busy (1-minute load average above its cores), else None."""
+    load, cores = load_average(), os.cpu_count()
+    if not load or not cores or load[0] <= cores:
+        return None
+    return (f"the machine was busy when this run started (load average {load[0]:.2f} over {cores} cores): "
+            f"training is slower, so seconds caps may cut work budgets short (capped runs) and speed figures "
+            f"are low; for numbers to compare, run on an idle machine")
+
+
+def describe_budget(budget: Budget) -> str:
+    """``images=300,000, seconds cap 1,200`` (a seconds-only budget: ``seconds=600``)."""
+    work = [f"{kind}={getattr(budget, kind):,}" for kind in ("images", "steps") if getattr(budget, kind) is not None]
+    if budget.seconds is None:
+        return ", ".join(work) + ", no seconds cap"
+    return ", ".join([*work, f"seconds cap {budget.seconds:,g}"]) if work else f"seconds={budget.seconds:,g}"
+
+
+def _print_plan(specs: Sequence[RunSpec], console: Console) -> None:
+    """One line per model: its seeds and effective budget (after the suite file and --budget)."""
+    by_model: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        by_model.setdefault(spec.model, []).append(spec)
+    for model, model_specs in by_model.items():
+        seeds = ",".join(str(s.seed) for s in model_specs)
+        console.print(text(f"plan: {model} seed{'s' if len(model_specs) > 1 else ''} {seeds}: "
+                           f"{describe_budget(model_specs[0].budget)}"), soft_wrap=True)
 
 
 def _finished_ok(run_dir: Path) -> RunRecord | None:
@@ -215,6 +268,7 @@ def run_suite(
     checkpoint_every_steps: int | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
     compare: Sequence[str | os.PathLike] = (),
+    allow_dirty: bool = False,
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
@@ -230,7 +284,10 @@ def run_suite(
     sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
     the same suite version, e.g. the committed ``results/mnist-small``) join the
     leaderboard without being rerun (:mod:`genbench.compare`); they are checked before
-    anything trains.
+    anything trains. ``budget`` (``--budget``) replaces every model's whole budget.
+    A results folder inside a git work tree is refused when genbench runs from a checkout
+    with uncommitted changes, unless ``allow_dirty`` (:func:`check_clean_revision`). When the
+    machine is busy at the start, a warning goes to ``console`` and into every record.
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
@@ -257,18 +314,23 @@ def run_suite(
         ray_exec = None
         dev_name = str(resolve_device(device))
     threads = int(cpus_per_run) if cpus_per_run is not None else default_threads(dev_name)
+    busy = busy_warning()
     try:
         specs = plan_runs(
             suite_obj, models=models, extra_models=extra_models, seeds=seeds, budget_overrides=budget_overrides,
             set_overrides=set_overrides, device=dev_name, data_root=data_root, out=out, threads=threads,
             checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
-            tensorboard_dir=tensorboard_dir,
+            tensorboard_dir=tensorboard_dir, allow_dirty=allow_dirty, start_warnings=[busy] if busy else [],
         )
+        check_clean_revision(out, allow_dirty)
         suite_dir = Path(out) / suite_obj.name
         if compare:  # refused before any training, not after it
             gather(suite_dir, compare, suite=(suite_obj.name, suite_obj.version))
         load_split(suite_obj.dataset, "train", data_root)  # fail fast, before any training, if data is missing
         todo, kept = _prepare_out(specs, resume=resume, overwrite=overwrite, console=console)
+        _print_plan(todo, console)
+        if busy and todo:
+            console.print(text(f"Warning: {busy}", "yellow"), soft_wrap=True)
         records: list[RunRecord] = list(kept)
         try:
             with ProgressBoard(console, [s.key for s in todo], enabled=show_progress) as board:

@@ -1,7 +1,10 @@
 """Suites: versioned TOML files fixing dataset, models, budgets, settings and evaluation.
 
 Bump a suite's ``version`` whenever its data, budgets or metric definitions change,
-so results from different versions are never compared as equals.
+so results from different versions are never compared as equals. The seconds cap of an
+images or steps budget is not part of that: it only guards against runaway runs (a run
+it stops first is ``capped`` and left out of means and checks), so raising or lowering it
+changes no reported number. A seconds-only budget is the budget itself.
 """
 
 from __future__ import annotations

@@ -104,8 +104,8 @@ def test_malformed_baselines_are_one_line_exit_2(tmp_path, results, good, mutate
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda r: r.pop("status"), "status must be one of ok, diverged, failed"),
-    (lambda r: r.update(status="done"), "status must be one of ok, diverged, failed"),
+    (lambda r: r.pop("status"), "status must be one of ok, capped, diverged, failed"),
+    (lambda r: r.update(status="done"), "status must be one of ok, capped, diverged, failed"),
     (lambda r: r.pop("suite"), "no suite name"),
     (lambda r: r["suite"].update(version="1"), "`suite.version` must be an integer, got a string"),
     (lambda r: r["suite"].pop("version"), "`suite.version` must be an integer, got nothing"),

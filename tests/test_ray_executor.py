@@ -79,7 +79,7 @@ def test_ray_records_equal_local_records(ray_instance, tmp_path):
     on_disk = json.loads((tmp_path / "ray" / "rt" / "vae" / "seed1" / "run.json").read_text())
     assert on_disk["executor"]["name"] == "ray"
     board = (tmp_path / "ray" / "rt" / "leaderboard.md").read_text()
-    assert "| vae | 2/0/0 |" in board and "| seed-gan | 2/0/0 |" in board
+    assert "| vae | 2/0/0/0 |" in board and "| seed-gan | 2/0/0/0 |" in board
 
 
 def test_ray_failing_model_gives_failed_record_and_others_go_on(ray_instance, tmp_path):

@@ -29,7 +29,7 @@ def test_disk_full_on_checkpoint_marks_run_failed(tmp_path, monkeypatch):
     (rec,) = _run(tmp_path, seeds=[1])
     assert rec.status == "failed" and "No space left on device" in rec.error
     assert (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes() == before
-    assert "| seed-gan | 1/0/1 |" in (tmp_path / "r" / "leaderboard.md").read_text()
+    assert "| seed-gan | 1/0/0/1 |" in (tmp_path / "r" / "leaderboard.md").read_text()
 
 
 def test_disk_full_on_record_is_a_clear_error_and_keeps_earlier_records(tmp_path, monkeypatch):

@@ -86,7 +86,7 @@ def test_significance_letters_in_every_format(suite_dir):
     rows = {r["model"]: r for r in data["rows"]}
     assert rows["noisy"]["fid_group"] == "ab" and rows["real-data"]["fid_group"] == ""
     md = paths["md"].read_text()
-    assert "| fid ↓ | fid group |" in md and "| good | 3/0/0 | 1,000 | 7.50 ± 0.10 | a |" in md
+    assert "| fid ↓ | fid group |" in md and "| good | 3/0/0/0 | 1,000 | 7.50 ± 0.10 | a |" in md
     assert "Welch t-test" in md and "Holm" in md
     assert '<td class="num">ab</td>' in paths["html"].read_text()
 
@@ -110,7 +110,7 @@ def test_check_and_leaderboard_read_the_same_aggregation(suite_dir):
     for model, row in board.iterrows():
         assert summary[model]["metrics"]["fid"] == row["fid"] == agg[model].mean("fid")
         assert summary[model]["status"]["ok"] == row["n_ok"]
-    assert summary["good"]["status"] == {"ok": 3, "diverged": 1, "failed": 0}
+    assert summary["good"]["status"] == {"ok": 3, "capped": 0, "diverged": 1, "failed": 0}
     assert "nll_is_bound" not in summary["good"]["metrics"]  # flags are not aggregated
 
 
@@ -133,3 +133,26 @@ def test_runs_cut_short_by_the_seconds_cap_are_named(tmp_path):
 def test_no_cap_note_when_every_budget_was_spent(suite_dir):
     notes = json.loads(write_report(suite_dir)["json"].read_text())["notes"]
     assert not any(n.startswith("Stopped by the seconds cap") for n in notes)
+
+
+def test_leaderboard_states_revisions_and_flags_dirty_ones(tmp_path):
+    """Which code each row comes from, in every format; runs made from uncommitted changes are flagged."""
+    hashes = {("a", 0): "3b447bed618e" + "0" * 28, ("a", 1): "0aea9cda9f14" + "0" * 28,
+              ("b", 0): "ec654d9ab827" + "0" * 28 + "-dirty", ("c", 0): None}
+    for (model, seed), git_hash in hashes.items():
+        write_run_record(tmp_path / model / f"seed{seed}", {**_record(model, seed, 5.0), "git_hash": git_hash})
+    paths = write_report(tmp_path)
+    note = ("Code revisions per model: a 0aea9cd, 3b447be; b ec654d9-dirty; c unknown. Dirty (run from uncommitted "
+            "changes, so no revision can be checked out to rerun them): b.")
+    data = json.loads(paths["json"].read_text())
+    assert note in data["notes"] and note in paths["md"].read_text()
+    assert data["revisions"] == {"a": ["0aea9cd", "3b447be"], "b": ["ec654d9-dirty"], "c": ["unknown"]}
+    assert data["dirty"] == ["b"]
+    assert {r["model"]: r["revisions"] for r in data["rows"]}["a"] == "0aea9cd 3b447be"
+    page = paths["html"].read_text()
+    assert note in page and "revisions 0aea9cd, 3b447be" in page
+
+
+def test_one_clean_revision_is_one_line(suite_dir):
+    notes = json.loads(write_report(suite_dir)["json"].read_text())["notes"]
+    assert "Code revision of every run: unknown." in notes

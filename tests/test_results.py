@@ -29,7 +29,7 @@ def test_aggregation_mean_std_and_status(tmp_path):
     assert list(board["model"]) == ["b", "a"]  # sorted by FID, lower first
     paths = write_report(tmp_path)
     md = paths["md"].read_text()
-    assert "| a | 2/1/0 |" in md and "12.00 ± 2.83" in md
+    assert "| a | 2/0/1/0 |" in md and "12.00 ± 2.83" in md
     assert pd.read_csv(paths["csv"]).shape[0] == 2
 
 
