@@ -52,7 +52,7 @@ from genbench.harness import CHECKPOINT_NAME
 from genbench.progress import ProgressBoard
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config, validate_config
-from genbench.results import RUN_FILE, RunRecord, json_safe, read_run_record
+from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
 from genbench.revision import RevisionCheck, revision_check, used_paths
 from genbench.suite import EvalSettings, Suite, load_suite
 
@@ -282,12 +282,28 @@ def rebuild_spec(record: RunRecord, *, out: str | os.PathLike, suite: str | Suit
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"{where}: eval: {exc}") from None
     notes += _drift_notes(record, suite_obj, cls, config, budget, eval_settings, dataset)
+    notes += _environment_notes(record, device)
     rerun_suite = dataclasses.replace(suite_obj, dataset=dataset, eval=eval_settings)
     spec = RunSpec(rerun_suite, cls, record.seed, budget, dataclasses.asdict(config), device=device,
                    data_root=str(Path(data_root).absolute()) if data_root else None, out=str(Path(out).absolute()),
                    threads=threads, checkpoint_every_seconds=None)
     run_dir_for(spec.out, rerun_suite.name, spec.model, spec.seed)  # refuses names leading outside the scratch
     return spec, notes
+
+
+def _environment_notes(record: RunRecord, device: str) -> list[str]:
+    """Where this machine or torch differs from the record's: then bit-identical numbers are not expected."""
+    notes = []
+    here = machine_info()
+    was = record.machine.get("gpu" if device.startswith("cuda") else "processor")
+    now = here.get("gpu" if device.startswith("cuda") else "processor")
+    if was and now and was != now:
+        notes.append(f"recorded on {was}, rerun on {now}: numerical kernels differ between processors, so "
+                     f"expect 'within tolerance' rather than 'identical'")
+    if record.torch_version and record.torch_version != torch.__version__:
+        notes.append(f"recorded with torch {record.torch_version}, rerun with {torch.__version__}: expect "
+                     f"'within tolerance' rather than 'identical'")
+    return notes
 
 
 def _drift_notes(record: RunRecord, suite: Suite, cls: type[Generator], config: Any, budget: Budget,

@@ -118,6 +118,18 @@ def test_records_that_cannot_be_rerun_are_refused(smoke, tmp_path, edit, message
     assert r.exit_code == 2 and message in r.output and r.output.count("\n") == 1, r.output
 
 
+def test_another_processor_or_torch_is_named(smoke, tmp_path):
+    def edit(data):
+        data["machine"]["processor"] = "Some Other CPU"
+        data["torch_version"] = "2.0.0"
+
+    r = _reproduce(_copy(smoke, tmp_path, edit), "--json", tmp_path / "v.json")
+    assert r.exit_code == 0, r.output
+    (run,) = json.loads((tmp_path / "v.json").read_text())["runs"]
+    assert any(n.startswith("recorded on Some Other CPU, rerun on ") for n in run["notes"])
+    assert any(n.startswith("recorded with torch 2.0.0, rerun with ") for n in run["notes"])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="refused only on a machine without CUDA")
 def test_cuda_record_without_cuda_is_refused(smoke, tmp_path):
     r = _reproduce(_copy(smoke, tmp_path, lambda d: d.update(device="cuda")))
