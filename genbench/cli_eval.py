@@ -194,6 +194,9 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
     title = f"genbench eval: {_shown(str(samples_path))} vs {dataset} test split"
     console.print(_metric_table(metrics, reasons, title))
     console.print(f"extractor {result.extractor['name']} sha256 {result.extractor['sha256'][:16]}...", highlight=False)
+    if "ssl_name" in result.extractor:
+        console.print(f"SSL lens {result.extractor['ssl_name']} sha256 {result.extractor['ssl_sha256'][:16]}...",
+                      highlight=False)
     if to_stdout:
         click.echo(json.dumps(record, indent=2, allow_nan=False))
         return
