@@ -210,7 +210,7 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
 
 @click.group("features")
 def features_group() -> None:
-    """Domain feature extractors (the classifiers behind genbench's FID/KID/IS)."""
+    """Domain feature extractors (the classifiers behind FID/KID/IS, the SSL encoders behind fid_ssl)."""
 
 
 @features_group.command("train")
