@@ -66,7 +66,10 @@ SSL_DATASETS = tuple(dataset_names())
 
 # SHA-256 of the committed weights (genbench/features/weights/ssl-<dataset>.pt). A file whose hash differs
 # is refused: fid_ssl values are only comparable between runs that used these exact weights.
-SSL_WEIGHTS_SHA256: dict[str, str] = {}
+SSL_WEIGHTS_SHA256: dict[str, str] = {
+    "mnist": "86d470dea8951aceac29243ae9d5871b2a49b08394af6686178ed1ef3117b97d",
+    "fashion-mnist": "232922cb542f2918c2351c83ebe16c3ec2ec329dc708f6130730e4d66f434f11",
+}
 
 
 @dataclass(frozen=True)
