@@ -189,3 +189,19 @@ def test_genbench_eval_reports_fid_ssl(tmp_path, data_root):
     assert record["extractor"]["ssl_sha256"] == ssl.SSL_WEIGHTS_SHA256["mnist"]
     assert record["timings"]["fid_ssl_seconds"] >= 0 and record["timings"]["ssl_features_seconds"] >= 0
     assert record["fid"] is None and record["null_reasons"]["fid"] == "not requested (metrics: ssl)"
+
+
+def test_genbench_eval_refuses_weights_with_another_hash(tmp_path, data_root, monkeypatch):
+    import numpy as np
+
+    from genbench.cli_eval import eval_command
+
+    npz = tmp_path / "samples.npz"
+    np.savez(npz, samples=load_split("mnist", "train", data_root).images[:8].numpy())
+    monkeypatch.setitem(ssl.SSL_WEIGHTS_SHA256, "mnist", "0" * 64)
+    monkeypatch.setattr(ssl, "_LOADED", {})
+    result = CliRunner().invoke(eval_command, ["--samples", str(npz), "--data-root", data_root, "--json", "-",
+                                               "--metrics", "ssl"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: SSL weights ") and "not the recorded 0000" in lines[0]
