@@ -194,6 +194,9 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
     title = f"genbench eval: {_shown(str(samples_path))} vs {dataset} test split"
     console.print(_metric_table(metrics, reasons, title))
     console.print(f"extractor {result.extractor['name']} sha256 {result.extractor['sha256'][:16]}...", highlight=False)
+    if "ssl_name" in result.extractor:
+        console.print(f"SSL lens {result.extractor['ssl_name']} sha256 {result.extractor['ssl_sha256'][:16]}...",
+                      highlight=False)
     if to_stdout:
         click.echo(json.dumps(record, indent=2, allow_nan=False))
         return
@@ -207,22 +210,27 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
 
 @click.group("features")
 def features_group() -> None:
-    """Domain feature extractors (the classifiers behind genbench's FID/KID/IS)."""
+    """Domain feature extractors (the classifiers behind FID/KID/IS, the SSL encoders behind fid_ssl)."""
 
 
 @features_group.command("train")
 @click.option("--dataset", type=click.Choice(DATASET_CHOICES), required=True)
+@click.option("--kind", type=click.Choice(["classifier", "ssl"]), default="classifier", show_default=True,
+              help="classifier: the domain classifier (fid, kid, is, prdc); ssl: the SimCLR encoder (fid_ssl).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Weights file to write (default ./genbench-DATASET.pt; the package's own are "
-                   "genbench/features/weights/DATASET.pt).")
+              help="Weights file to write (default ./genbench-DATASET.pt, ./genbench-ssl-DATASET.pt; the package's "
+                   "own are genbench/features/weights/DATASET.pt, ssl-DATASET.pt).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the recipe's number of epochs.")
 @click.option("--train-images", type=click.IntRange(min=1), default=None,
               help="Train on the first N train images only (quick checks; the shipped weights use all 60,000).")
-def train_command(dataset, data_root, out, seed, device, epochs, train_images) -> None:
-    """Train a domain classifier deterministically on the train split; print its test accuracy and SHA-256."""
+def train_command(dataset, kind, data_root, out, seed, device, epochs, train_images) -> None:
+    """Train a domain feature extractor deterministically on the train split; print its test accuracy and SHA-256.
+
+    For ``--kind ssl`` the accuracy is the linear probe's (logistic regression on frozen features).
+    """
     import dataclasses
 
     from rich.progress import (
@@ -234,26 +242,33 @@ def train_command(dataset, data_root, out, seed, device, epochs, train_images) -
     )
 
     from genbench.features import RECIPES, train_extractor
+    from genbench.features.ssl import SSL_RECIPES, train_ssl_extractor
 
     try:
-        config = RECIPES[dataset]
+        config = (SSL_RECIPES if kind == "ssl" else RECIPES)[dataset]
         if epochs is not None:
             config = dataclasses.replace(config, epochs=epochs)
         if train_images is not None:
             config = dataclasses.replace(config, train_images=train_images)
-        out = out or Path.cwd() / f"genbench-{dataset}.pt"
+        out = out or Path.cwd() / (f"genbench-ssl-{dataset}.pt" if kind == "ssl" else f"genbench-{dataset}.pt")
+        what = "SSL encoder" if kind == "ssl" else "classifier"
         with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                       console=Console(stderr=True)) as bar:
-            task = bar.add_task(f"training {dataset} classifier", total=None)
+            task = bar.add_task(f"training {dataset} {what}", total=None)
 
             def progress(desc: str, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            trained = train_extractor(dataset, data_root, seed, resolve_device(device), config, progress)
+            train = train_ssl_extractor if kind == "ssl" else train_extractor
+            trained = train(dataset, data_root, seed, resolve_device(device), config, progress)
         sha = trained.save(out)
     except GenbenchError as exc:
         _fail(exc)
         return
-    click.echo(f"test accuracy {trained.meta['test_accuracy']:.4f}  train time {trained.meta['train_seconds']} s")
+    if kind == "ssl":
+        click.echo(f"linear-probe test accuracy {trained.meta['linear_probe_accuracy']:.4f}  "
+                   f"train time {trained.meta['train_seconds']} s")
+    else:
+        click.echo(f"test accuracy {trained.meta['test_accuracy']:.4f}  train time {trained.meta['train_seconds']} s")
     click.echo(f"wrote {plain(str(out))}  sha256 {sha}")
 

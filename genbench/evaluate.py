@@ -10,7 +10,10 @@ The harness calls :func:`evaluate_model`; ``genbench eval`` calls
    coverage and ``confident_fraction`` are computed from those tensors against the
    cached statistics of the test split's reference part (``test-reference``,
    :mod:`genbench.splits`; :func:`genbench.features.load_reference`);
-4. ``copy_fraction`` compares the samples' nearest-training-image distances in pixels
+4. ``fid_ssl``, ``precision_ssl`` and ``recall_ssl`` repeat FID, precision and recall in a
+   second feature space, the dataset's self-supervised encoder (:mod:`genbench.features.ssl`),
+   whatever ``features`` is, against that lens's cached statistics of the same split;
+5. ``copy_fraction`` compares the samples' nearest-training-image distances in pixels
    with those of the reference images (:mod:`genbench.metrics.copying`).
 
 Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD),
@@ -53,6 +56,7 @@ from genbench.metrics.fid import (
     fid_bootstrap_interval,
     fid_from_features,
 )
+from genbench.metrics.fid_ssl import KEY_FID_SSL, KEY_PRECISION_SSL, KEY_RECALL_SSL
 from genbench.metrics.inception_score import KEY_IS, KEY_IS_STD, inception_score
 from genbench.metrics.kid import KEY_KID, KEY_KID_STD, kid_from_features
 from genbench.metrics.likelihood import (
@@ -96,6 +100,7 @@ DISTRIBUTION_KEYS = (
     KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION,
 )
 COPY_KEYS = (KEY_COPY_FRACTION,)
+SSL_KEYS = (KEY_FID_SSL, KEY_PRECISION_SSL, KEY_RECALL_SSL)
 # The sample-quality metrics by what computes them; EvalConfig.metric_groups (genbench eval --metrics) picks.
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "fid": (KEY_FID,),
@@ -105,6 +110,7 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "prdc": (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
     "confident_fraction": (KEY_CONFIDENT_FRACTION,),
     "copy": COPY_KEYS,  # nearest training images in pixels, not features: see copy_metrics
+    "ssl": SSL_KEYS,  # the second, self-supervised lens: see ssl_metrics
 }
 RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
 COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
@@ -180,7 +186,7 @@ def distribution_metrics(
         raise ConfigError(f"unknown metric group(s) {', '.join(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
     groups = set(config.metric_groups) | ({"fid"} if "fid_ci" in config.metric_groups else set())
     for group, keys in METRIC_GROUPS.items():
-        if group not in groups and group != "copy":
+        if group not in groups and group not in ("copy", "ssl"):
             _set_null(metrics, reasons, keys, f"not requested (metrics: {', '.join(sorted(groups))})")
     if "fid" in groups:
         with _Timer(timings, "fid"):
@@ -237,6 +243,44 @@ def copy_metrics(
     return {KEY_COPY_FRACTION: copy_fraction_from_distances(distances, threshold)}
 
 
+def ssl_metrics(
+    samples: Tensor,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    config: EvalConfig = EvalConfig(),
+    timings: dict[str, float] | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[dict[str, MetricValue], Extractor]:
+    """``fid_ssl``, ``precision_ssl``, ``recall_ssl`` of ``samples [N,1,28,28] uint8`` in ``dataset``'s SSL lens."""
+    from genbench.features.ssl import load_ssl_extractor
+
+    timings = {} if timings is None else timings
+    with _Timer(timings, "ssl_load_extractor"):
+        extractor = load_ssl_extractor(dataset, device)
+    with _Timer(timings, "ssl_reference"):
+        reference = load_reference(
+            dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
+            ks=(config.k_nearest,),
+            progress=(lambda d, c, t: progress("SSL reference statistics", c, t)) if progress else None,
+        )
+    with _Timer(timings, "ssl_features"):
+        feats = extractor.extract(samples, config.feature_batch_size).features
+    out: dict[str, MetricValue] = {}
+    with _Timer(timings, "fid_ssl"):
+        out[KEY_FID_SSL] = fid_from_features(feats, reference.mu, reference.sigma)
+    with _Timer(timings, "prdc_ssl"):
+        if len(feats) > config.k_nearest:
+            prdc = precision_recall_density_coverage(
+                feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
+            )
+            out[KEY_PRECISION_SSL], out[KEY_RECALL_SSL] = prdc[KEY_PRECISION], prdc[KEY_RECALL]
+        else:
+            out[KEY_PRECISION_SSL] = out[KEY_RECALL_SSL] = None
+    return out, extractor
+
+
 def _check_images(x: Tensor, what: str) -> Tensor:
     if x.dtype != torch.uint8 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         raise InputError(f"{what} must be uint8 [N,1,28,28], got {x.dtype} {tuple(x.shape)}")
@@ -257,7 +301,8 @@ def _score_samples(
     metrics: dict[str, MetricValue],
     reasons: dict[str, str],
     timings: dict[str, float],
-) -> Extractor:
+) -> dict[str, str]:
+    """Score ``samples`` into ``metrics``/``reasons``/``timings``; return the extractors' identities."""
     with _Timer(timings, "load_extractor"):
         extractor = load_extractor(features, dataset, device, inception_weights)
     with _Timer(timings, "reference"):
@@ -274,6 +319,17 @@ def _score_samples(
     )
     metrics.update(dist)
     reasons.update(dist_reasons)
+    info = dict(extractor.info)
+    if "ssl" in config.metric_groups:
+        ssl, ssl_extractor = ssl_metrics(samples, dataset=dataset, data_root=data_root, device=device, config=config,
+                                         timings=timings, progress=progress)
+        metrics.update(ssl)
+        for key in (KEY_PRECISION_SSL, KEY_RECALL_SSL):
+            if ssl[key] is None:
+                reasons[key] = f"needs more than {config.k_nearest} samples for k-NN radii, got {len(samples)}"
+        info.update(ssl_name=ssl_extractor.name, ssl_sha256=ssl_extractor.sha256)
+    else:
+        _set_null(metrics, reasons, SSL_KEYS, f"not requested (metrics: {', '.join(sorted(config.metric_groups))})")
     if "copy" in config.metric_groups:
         metrics.update(copy_metrics(samples, dataset=dataset, data_root=data_root, config=config, timings=timings,
                                     progress=progress))
@@ -281,7 +337,7 @@ def _score_samples(
         _set_null(metrics, reasons, COPY_KEYS, f"not requested (metrics: {', '.join(sorted(config.metric_groups))})")
     metrics[KEY_N_SAMPLES] = len(samples)
     metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
-    return extractor
+    return info
 
 
 def sample_speed(rates: list[float], reasons: dict[str, str]) -> dict[str, MetricValue]:
@@ -325,7 +381,7 @@ def evaluate_samples(
     metrics: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
     timings: dict[str, float] = {}
-    extractor = _score_samples(
+    extractor_info = _score_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,
         inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
     )
@@ -337,7 +393,7 @@ def evaluate_samples(
             metrics.update(reconstruction_metrics(reference, samples))
     else:
         _set_null(metrics, reasons, RECONSTRUCTION_KEYS, "no paired reference images (--reference) given")
-    return EvalResult(metrics, reasons, samples, timings, extractor.info, _small_n_warning(len(samples)))
+    return EvalResult(metrics, reasons, samples, timings, extractor_info, _small_n_warning(len(samples)))
 
 
 def _batches(n: int, size: int):
@@ -464,7 +520,7 @@ def evaluate_model(
         samples = _sample(model, n_samples, seed, device, batch, progress, rates)
     metrics.update(sample_speed(rates, reasons))
 
-    extractor = _score_samples(
+    extractor_info = _score_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,
         inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
     )
@@ -506,4 +562,4 @@ def evaluate_model(
     else:
         _set_null(metrics, reasons, COMPLETION_KEYS, f"{model_name} does not declare COMPLETE")
 
-    return EvalResult(metrics, reasons, samples, timings, extractor.info, _small_n_warning(n_samples))
+    return EvalResult(metrics, reasons, samples, timings, extractor_info, _small_n_warning(n_samples))

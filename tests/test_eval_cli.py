@@ -259,5 +259,8 @@ def test_eval_rescores_a_folder_written_by_genbench_run(tmp_path, data_root):
                                   "--json", str(out), "--data-root", data_root])
     assert r.exit_code == 0, r.output
     scored = json.loads(out.read_text())
-    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage", "copy_fraction"):
+    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage", "copy_fraction", "fid_ssl",
+                "precision_ssl", "recall_ssl"):
         assert scored[key] == pytest.approx(rec.metrics[key], rel=1e-6, abs=1e-9), key
+    assert rec.extractor["ssl_sha256"] == scored["extractor"]["ssl_sha256"]
+    assert {"eval_ssl_features_seconds", "eval_fid_ssl_seconds"} <= set(rec.timings)

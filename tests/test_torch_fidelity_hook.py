@@ -19,7 +19,8 @@ N = 40
 CALCULATE = """
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 names = sorted(n for n in FEATURE_EXTRACTORS_REGISTRY if n.startswith("genbench-"))
-assert names == ["genbench-fashion-mnist", "genbench-mnist"], f"registered: {names}"
+assert names == ["genbench-fashion-mnist", "genbench-mnist", "genbench-ssl-fashion-mnist", "genbench-ssl-mnist"], \
+    f"registered: {names}"
 m = torch_fidelity.calculate_metrics(input1=sys.argv[1], input2=sys.argv[2], fid=True, isc=True, kid=True,
                                      kid_subset_size=20, feature_extractor="genbench-mnist", cuda=False,
                                      verbose=False, cache=False, save_cpu_ram=True)

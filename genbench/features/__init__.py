@@ -5,8 +5,9 @@
 - :func:`load_extractor` returns an :class:`Extractor` (genbench classifier or
   torch-fidelity's InceptionV3) mapping ``[N,1,28,28] uint8`` to features and logits.
 - :func:`load_reference` gives the cached test-split statistics in that space.
-- :func:`register_with_torch_fidelity` makes ``genbench-mnist`` and
-  ``genbench-fashion-mnist`` torch-fidelity feature extractors; ``import genbench``
+- :mod:`.ssl` trains and loads the second, self-supervised lens (SimCLR) behind ``fid_ssl``.
+- :func:`register_with_torch_fidelity` makes ``genbench-mnist``, ``genbench-fashion-mnist``
+  and their ``genbench-ssl-*`` counterparts torch-fidelity feature extractors; ``import genbench``
   arranges for it to run as soon as torch-fidelity is imported. This package itself
   imports neither torch-fidelity nor torchvision.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "FeatureNet",
     "Features",
     "GenbenchFeatureExtractor",
+    "GenbenchSSLFeatureExtractor",
     "NetConfig",
     "ReferenceStats",
     "TrainConfig",
@@ -55,7 +57,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # The torch-fidelity wrapper imports torch-fidelity, and with it torchvision: only on demand.
-    if name in ("GenbenchFeatureExtractor", "register_with_torch_fidelity"):
+    if name in ("GenbenchFeatureExtractor", "GenbenchSSLFeatureExtractor", "register_with_torch_fidelity"):
         from genbench.features import fidelity
 
         return getattr(fidelity, name)

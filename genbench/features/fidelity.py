@@ -15,6 +15,10 @@ converted to RGB by PIL). They are turned into canonical gray 28x28 images with
 to files, so both tools score identical pixels with identical weights. Feature
 names: ``features`` (penultimate layer; FID, KID, precision/recall) and ``logits``
 (Inception Score).
+
+The self-supervised lenses (:mod:`genbench.features.ssl`) are registered as
+``genbench-ssl-mnist`` and ``genbench-ssl-fashion-mnist``: ``features`` only (the
+encoder output behind ``fid_ssl``), so FID, KID and precision/recall, not IS.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from genbench.features.extractor import (
     build_domain_net,
     extractor_name,
 )
+from genbench.features.ssl import SSL_DATASETS, SSL_PREFIX, build_ssl_net
 from genbench.imageio import to_canonical_batch
 
 FEATURE_LAYER = "features"
@@ -73,9 +78,42 @@ class GenbenchFeatureExtractor(FeatureExtractorBase):
         return tuple(out[name] for name in self.features_list)
 
 
+class GenbenchSSLFeatureExtractor(FeatureExtractorBase):
+    """torch-fidelity wrapper of :class:`genbench.features.ssl.SSLNet` (``genbench-ssl-<dataset>``)."""
+
+    def __init__(self, name: str, features_list: list[str], **kwargs: object) -> None:
+        super().__init__(name, features_list)
+        self.net = build_ssl_net(name)
+
+    @staticmethod
+    def get_provided_features_list() -> tuple[str]:
+        return (FEATURE_LAYER,)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric: str) -> str:
+        if metric == "isc":
+            raise ValueError("the SSL lens has no class logits, hence no Inception Score; use genbench-mnist for IS")
+        return FEATURE_LAYER
+
+    @staticmethod
+    def can_be_compiled() -> bool:
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile() -> Tensor:
+        return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        return (self.net.encode(to_canonical_batch(images)),)
+
+
 def register_with_torch_fidelity() -> None:
     """Register every domain extractor (idempotent: torch-fidelity refuses duplicates)."""
     for dataset in DOMAIN_DATASETS:
         name = PREFIX + dataset
         if name not in FEATURE_EXTRACTORS_REGISTRY:
             register_feature_extractor(name, GenbenchFeatureExtractor)
+    for dataset in SSL_DATASETS:
+        name = SSL_PREFIX + dataset
+        if name not in FEATURE_EXTRACTORS_REGISTRY:
+            register_feature_extractor(name, GenbenchSSLFeatureExtractor)
