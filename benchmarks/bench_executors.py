@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from genbench.runner import run_suite
+from genbench.run.plan import run_suite
 from genbench.suite import parse_suite
 from tests.conftest import DATA_ROOT, DummyGenerator, stub_evaluator
 

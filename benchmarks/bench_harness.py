@@ -6,8 +6,8 @@ batching, budget accounting, logging and the final checkpoint.
 
 import torch
 
-from genbench.budget import Budget
 from genbench.harness import train
+from genbench.run.budget import Budget
 from tests.conftest import DummyConfig, DummyGenerator
 
 

@@ -40,7 +40,7 @@ import pytest
 from PIL import Image
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.metrics.fid import fid_from_features
 from genbench.metrics.prdc import precision_recall_density_coverage
 from genbench.splits import REFERENCE, split_images

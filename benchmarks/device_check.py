@@ -74,7 +74,7 @@ def _machine(device: str) -> dict[str, Any]:
 def _eval_inputs(sizes: list[int], data_root: str | None, folder: Path) -> dict[int, Path]:
     import numpy as np
 
-    from genbench.data import load_split
+    from genbench.data.datasets import load_split
 
     images = load_split("mnist", "train", data_root).images.numpy()
     paths = {}

@@ -30,7 +30,7 @@ __all__ = [
 def __getattr__(name: str):
     # The runner pulls in the harness, metrics and data; import it only when used.
     if name == "run_suite":
-        from genbench.runner import run_suite
+        from genbench.run.plan import run_suite
 
         return run_suite
     raise AttributeError(name)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, InputError
 from genbench.features import (
     Extractor,

@@ -28,12 +28,10 @@ from typing import Any, Protocol
 import torch
 
 import genbench
-from genbench.budget import Budget
-from genbench.data import load_split
-from genbench.efficiency import calibrate_flops, train_flops_per_image
+from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
+from genbench.files.atomic import FileLock, atomic_write_bytes
 from genbench.harness import CHECKPOINT_NAME, load_average, seed_everything, train
-from genbench.io import FileLock, atomic_write_bytes
 from genbench.protocol import Generator, RunContext
 from genbench.registry import make_config, metric_specs
 from genbench.results import (
@@ -46,6 +44,8 @@ from genbench.results import (
     utc_now,
     write_run_record,
 )
+from genbench.run.budget import Budget
+from genbench.run.efficiency import calibrate_flops, train_flops_per_image
 from genbench.suite import Suite
 
 Evaluator = Callable[..., Any]
@@ -164,10 +164,10 @@ def _metric_meta(keys: list[str]) -> dict[str, Any]:
 
 
 def _tensorboard_logger(spec: RunSpec, run_dir: Path) -> Any:
-    """A :class:`genbench.tensorboard.RunLogger` for this run, or None without ``--tensorboard``."""
+    """A :class:`genbench.run.tensorboard.RunLogger` for this run, or None without ``--tensorboard``."""
     if spec.tensorboard_dir is None:
         return None
-    from genbench.tensorboard import RunLogger
+    from genbench.run.tensorboard import RunLogger
 
     purge_step = None
     ckpt = run_dir / CHECKPOINT_NAME

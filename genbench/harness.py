@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genbench.budget import Budget, BudgetTracker
 from genbench.errors import CheckpointError, ConfigError
-from genbench.io import atomic_torch_save, atomic_write_text
+from genbench.files.atomic import atomic_torch_save, atomic_write_text
 from genbench.protocol import Generator
+from genbench.run.budget import Budget, BudgetTracker
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 CHECKPOINT_NAME = "checkpoint.pt"

@@ -107,7 +107,7 @@ class Generator(nn.Module):
     sample_in_one_call: ClassVar[bool] = False
     # Overrides of Config that make a seconds-fast model, used by the contract tests.
     tiny_config: ClassVar[dict[str, Any]] = {}
-    # Distributions of `genbench tune` over Config fields (genbench.search_space); empty: not tunable.
+    # Distributions of `genbench tune` over Config fields (genbench.tune.search_space); empty: not tunable.
     search_space: ClassVar[dict[str, Any]] = {}
     # What `genbench tune` minimises on the validation split: "fid" or, for likelihood models, "nll_bpd".
     primary_metric: ClassVar[str] = "fid"

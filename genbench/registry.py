@@ -115,7 +115,7 @@ def _check_search_space(cls: type[Generator], error: type[Exception], prefix: st
     """A declared ``search_space`` must draw only valid settings (checked at registration, like the Config)."""
     if not cls.search_space:
         return
-    from genbench.search_space import validate_search_space
+    from genbench.tune.search_space import validate_search_space
 
     try:
         validate_search_space(cls, cls.search_space, where=f"{cls.__name__}.search_space")

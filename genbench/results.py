@@ -2,7 +2,7 @@
 
 A run record describes itself: config, versions, git hash, machine, budget asked
 and achieved, status, metrics with their metadata, timings. Leaderboards are built
-from the records on disk by :mod:`genbench.report` (through :mod:`genbench.aggregate`).
+from the records on disk by :mod:`genbench.report.leaderboard` (through :mod:`genbench.report.aggregate`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from genbench.io import atomic_write_json
+from genbench.files.atomic import atomic_write_json
 
 SCHEMA_VERSION = 3
 RUN_FILE = "run.json"

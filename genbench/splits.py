@@ -31,7 +31,7 @@ import os
 import torch
 from torch import Tensor
 
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 
 TRAIN = "train"
 TEST = "test"

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from genbench import Capability, Generator, to_unit
-from genbench.data import resolve_data_root
+from genbench.data.datasets import resolve_data_root
 
 REPO = Path(__file__).resolve().parents[1]
 # Where the tests read MNIST: $GENBENCH_DATA, else genbench's own default (the user cache, where

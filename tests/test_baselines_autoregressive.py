@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.registry import get_generator, make_config
 from genbench_baselines.pixel_lstm import PixelLSTM, _neighbour_tokens_at
 from genbench_baselines.pixelcnn import PixelCNN

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from genbench.budget import Budget
 from genbench.cli import main
 from genbench.errors import ConfigError
 from genbench.results import RunRecord, cap_reason, inside_git_work_tree, read_run_record
-from genbench.runner import DIRTY_ERROR, describe_budget, plan_runs, run_suite
+from genbench.run.budget import Budget
+from genbench.run.plan import DIRTY_ERROR, describe_budget, plan_runs, run_suite
 from genbench.suite import load_suite, parse_suite
 from tests.conftest import stub_evaluator
 
@@ -134,7 +134,7 @@ def _git_repo(path):
 
 
 def test_dirty_checkout_refuses_a_results_folder_under_git(tmp_path, monkeypatch, data_root):
-    monkeypatch.setattr("genbench.runner.git_hash", lambda: "0123456789abcdef-dirty")
+    monkeypatch.setattr("genbench.run.plan.git_hash", lambda: "0123456789abcdef-dirty")
     repo = _git_repo(tmp_path / "repo")
     out = repo / "results"
     assert inside_git_work_tree(out) and not inside_git_work_tree(tmp_path / "scratch")
@@ -154,7 +154,7 @@ def test_dirty_checkout_refuses_a_results_folder_under_git(tmp_path, monkeypatch
 
 
 def test_clean_checkout_writes_under_git(tmp_path, monkeypatch):
-    monkeypatch.setattr("genbench.runner.git_hash", lambda: "0123456789abcdef")
+    monkeypatch.setattr("genbench.run.plan.git_hash", lambda: "0123456789abcdef")
     (rec,) = _run(_git_repo(tmp_path / "repo") / "results")
     assert rec.status == "ok"
 

@@ -5,10 +5,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from genbench.check import compare, parse_tolerances, save_baseline
 from genbench.cli import main
 from genbench.errors import InputError
 from genbench.results import write_run_record
+from genbench.verify.check import compare, parse_tolerances, save_baseline
 
 
 def _write(root, model, seed, fid=10.0, is_=8.0, ips_norm=1000.0, status="ok", suite="syn"):

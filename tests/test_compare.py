@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import main
-from genbench.compare import gather
 from genbench.errors import InputError
+from genbench.report.compare import gather
 from genbench.results import write_run_record
 from genbench.suite import load_suite
 

@@ -21,7 +21,7 @@ def _build(name, seed=0):
 
 
 def _batch(n=8, seed=0):
-    from genbench.data import load_split
+    from genbench.data.datasets import load_split
 
     return load_split("mnist", "test").images[seed * n:(seed + 1) * n].clone()
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 import genbench.imageio
-from genbench.cli_eval import eval_command
-from genbench.data import load_split
+from genbench.cli.eval import eval_command
+from genbench.data.datasets import load_split
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -248,7 +248,7 @@ def test_eval_rescores_a_folder_written_by_genbench_run(tmp_path, data_root):
     from click.testing import CliRunner
 
     from genbench.cli import main
-    from genbench.runner import run_suite
+    from genbench.run.plan import run_suite
     from genbench.suite import parse_suite
 
     suite = parse_suite({"name": "e", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import genbench.imageio as gio
-from genbench.cli_eval import eval_command
+from genbench.cli.eval import eval_command
 from genbench.errors import InputError
 from genbench.imageio import load_images
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.errors import GenbenchError
 from genbench.features.reference import reference_path
 from genbench.features.train import TrainConfig
@@ -121,7 +121,7 @@ def test_training_is_deterministic_for_a_seed(data_root):
 def test_features_train_command_writes_weights(tmp_path, data_root):
     from click.testing import CliRunner
 
-    from genbench.cli_eval import features_group
+    from genbench.cli.eval import features_group
 
     out = tmp_path / "w.pt"
     args = ["train", "--dataset", "mnist", "--data-root", data_root, "--out", str(out), "--epochs", "1",

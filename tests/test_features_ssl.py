@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from torchvision.transforms.functional import gaussian_blur
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.errors import GenbenchError
 from genbench.features import ssl
 from genbench.features.reference import ReferenceStats
@@ -157,7 +157,7 @@ def test_augmented_views_keep_the_digit_and_are_seeded(lens):
 
 
 def test_features_train_command_kind_ssl(tmp_path, data_root):
-    from genbench.cli_eval import features_group
+    from genbench.cli.eval import features_group
 
     out = tmp_path / "w.pt"
     args = ["train", "--kind", "ssl", "--dataset", "mnist", "--data-root", data_root, "--out", str(out),
@@ -172,7 +172,7 @@ def test_features_train_command_kind_ssl(tmp_path, data_root):
 def test_genbench_eval_reports_fid_ssl(tmp_path, data_root):
     import numpy as np
 
-    from genbench.cli_eval import eval_command
+    from genbench.cli.eval import eval_command
 
     images = load_split("mnist", "train", data_root).images[:40]
     npz = tmp_path / "samples.npz"
@@ -194,7 +194,7 @@ def test_genbench_eval_reports_fid_ssl(tmp_path, data_root):
 def test_genbench_eval_refuses_weights_with_another_hash(tmp_path, data_root, monkeypatch):
     import numpy as np
 
-    from genbench.cli_eval import eval_command
+    from genbench.cli.eval import eval_command
 
     npz = tmp_path / "samples.npz"
     np.savez(npz, samples=load_split("mnist", "train", data_root).images[:8].numpy())

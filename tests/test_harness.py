@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from genbench.budget import Budget
 from genbench.errors import CheckpointError
 from genbench.harness import CHECKPOINT_NAME, seed_everything, train
 from genbench.registry import get_generator, make_config
+from genbench.run.budget import Budget
 from tests.conftest import DummyConfig, DummyGenerator
 
 

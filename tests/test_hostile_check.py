@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genbench.check import compare, save_baseline
 from genbench.cli import main
 from genbench.errors import InputError
 from genbench.results import write_run_record
+from genbench.verify.check import compare, save_baseline
 
 
 def _record(model="a", seed=0, fid=10.0, status="ok", version=1):

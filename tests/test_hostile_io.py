@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from genbench.cli import main
 from genbench.errors import WriteError
-from genbench.io import FileLock, atomic_write_files, atomic_write_text
+from genbench.files.atomic import FileLock, atomic_write_files, atomic_write_text
 from genbench.results import write_run_record
 from tests.conftest import DATA_ROOT, REPO
 
@@ -38,7 +38,7 @@ def _tmp_files(root: Path) -> list[str]:
 _WRITER = """
 import os, sys, time
 import torch
-import genbench.io as gio
+import genbench.files.atomic as gio
 
 real_fsync = os.fsync
 
@@ -230,17 +230,17 @@ def test_run_on_a_full_disk_is_one_line(tmp_path, full_disk):
 
 def test_report_waits_for_the_leaderboard_lock(tmp_path, monkeypatch):
     """The finding: a report racing a run overwrote a newer leaderboard. Now it queues behind the run."""
-    import genbench.compare
+    import genbench.report.compare
 
     suite_dir = _suite_with_runs(tmp_path, 1)
     reading = threading.Event()
-    real_collect = genbench.compare.collect_runs
+    real_collect = genbench.report.compare.collect_runs
 
     def collect(folder):
         reading.set()
         return real_collect(folder)
 
-    monkeypatch.setattr(genbench.compare, "collect_runs", collect)
+    monkeypatch.setattr(genbench.report.compare, "collect_runs", collect)
     outcome = {}
     with FileLock(suite_dir / ".leaderboard.lock"):  # what a run holds while it writes its record and leaderboard
         def report() -> None:

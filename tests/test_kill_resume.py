@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRIVER = textwrap.dedent("""
     import sys, time
     from tests.conftest import stub_evaluator
-    from genbench.runner import run_suite
+    from genbench.run.plan import run_suite
     from genbench.suite import parse_suite
 
     def slow_eval(*args, **kwargs):

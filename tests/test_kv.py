@@ -2,11 +2,11 @@
 
 import pytest
 
-from genbench.budget import parse_budget_overrides
-from genbench.check import Tolerance, parse_tolerances
 from genbench.errors import ConfigError, InputError
 from genbench.kv import split_items, split_pair
 from genbench.registry import parse_set_options
+from genbench.run.budget import parse_budget_overrides
+from genbench.verify.check import Tolerance, parse_tolerances
 
 
 def test_split_items_strips_and_drops_blanks():

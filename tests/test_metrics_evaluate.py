@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genbench import Capability, Generator, to_unit
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.evaluate import EvalConfig, EvalResult, evaluate_model, evaluate_samples
 from genbench.metrics.likelihood import bits_per_dim, nll_summary
 from genbench.registry import metric_specs

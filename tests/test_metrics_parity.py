@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageFilter
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.evaluate import EvalConfig, distribution_metrics
 from genbench.imageio import load_images
 from genbench.metrics.fid import fid_bootstrap_interval, fid_from_features
@@ -201,7 +201,7 @@ def test_genbench_eval_equals_torch_fidelity_end_to_end(tmp_path, data_root):
     import torch_fidelity
     from click.testing import CliRunner
 
-    from genbench.cli_eval import eval_command
+    from genbench.cli.eval import eval_command
 
     n = 300
     train = load_split("mnist", "train", data_root).images

@@ -15,7 +15,7 @@ import torch
 from torchvision.transforms.functional import gaussian_blur
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.evaluate import EvalConfig, distribution_metrics
 from genbench.metrics.fid import fid_from_features
 from genbench.protocol import quantize

@@ -41,7 +41,7 @@ def test_nan_samples_are_a_clear_error(data_root):
 
 
 def test_nan_sampler_run_is_recorded_as_failed(tmp_path, data_root):
-    from genbench.runner import run_suite
+    from genbench.run.plan import run_suite
     from genbench.suite import parse_suite
 
     suite = parse_suite({"name": "nf", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
@@ -54,7 +54,7 @@ def test_nan_sampler_run_is_recorded_as_failed(tmp_path, data_root):
 
 
 def test_identical_samples_singular_covariance_gives_a_finite_fid(data_root):
-    from genbench.data import load_split
+    from genbench.data.datasets import load_split
 
     digit = load_split("mnist", "test", data_root).images[:1]
     m = evaluate_samples(digit.repeat(64, 1, 1, 1), dataset="mnist", data_root=data_root).metrics
@@ -63,7 +63,7 @@ def test_identical_samples_singular_covariance_gives_a_finite_fid(data_root):
 
 
 def test_fewer_samples_than_kid_subset_size(data_root):
-    from genbench.data import load_split
+    from genbench.data.datasets import load_split
 
     x = load_split("mnist", "test", data_root).images[:50]
     m = evaluate_samples(x, dataset="mnist", data_root=data_root).metrics

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import main
-from genbench.runner import run_suite
+from genbench.run.plan import run_suite
 from genbench.suite import parse_suite
 from tests.conftest import DATA_ROOT, DummyGenerator, SlowDummyGenerator, TracedDummyGenerator, stub_evaluator
 from tests.test_runner import _strip_timing
@@ -163,7 +163,7 @@ def test_cli_without_ray_names_the_extra(monkeypatch, tmp_path):
 
 DRIVER = textwrap.dedent("""
     import sys
-    from genbench.runner import run_suite
+    from genbench.run.plan import run_suite
     from genbench.suite import parse_suite
     from tests.conftest import SlowDummyGenerator, stub_evaluator
 

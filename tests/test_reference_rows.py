@@ -139,7 +139,7 @@ def test_real_data_never_samples_a_reference_image(data_root):
 
 
 def test_a_run_records_the_role_and_uses_the_run_data_root(tmp_path, data_root, monkeypatch):
-    from genbench.runner import run_suite
+    from genbench.run.plan import run_suite
     from genbench.suite import parse_suite
 
     # No $GENBENCH_DATA: the data must come through the run's --data-root alone.

@@ -5,8 +5,8 @@ import errno
 import pytest
 
 from genbench.errors import ConfigError, GenbenchError
-from genbench.io import FileLock
-from genbench.runner import run_suite
+from genbench.files.atomic import FileLock
+from genbench.run.plan import run_suite
 from genbench.suite import parse_suite
 from tests.conftest import stub_evaluator
 
@@ -33,7 +33,7 @@ def test_disk_full_on_checkpoint_marks_run_failed(tmp_path, monkeypatch):
 
 
 def test_disk_full_on_record_is_a_clear_error_and_keeps_earlier_records(tmp_path, monkeypatch):
-    import genbench.io
+    import genbench.files.atomic
 
     _run(tmp_path, seeds=[0])
     before = (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes()
@@ -53,7 +53,7 @@ def test_disk_full_on_record_is_a_clear_error_and_keeps_earlier_records(tmp_path
 
         return Full()
 
-    monkeypatch.setattr(genbench.io.os, "fdopen", full_fdopen)
+    monkeypatch.setattr(genbench.files.atomic.os, "fdopen", full_fdopen)
     with pytest.raises(GenbenchError, match=r"cannot write .*seed1/run.json \(No space left on device\)"):
         _run(tmp_path, seeds=[1])
     monkeypatch.undo()

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from genbench.aggregate import aggregate
-from genbench.check import summarise
-from genbench.report import leaderboard_frame, write_report
+from genbench.report.aggregate import aggregate
+from genbench.report.leaderboard import leaderboard_frame, write_report
 from genbench.results import RunRecord, collect_runs, json_safe, write_run_record
+from genbench.verify.check import summarise
 
 FIDS = {  # per-seed FIDs: good and mid clearly apart, noisy overlaps both
     "good": [7.5, 7.6, 7.4], "mid": [20.0, 20.5, 19.8], "noisy": [5.0, 30.0, 18.0],

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from genbench.execute import save_grid
-from genbench.report import write_report
+from genbench.report.leaderboard import write_report
 from genbench.results import write_run_record
 from tests.conftest import REPO
 

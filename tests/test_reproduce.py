@@ -10,13 +10,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genbench.check import Tolerance, parse_tolerances
 from genbench.cli import main
 from genbench.errors import InputError
-from genbench.reproduce import DIFFERENT, IDENTICAL, WITHIN, compare_records, load_records
 from genbench.results import RunRecord, read_run_record, write_run_record
 from genbench.revision import repo_root, revision_check, used_paths
-from genbench.runner import run_suite
+from genbench.run.plan import run_suite
+from genbench.verify.check import Tolerance, parse_tolerances
+from genbench.verify.reproduce import DIFFERENT, IDENTICAL, WITHIN, compare_records, load_records
 from tests.conftest import REPO
 
 MODEL = "seed-gan"  # a real GAN at its tiny smoke size: trains and evaluates in seconds

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from genbench.report import leaderboard_frame, write_report
+from genbench.report.leaderboard import leaderboard_frame, write_report
 from genbench.results import collect_runs, json_safe, write_run_record
 
 
@@ -56,7 +56,7 @@ def test_report_files_and_self_contained_html(tmp_path):
 
     import torch
 
-    from genbench.runner import save_grid
+    from genbench.run.plan import save_grid
 
     for model, seed, fid in (("a", 0, 10.0), ("a", 1, 12.0), ("b", 0, 30.0)):
         rec = _record(model, seed, fid=fid)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genbench.errors import ConfigError
-from genbench.runner import run_suite
+from genbench.run.plan import run_suite
 from genbench.suite import load_suite, parse_suite, suite_names
 from tests.conftest import DummyGenerator, stub_evaluator
 
@@ -110,7 +110,7 @@ def test_set_overrides_validated(tmp_path):
 
 
 def test_efficiency_figures(tmp_path):
-    from genbench.efficiency import calibrate_flops
+    from genbench.run.efficiency import calibrate_flops
 
     (rec,) = _run(tmp_path)
     m = rec.metrics

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from genbench.significance import compact_letter_display, compare_models, holm, welch_test
+from genbench.report.significance import compact_letter_display, compare_models, holm, welch_test
 
 
 def test_welch_matches_the_textbook_formula():

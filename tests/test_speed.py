@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 import genbench
 import genbench.harness as harness
-from genbench.budget import Budget
 from genbench.cli import main
 from genbench.evaluate import sample_speed
-from genbench.speed import parse_figures, parse_tolerance
+from genbench.run.budget import Budget
+from genbench.speed.bench import parse_figures, parse_tolerance
 from genbench.stats import median_ci
 from tests.conftest import REPO, DummyConfig, DummyGenerator
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 from PIL import Image
 
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 
 N = 40
 
@@ -78,7 +78,7 @@ def test_registered_in_either_import_order(folders):
 def test_eval_start_up_imports_neither_torch_fidelity_nor_torchvision():
     code = """
 import sys
-import genbench.cli, genbench.cli_eval, genbench.evaluate, genbench.imageio
+import genbench.cli, genbench.cli.eval, genbench.evaluate, genbench.imageio
 from genbench.features import load_extractor, load_reference
 print(sorted(m for m in ("torch_fidelity", "torchvision", "torch._dynamo", "skimage") if m in sys.modules))
 """

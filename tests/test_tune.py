@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import genbench.tune as tune_mod
+import genbench.tune.tuner as tune_mod
 from genbench.cli import main
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, DataError
 from genbench.registry import get_generator, load_generator_from_file, make_config
-from genbench.search_space import Choice, LogUniform, Uniform, sample_config, validate_search_space
 from genbench.suite import load_suite, parse_suite, suite_names
-from genbench.tune import (
+from genbench.tune.search_space import Choice, LogUniform, Uniform, sample_config, validate_search_space
+from genbench.tune.tuner import (
     TRIALS_FILE,
     best_trial,
     expected_best_curve,
@@ -134,7 +134,7 @@ def test_suite_file_overrides_a_search_space_and_old_suites_stay_valid():
 def test_plugin_declares_a_search_space(tmp_path):
     good = tmp_path / "good.py"
     good.write_text(
-        "from tests.conftest import DummyGenerator\nfrom genbench.search_space import LogUniform\n"
+        "from tests.conftest import DummyGenerator\nfrom genbench.tune.search_space import LogUniform\n"
         "class Mine(DummyGenerator):\n    name = 'mine'\n    search_space = {'lr': LogUniform(1e-3, 1e-1)}\n")
     assert load_generator_from_file(f"{good}:Mine").search_space == {"lr": LogUniform(1e-3, 1e-1)}
     bad = tmp_path / "bad.py"

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from genbench.data import dataset_names
+from genbench.data.datasets import dataset_names
 from genbench.errors import GenbenchError
 from genbench.features.network import FeatureNet, NetConfig
 

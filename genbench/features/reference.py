@@ -5,7 +5,7 @@ features ``[N,D]`` (KID subsets, precision/recall/density/coverage distances), t
 FID statistics (``mu``, ``sigma``, as torch-fidelity's ``fid_features_to_statistics``
 computes them) and the k-NN radii of the reference features.
 
-Cache files live in ``genbench.data.default_cache_root()/stats/`` and are named by
+Cache files live in ``genbench.data.datasets.default_cache_root()/stats/`` and are named by
 dataset, split, extractor and the first 16 hex digits of the extractor's weights
 hash, so new weights never meet stale statistics. They are written atomically
 (temporary file, fsync, ``os.replace``) and read with ``weights_only=True``; a file
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genbench.data import default_cache_root
+from genbench.data.datasets import default_cache_root
 from genbench.features.extractor import Extractor
-from genbench.io import atomic_torch_save
+from genbench.files.atomic import atomic_torch_save
 from genbench.metrics._fidelity_math import fid_features_to_statistics
 from genbench.metrics.prdc import knn_radii
 from genbench.splits import split_images

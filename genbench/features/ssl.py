@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genbench.data import dataset_names, load_split
+from genbench.data.datasets import dataset_names, load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.features.extractor import WEIGHTS_DIR, Extractor, file_sha256
 from genbench.features.network import _conv_block, preprocess

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genbench.data import dataset_names, load_split
+from genbench.data.datasets import dataset_names, load_split
 from genbench.errors import ConfigError
 from genbench.features.network import FeatureNet, NetConfig
-from genbench.io import atomic_write_bytes
+from genbench.files.atomic import atomic_write_bytes
 
 ProgressFn = Callable[[str, int, int], None]
 

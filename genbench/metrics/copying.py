@@ -49,8 +49,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from genbench.data import default_cache_root, resolve_data_root
-from genbench.io import atomic_torch_save
+from genbench.data.datasets import default_cache_root, resolve_data_root
+from genbench.files.atomic import atomic_torch_save
 from genbench.registry import MetricSpec, register_metric
 from genbench.splits import REFERENCE, TRAIN, split_images
 

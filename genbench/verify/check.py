@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from genbench.aggregate import aggregate
 from genbench.errors import InputError
-from genbench.io import atomic_write_json
+from genbench.files.atomic import atomic_write_json
 from genbench.kv import split_items, split_pair
 from genbench.registry import metric_specs
+from genbench.report.aggregate import aggregate
 from genbench.results import (
     STATUSES,
     RunRecord,
@@ -119,7 +119,7 @@ def judge(metric: str, base_value: float, value: float, tol: Tolerance) -> str:
 def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
     """Per model: mean of every directional metric over ok seeds, and status counts.
 
-    The means are those of the leaderboard: both come from :func:`genbench.aggregate.aggregate`.
+    The means are those of the leaderboard: both come from :func:`genbench.report.aggregate.aggregate`.
     Directional metrics and the work counts are kept.
     """
     metrics = metric_specs()

@@ -1,4 +1,4 @@
-"""Ray Tune's view of a :class:`genbench.tune.TrialSource` (imported only with ``--executor ray``).
+"""Ray Tune's view of a :class:`genbench.tune.tuner.TrialSource` (imported only with ``--executor ray``).
 
 Ray Tune pickles its searcher with the experiment state, so the searcher holds only a key
 into :data:`LIVE`, the driver's table of live objects (a console, an Optuna study, the
@@ -34,7 +34,7 @@ class TrialSourceSearcher(Searcher):
         return got
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        from genbench.tune import failed_record
+        from genbench.tune.tuner import failed_record
 
         got = self.suggested.pop(trial_id, None)
         if got is None:

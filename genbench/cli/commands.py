@@ -117,7 +117,7 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     130 after Ctrl-C (finished runs are kept; continue with --resume).
     """
     from genbench.registry import load_generator_from_file, parse_set_options
-    from genbench.runner import run_suite
+    from genbench.run.plan import run_suite
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -181,7 +181,7 @@ def _num(value) -> str:
 @main.command("list")
 def list_cmd():
     """Show suites, generators, datasets and metrics."""
-    from genbench.data import dataset_names
+    from genbench.data.datasets import dataset_names
     from genbench.registry import generator_names, get_generator, metric_specs
     from genbench.suite import load_suite, suite_names
 
@@ -195,7 +195,7 @@ def list_cmd():
                   ",".join(map(str, s.seeds)), text(s.description))
     console.print(t)
     t = Table(title="generators")
-    from genbench.search_space import describe_distribution
+    from genbench.tune.search_space import describe_distribution
 
     for col in ("name", "capabilities", "likelihood", "tune (metric: search space)", "docs"):
         t.add_column(col)
@@ -229,8 +229,8 @@ def report(results, compare):
     Takes the folder's leaderboard lock, as `genbench run` does, so a report never
     overwrites a newer leaderboard; the four files are replaced together or not at all.
     """
-    from genbench.io import FileLock
-    from genbench.report import write_report
+    from genbench.files.atomic import FileLock
+    from genbench.report.leaderboard import write_report
 
     if not Path(results).is_dir():
         raise click.BadParameter(f"{plain(results)} is not a folder", param_hint="RESULTS")
@@ -263,7 +263,7 @@ def check(results, baseline_path, tol, json_path):
     """
     import json as _json
 
-    from genbench.check import FAILING, compare, comparisons_json, parse_tolerances
+    from genbench.verify.check import FAILING, compare, comparisons_json, parse_tolerances
 
     comparisons, problems = compare(results, baseline_path, parse_tolerances(tol))
     console = Console(stderr=json_path == "-")
@@ -280,7 +280,7 @@ def check(results, baseline_path, tol, json_path):
     if json_path == "-":
         click.echo(_json.dumps(payload, indent=2))
     elif json_path:
-        from genbench.io import atomic_write_json
+        from genbench.files.atomic import atomic_write_json
 
         atomic_write_json(json_path, payload)
     for problem in problems:
@@ -307,7 +307,7 @@ def baseline():
 @click.argument("file", type=click.Path(dir_okay=False))
 def baseline_save(results, file):
     """Write a baseline FILE (JSON) from the run records of one suite folder RESULTS."""
-    from genbench.check import save_baseline
+    from genbench.verify.check import save_baseline
 
     b = save_baseline(results, file)
     n = sum(len(m["metrics"]) for m in b["models"].values())
@@ -316,17 +316,17 @@ def baseline_save(results, file):
 
 
 # Attached after `main` exists; cli_eval holds the metric-side commands.
-from genbench.cli_eval import eval_command, features_group  # noqa: E402
+from genbench.cli.eval import eval_command, features_group  # noqa: E402
 
 main.add_command(eval_command, "eval")
 main.add_command(features_group, "features")
-from genbench.cli_speed import speed_command  # noqa: E402
+from genbench.cli.speed import speed_command  # noqa: E402
 
 main.add_command(speed_command, "speed")
-from genbench.cli_reproduce import reproduce_command  # noqa: E402
+from genbench.cli.reproduce import reproduce_command  # noqa: E402
 
 main.add_command(reproduce_command, "reproduce")
-from genbench.cli_tune import tune_command  # noqa: E402
+from genbench.cli.tune import tune_command  # noqa: E402
 
 main.add_command(tune_command, "tune")
 

@@ -1,4 +1,4 @@
-"""`genbench reproduce`: a thin shell over :func:`genbench.reproduce.reproduce_runs`."""
+"""`genbench reproduce`: a thin shell over :func:`genbench.verify.reproduce.reproduce_runs`."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
     """
     import json as _json
 
-    from genbench.cli import _csv_list, _seeds
+    from genbench.cli.commands import _csv_list, _seeds
     from genbench.registry import load_generator_from_file
-    from genbench.reproduce import DIFFERENT, IDENTICAL, WITHIN, reproduce_runs, verdicts_json
+    from genbench.verify.reproduce import DIFFERENT, IDENTICAL, WITHIN, reproduce_runs, verdicts_json
 
     extra = [load_generator_from_file(spec) for spec in model_files]
     progress_console = Console(stderr=True)
@@ -103,7 +103,7 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
     if json_path == "-":
         click.echo(_json.dumps(payload, indent=2))
     elif json_path:
-        from genbench.io import atomic_write_json
+        from genbench.files.atomic import atomic_write_json
 
         atomic_write_json(json_path, payload)
     click.get_current_context().exit(1 if counts[DIFFERENT] else 0)

@@ -18,9 +18,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from genbench.budget import Budget, parse_budget_overrides
-from genbench.compare import gather
-from genbench.data import SPLIT_SIZES, load_split
+from genbench.data.datasets import SPLIT_SIZES, load_split
 from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
 from genbench.execute import (
@@ -32,13 +30,15 @@ from genbench.execute import (
     run_dir_for,
     save_grid,
 )
+from genbench.files.atomic import FileLock
 from genbench.harness import CHECKPOINT_NAME, load_average
-from genbench.io import FileLock
-from genbench.progress import ProgressBoard
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config, validate_config
-from genbench.report import write_report
+from genbench.report.compare import gather
+from genbench.report.leaderboard import write_report
 from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record
+from genbench.run.budget import Budget, parse_budget_overrides
+from genbench.run.progress import ProgressBoard
 from genbench.suite import ModelEntry, Suite, load_suite
 from genbench.term import text
 from genbench.validation import expect_seeds
@@ -283,7 +283,7 @@ def run_suite(
     ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
     sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
     the same suite version, e.g. the committed ``results/mnist-small``) join the
-    leaderboard without being rerun (:mod:`genbench.compare`); they are checked before
+    leaderboard without being rerun (:mod:`genbench.report.compare`); they are checked before
     anything trains. ``budget`` (``--budget``) replaces every model's whole budget.
     A results folder inside a git work tree is refused when genbench runs from a checkout
     with uncommitted changes, unless ``allow_dirty`` (:func:`check_clean_revision`). When the
@@ -299,14 +299,14 @@ def run_suite(
     if gpus_per_run is not None and not (gpus_per_run >= 0):
         raise ConfigError(f"--gpus-per-run must be >= 0, got {gpus_per_run!r}")
     if tensorboard_dir is not None:
-        from genbench.tensorboard import check_available
+        from genbench.run.tensorboard import check_available
 
         check_available()
     suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
     budget_overrides = parse_budget_overrides(budget) if isinstance(budget, str) else budget
     console = console or Console(stderr=True)
     if executor == "ray":
-        from genbench.ray_executor import RayExecutor
+        from genbench.run.executors import RayExecutor
 
         ray_exec = RayExecutor(address=ray_address, console=console)
         dev_name = ray_exec.resolve_device(device)

@@ -5,7 +5,7 @@ with unequal tuning effort mostly measure the effort. Here every model of a tune
 
 - the same number of trials ``K`` and the same per-trial work budget (images or steps;
   never seconds, which would give a faster machine more work);
-- values drawn from its own declared ``search_space`` (:mod:`genbench.search_space`),
+- values drawn from its own declared ``search_space`` (:mod:`genbench.tune.search_space`),
   by random search (trial ``i``'s values depend on ``(seed, i)`` only) or Optuna's TPE
   (seeded, one trial at a time, so the same trials come out on any executor);
 - a score that never touches the test split: each trial trains on ``train-fit`` (the
@@ -38,11 +38,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from genbench.budget import Budget, parse_budget_overrides
 from genbench.errors import ConfigError, GenbenchError
-from genbench.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text
+from genbench.files.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text
 from genbench.protocol import Generator, Role, RunContext
-from genbench.search_space import (
+from genbench.run.budget import Budget, parse_budget_overrides
+from genbench.splits import FIT, VALIDATION, VALIDATION_SIZE, split_images
+from genbench.suite import ModelEntry, Suite, load_suite
+from genbench.tune.search_space import (
     Distribution,
     describe_distribution,
     from_optuna,
@@ -50,8 +52,6 @@ from genbench.search_space import (
     to_optuna,
     validate_search_space,
 )
-from genbench.splits import FIT, VALIDATION, VALIDATION_SIZE, split_images
-from genbench.suite import ModelEntry, Suite, load_suite
 
 TRIALS_FILE = "trials.jsonl"
 TUNE_FILE = "tune.json"
@@ -366,7 +366,7 @@ def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, 
 class TrialSource:
     """Hands out trials ``{"trial": i, "values": {...}}`` in index order and learns from their records.
 
-    Random search: trial ``i``'s values are :func:`~genbench.search_space.sample_config`
+    Random search: trial ``i``'s values are :func:`~genbench.tune.search_space.sample_config`
     of ``(seed, i)``. TPE: Ray Tune's ``OptunaSearch`` over Optuna's ``TPESampler(seed)``;
     its suggestions depend on the records told so far, so TPE runs one trial at a time.
     ``done`` (the trials file of a resumed tune) is replayed first: the same suggestions
@@ -463,7 +463,7 @@ def _ray_trial(config: dict[str, Any], task: TrialTask) -> None:
 
 def ray_exec_pickle(task: TrialTask) -> None:
     """Ship a ``--model file.py:Class`` by value: Ray workers cannot import its module."""
-    from genbench.ray_executor import RayExecutor
+    from genbench.run.executors import RayExecutor
 
     RayExecutor._pickle_user_code(None, [task], None)  # type: ignore[arg-type]
 
@@ -471,7 +471,7 @@ def ray_exec_pickle(task: TrialTask) -> None:
 def _tune_ray(plan: TunePlan, task: TrialTask, source: TrialSource, log: TrialsLog, on_done: TrialDone,
               cpus_per_run: int, gpus_per_run: float, slots: int) -> None:
     tune = _import_tune()
-    from genbench.tune_ray import LIVE, TrialSourceSearcher
+    from genbench.tune.ray_search import LIVE, TrialSourceSearcher
 
     key = f"{task.model}-{id(source)}"
     LIVE[key] = (task, source, log, on_done)
@@ -515,7 +515,7 @@ def run_tune(
     if executor == "ray":
         from rich.console import Console
 
-        from genbench.ray_executor import RayExecutor
+        from genbench.run.executors import RayExecutor
 
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         ray_exec = RayExecutor(ray_address, console or Console(stderr=True))

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from genbench.data import dataset_names
+from genbench.data.datasets import dataset_names
 from genbench.device import DEVICE_CHOICES, resolve_device
 from genbench.errors import GenbenchError
 from genbench.evaluate import METRIC_GROUPS
@@ -129,8 +129,8 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
           skip_bad, device, data_root, seed) -> None:
     import genbench
     from genbench.evaluate import EvalConfig, evaluate_samples
+    from genbench.files.atomic import atomic_write_json
     from genbench.imageio import load_images, match_pairs
-    from genbench.io import atomic_write_json
 
     to_stdout = json_path == "-"
     console = Console(stderr=to_stdout)

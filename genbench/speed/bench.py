@@ -1,6 +1,6 @@
 """``genbench speed``: fixed workloads measured as many short windows, on one tree or two interleaved.
 
-Workloads (run by :mod:`genbench.speed_worker` in fresh processes):
+Workloads (run by :mod:`genbench.speed.worker` in fresh processes):
 
 - per registered generator, at its config in the suite (``mnist-small``; no tiny
   settings): ``train_images_per_s`` (``train_step`` on real training batches at the
@@ -48,8 +48,8 @@ from typing import Any
 
 from genbench.errors import GenbenchError, InputError
 from genbench.harness import load_average
-from genbench.speed_git import SourceTree, export_revision, repo_root, working_tree
-from genbench.speed_worker import EVAL, FEATURES, METRICS, SAMPLE, TRAIN
+from genbench.speed.trees import SourceTree, export_revision, repo_root, working_tree
+from genbench.speed.worker import EVAL, FEATURES, METRICS, SAMPLE, TRAIN
 from genbench.stats import median_ci, paired_ratio
 
 FIGURES = {"train": TRAIN, "sample": SAMPLE, "features": FEATURES, "metrics": METRICS}
@@ -162,7 +162,7 @@ class Worker:
         self.side = side
         script = scratch / "speed_worker.py"
         if not script.exists():
-            shutil.copyfile(Path(__file__).with_name("speed_worker.py"), script)
+            shutil.copyfile(Path(__file__).with_name("worker.py"), script)
         env = dict(os.environ)
         if tree is not None:
             rest = [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []

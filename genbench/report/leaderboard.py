@@ -1,13 +1,13 @@
 """Leaderboards: Markdown, CSV, JSON and one self-contained HTML page, rebuilt from run records.
 
-Rows come from :func:`genbench.aggregate.aggregate` (the aggregation ``genbench
+Rows come from :func:`genbench.report.aggregate.aggregate` (the aggregation ``genbench
 check`` uses too): mean ± sample std over ok seeds. Competitors are ordered by mean
 FID; the primary metrics (FID for sample quality, NLL for likelihood) carry a
 compact letter display of which differences are significant over seeds
-(:mod:`genbench.significance`). Reference rows (floor, ceiling, memorizer; a
+(:mod:`genbench.report.significance`). Reference rows (floor, ceiling, memorizer; a
 generator's ``role``) are shown apart, in a table of their own, and never ranked.
 Rows of other results folders of the same suite version can be shown beside a
-folder's own (``--compare``, :mod:`genbench.compare`); they are marked as such.
+folder's own (``--compare``, :mod:`genbench.report.compare`); they are marked as such.
 
 The HTML page fits a 1400-px window: its main table holds the primary metrics, and
 every metric of a model (with per-seed values) is in that model's details block. It
@@ -31,14 +31,14 @@ from typing import Any
 
 import pandas as pd
 
-from genbench.aggregate import ModelSummary, aggregate
-from genbench.compare import ComparedFolder, Sources, gather
 from genbench.errors import InputError
-from genbench.io import atomic_write_files, json_text
+from genbench.files.atomic import atomic_write_files, json_text
 from genbench.protocol import Role
 from genbench.registry import MetricSpec, metric_specs
+from genbench.report.aggregate import ModelSummary, aggregate
+from genbench.report.compare import ComparedFolder, Sources, gather
+from genbench.report.significance import Significance, compare_models
 from genbench.results import STATUSES, RunRecord, json_safe, utc_now
-from genbench.significance import Significance, compare_models
 
 # Leaderboard column order; other metrics follow alphabetically.
 PREFERRED_ORDER = [
@@ -599,7 +599,7 @@ def write_report(suite_dir: str | os.PathLike, compare: Sequence[str | os.PathLi
     """Rebuild leaderboard.{md,csv,json,html} in ``suite_dir`` from its run records.
 
     ``compare`` adds the runs of other results folders of the same suite version
-    (:func:`genbench.compare.gather`), marked as compared; :class:`~genbench.errors.InputError`
+    (:func:`genbench.report.compare.gather`), marked as compared; :class:`~genbench.errors.InputError`
     if one cannot be compared.
     """
     suite_dir = Path(suite_dir)

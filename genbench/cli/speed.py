@@ -1,6 +1,6 @@
 """``genbench speed``: measure the code's throughput, or compare it with a git revision.
 
-A thin shell over :func:`genbench.speed.run_speed`; errors are one line
+A thin shell over :func:`genbench.speed.bench.run_speed`; errors are one line
 ``Error: ...`` with exit code 2 (raised as GenbenchError, turned into a line by the
 ``genbench`` group).
 """
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from genbench.data import resolve_data_root
+from genbench.data.datasets import resolve_data_root
 from genbench.device import DEVICE_CHOICES
 from genbench.errors import GenbenchError
 
@@ -114,7 +114,15 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
     Exit status: 1 when a figure regressed, 0 otherwise, 2 on unusable input
     (unknown revision, not a git checkout, unknown model).
     """
-    from genbench.speed import SpeedConfig, compare, parse_figures, parse_tolerance, report_json, run_speed, summarise
+    from genbench.speed.bench import (
+        SpeedConfig,
+        compare,
+        parse_figures,
+        parse_tolerance,
+        report_json,
+        run_speed,
+        summarise,
+    )
 
     tol = parse_tolerance(tol_text) if against is not None else None
     if suite.endswith(".toml") and Path(suite).is_file():
@@ -182,7 +190,7 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
     if json_path == "-":
         click.echo(json.dumps(payload, indent=2))
     elif json_path:
-        from genbench.io import atomic_write_json
+        from genbench.files.atomic import atomic_write_json
 
         try:
             atomic_write_json(json_path, payload)

@@ -6,8 +6,8 @@ tree or an exported git revision), so that the measuring code is the same on bot
 sides and only the code under test differs, as in asv. It must therefore import
 nothing of genbench at module level and use only long-standing public APIs of
 the code under test: ``genbench.registry`` (``generator_names``, ``get_generator``,
-``make_config``), ``genbench.suite.load_suite``, ``genbench.data.load_split``,
-``genbench.harness.seed_everything``, ``genbench.efficiency.train_flops_per_image``,
+``make_config``), ``genbench.suite.load_suite``, ``genbench.data.datasets.load_split``,
+``genbench.harness.seed_everything``, ``genbench.run.efficiency.train_flops_per_image``,
 ``genbench.features`` (``load_extractor``, ``load_reference``) and
 ``genbench.evaluate`` (``EvalConfig``, ``distribution_metrics``).
 
@@ -81,7 +81,7 @@ class Workloads:
         expect = msg.get("expect_genbench")
         if expect and Path(self.genbench_file) != Path(expect).resolve():
             raise RuntimeError(f"imported genbench from {self.genbench_file}, expected {expect}")
-        from genbench.data import load_split
+        from genbench.data.datasets import load_split
         from genbench.harness import seed_everything
         from genbench.registry import generator_names, get_generator
         from genbench.suite import load_suite
@@ -117,8 +117,8 @@ class Workloads:
 
     # -- generators ----------------------------------------------------------------
     def _setup_model(self, name: str) -> dict:
-        from genbench.efficiency import train_flops_per_image
         from genbench.registry import get_generator, make_config
+        from genbench.run.efficiency import train_flops_per_image
 
         cls = get_generator(name)
         entry = next((e for e in self.suite.models if e.name == name), None)

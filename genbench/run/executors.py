@@ -13,7 +13,7 @@ on another node resume from the checkpoint. The driver writes the leaderboard on
 from the records.
 
 Progress: tasks put ``(run key, fraction, info)`` on a Ray queue; the driver drains it
-into its :class:`~genbench.progress.ProgressBoard`. Ctrl-C on the driver cancels every
+into its :class:`~genbench.run.progress.ProgressBoard`. Ctrl-C on the driver cancels every
 outstanding task; finished records stay intact and interrupted runs continue with
 ``--resume``.
 """
@@ -30,8 +30,8 @@ from rich.console import Console
 
 from genbench.errors import ConfigError
 from genbench.execute import Evaluator, RunSpec, execute_run
-from genbench.progress import ProgressBoard
 from genbench.results import RunRecord
+from genbench.run.progress import ProgressBoard
 
 MAX_RETRIES = 3  # Ray's own default for tasks whose worker dies
 POLL_SECONDS = 0.25

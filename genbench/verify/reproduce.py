@@ -9,7 +9,7 @@ every executor calls), and compares the two records:
 - ``identical``: the status, the work done (steps and images) and every metric of the
   record are equal bit for bit;
 - ``within tolerance``: some differ, each within the tolerance ``genbench check``
-  would give it (:mod:`genbench.check`: the registry's, or ``--tol``);
+  would give it (:mod:`genbench.verify.check`: the registry's, or ``--tol``);
 - ``different``: the status or the work done differs, or a metric lies outside its
   tolerance, or a metric is missing from one side.
 
@@ -34,8 +34,18 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from genbench.budget import Budget
-from genbench.check import (
+from genbench.data.datasets import SPLIT_SIZES, dataset_names, load_split
+from genbench.errors import ConfigError, InputError
+from genbench.execute import Evaluator, RunSpec, execute_run, run_dir_for
+from genbench.harness import CHECKPOINT_NAME
+from genbench.protocol import Generator
+from genbench.registry import get_generator, make_config, validate_config
+from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
+from genbench.revision import RevisionCheck, revision_check, used_paths
+from genbench.run.budget import Budget
+from genbench.run.progress import ProgressBoard
+from genbench.suite import EvalSettings, Suite, load_suite
+from genbench.verify.check import (
     WORK_COUNTS,
     Tolerance,
     is_gated,
@@ -45,16 +55,6 @@ from genbench.check import (
     validate_records,
     validate_tolerances,
 )
-from genbench.data import SPLIT_SIZES, dataset_names, load_split
-from genbench.errors import ConfigError, InputError
-from genbench.execute import Evaluator, RunSpec, execute_run, run_dir_for
-from genbench.harness import CHECKPOINT_NAME
-from genbench.progress import ProgressBoard
-from genbench.protocol import Generator
-from genbench.registry import get_generator, make_config, validate_config
-from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
-from genbench.revision import RevisionCheck, revision_check, used_paths
-from genbench.suite import EvalSettings, Suite, load_suite
 
 IDENTICAL, WITHIN, DIFFERENT = "identical", "within tolerance", "different"
 REPRODUCED = (IDENTICAL, WITHIN)
@@ -341,8 +341,8 @@ def compare_records(recorded: RunRecord, rerun: RunRecord, tolerances: dict[str,
     """Verdict, differences, compared keys, excluded (speed) keys and rerun-only keys of two records of one spec.
 
     Each metric of ``recorded`` is compared with ``genbench check``'s machinery: gated by
-    :func:`genbench.check.is_gated`, tolerance from :func:`genbench.check.tolerance_for`,
-    judged by :func:`genbench.check.judge` (work counts exactly). ``held`` there is
+    :func:`genbench.verify.check.is_gated`, tolerance from :func:`genbench.verify.check.tolerance_for`,
+    judged by :func:`genbench.verify.check.judge` (work counts exactly). ``held`` there is
     ``within tolerance`` here, in either direction: a rerun that scores better than its
     record is not a reproduction either.
     """

@@ -1,0 +1,1 @@
+"""Datasets (``datasets``: download, checksums, data-root resolution) and the splits drawn from them."""

@@ -1,0 +1,1 @@
+"""From run records to leaderboards: aggregate over seeds, significance, folders compared, outputs."""

@@ -1,0 +1,1 @@
+"""``genbench tune``: search spaces, trials on Ray Tune, tuned suite files."""
