@@ -30,7 +30,7 @@ import torch
 import genbench
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
-from genbench.files.atomic import FileLock, atomic_write_bytes
+from genbench.files.atomic import atomic_write_bytes
 from genbench.harness import CHECKPOINT_NAME, load_average, seed_everything, train
 from genbench.protocol import Generator, RunContext
 from genbench.registry import make_config, metric_specs
@@ -46,10 +46,10 @@ from genbench.results import (
 )
 from genbench.run.budget import Budget
 from genbench.run.efficiency import calibrate_flops, train_flops_per_image
+from genbench.run.lock import run_lock
 from genbench.suite import Suite
 
 Evaluator = Callable[..., Any]
-LOCK_NAME = ".lock"
 _PATH_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -57,10 +57,6 @@ class RunProgress(Protocol):
     """Where a run reports how far it is (a rich bar locally, a Ray queue on a cluster)."""
 
     def __call__(self, fraction: float, info: str) -> None: ...
-
-
-class RunLockedError(ConfigError):
-    """Another process is writing the same (model, seed) into the same results folder."""
 
 
 @dataclass(frozen=True)
@@ -223,18 +219,8 @@ def execute_run(
     """
     run_dir = spec.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run_dir / LOCK_NAME, blocking=False)
-    try:
-        lock.__enter__()
-    except BlockingIOError:
-        raise RunLockedError(
-            f"{run_dir} is being written by another genbench process (pid {lock.holder()}); "
-            f"the same (model, seed) cannot run twice into one results folder"
-        ) from None
-    try:
+    with run_lock(run_dir, "the same (model, seed) cannot run twice into one results folder"):
         return _execute_locked(spec, run_dir, executor, evaluator, progress)
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _execute_locked(

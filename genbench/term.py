@@ -26,3 +26,11 @@ def text(value: object, style: str = "") -> Text:
     """A rich :class:`~rich.text.Text` of :func:`plain` ``(value)``: shown literally, never parsed as markup or
     emoji."""
     return Text(plain(value), style=style)
+
+
+def format_number(value: float | None) -> str:
+    """A figure for a terminal table: three significant digits below 1000, whole with thousands separators
+    from 1000 up, ``—`` for None."""
+    if value is None:
+        return "—"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"

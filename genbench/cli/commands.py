@@ -18,7 +18,7 @@ import genbench
 from genbench.device import DEVICE_CHOICES
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
-from genbench.term import plain, text
+from genbench.term import format_number, plain, text
 from genbench.validation import expect_seeds
 
 COMPARE_HELP = ("Also show, without rerunning them, the runs of another results folder of the same suite version "
@@ -146,7 +146,7 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
         ach = rec.budget.get("achieved") or {}
         table.add_row(
             text(rec.model_name), str(rec.seed), rec.status, f"{ach.get('images', 0):,}",
-            _num(m.get("train_images_per_s")), _num(m.get("fid")), _num(m.get("is")), _num(m.get("nll_bpd")),
+            *(format_number(m.get(key)) for key in ("train_images_per_s", "fid", "is", "nll_bpd")),
         )
     console.print(table)
     suite_name = records[0].suite_name if records else suite
@@ -170,12 +170,6 @@ def _finish_hint(rec) -> str:
     which = f"--models {rec.model_name} --seeds {rec.seed}"
     return (f"Finish it on an idle machine with `{which} --overwrite`, or continue it with a higher cap: "
             f"`{which} --resume --budget {work},seconds=S`")
-
-
-def _num(value) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 @main.command("list")
@@ -229,14 +223,14 @@ def report(results, compare):
     Takes the folder's leaderboard lock, as `genbench run` does, so a report never
     overwrites a newer leaderboard; the four files are replaced together or not at all.
     """
-    from genbench.files.atomic import FileLock
     from genbench.report.leaderboard import write_report
+    from genbench.run.lock import leaderboard_lock
 
     if not Path(results).is_dir():
         raise click.BadParameter(f"{plain(results)} is not a folder", param_hint="RESULTS")
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught, FileLock(Path(results) / ".leaderboard.lock"):
+    with warnings.catch_warnings(record=True) as caught, leaderboard_lock(Path(results)):
         warnings.simplefilter("always")
         paths = write_report(results, compare)
     for w in caught:
@@ -272,7 +266,7 @@ def check(results, baseline_path, tol, json_path):
         table.add_column(col, justify="right" if col in ("baseline", "now") else "left")
     colour = {"regressed": "red", "improved": "green", "held": "", "missing": "yellow", "work changed": "red"}
     for c in comparisons:
-        table.add_row(text(c.model), text(c.metric), _num(c.baseline), _num(c.value), c.tolerance,
+        table.add_row(text(c.model), text(c.metric), format_number(c.baseline), format_number(c.value), c.tolerance,
                       f"[{colour[c.verdict]}]{c.verdict}[/]" if colour[c.verdict] else c.verdict)
     console.print(table)
     regressions = [c for c in comparisons if c.verdict in FAILING]

@@ -25,6 +25,7 @@ from genbench.data.datasets import dataset_names
 from genbench.device import DEVICE_CHOICES, resolve_device
 from genbench.errors import GenbenchError
 from genbench.evaluate import METRIC_GROUPS
+from genbench.kv import split_items
 from genbench.metrics.eval_throughput import KEY_EVAL_IMAGES_PER_S
 from genbench.term import plain
 
@@ -32,7 +33,7 @@ DATASET_CHOICES = dataset_names()
 
 
 def _parse_groups(value: str) -> frozenset[str]:
-    groups = frozenset(g.strip() for g in value.split(",") if g.strip())
+    groups = frozenset(split_items(value))
     unknown = sorted(groups - set(METRIC_GROUPS))
     if unknown or not groups:
         raise click.BadParameter(f"{', '.join(unknown) or 'nothing given'}; choose from {', '.join(METRIC_GROUPS)}")

@@ -16,8 +16,10 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from genbench.data.datasets import resolve_data_root
-from genbench.device import DEVICE_CHOICES
+from genbench.device import DEVICE_CHOICES, resolve_device_name
 from genbench.errors import GenbenchError
+from genbench.kv import split_items
+from genbench.term import format_number
 
 # No "auto": a speed figure belongs to one named device.
 SPEED_DEVICES = [d for d in DEVICE_CHOICES if d != "auto"]
@@ -27,14 +29,6 @@ COLOURS = {"regressed": "red", "improved": "green", "work changed": "yellow", "h
 def _short(figure: str) -> str:
     """Table label: ``train_images_per_s`` -> ``train img/s``; work counts unchanged."""
     return figure.replace("_images_per_s", " img/s")
-
-
-def _num(value) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1000):
-        return f"{value:,.0f}"
-    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def _interval(low, high, fmt: str = "{:.3g}") -> str:
@@ -129,17 +123,15 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
         suite = str(Path(suite).resolve())  # the workers run in a scratch folder, so paths are made absolute
     data_root = str(resolve_data_root(data_root).absolute())  # a relative --data-root or $GENBENCH_DATA too
     config = SpeedConfig(
-        models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else None,
+        models=tuple(split_items(models)) if models else None,
         figures=parse_figures(figures_text), window_seconds=window_seconds, seconds_per_figure=seconds_per_figure,
         min_rounds=min_rounds, rounds=rounds, threads=threads,
         device=device, suite=suite, sample_batch=sample_batch, eval_images=eval_images, data_root=data_root,
         seed=seed, clock=clock,
     )
-    if device == "cuda":
-        import torch
+    import torch
 
-        if not torch.cuda.is_available():
-            raise GenbenchError("--device cuda: no CUDA device is available")
+    resolve_device_name(device, has_gpu=torch.cuda.is_available(), auto_allowed=False)
     console = Console(stderr=json_path == "-")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=no_progress, transient=True) as bar:
@@ -156,7 +148,7 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
         for col in ("model", "figure", "median", "95% interval", "windows"):
             table.add_column(col, justify="left" if col in ("model", "figure") else "right")
         for r in rows:
-            table.add_row(r["model"], _short(r["figure"]), _num(r["median"]),
+            table.add_row(r["model"], _short(r["figure"]), format_number(r["median"]),
                           _interval(r["ci_low"], r["ci_high"], "{:,.0f}"), str(r["windows"]))
         console.print(table)
         work = Table(title="work counts")
@@ -164,7 +156,7 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
             work.add_column(col, justify="right" if col == "value" else "left")
         for model, per_side in measurement.work.items():
             for key, value in sorted((next(iter(per_side.values())) or {}).items()):
-                work.add_row(model, key, _num(value))
+                work.add_row(model, key, format_number(value))
         console.print(work)
     else:
         rows = compare(measurement, tol)
@@ -175,7 +167,7 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
             table.add_column(col, justify="left" if col in ("model", "figure", "verdict") else "right")
         for r in rows:
             colour = COLOURS[r["verdict"]]
-            table.add_row(r["model"], _short(r["figure"]), _num(r["old"]), _num(r["new"]),
+            table.add_row(r["model"], _short(r["figure"]), format_number(r["old"]), format_number(r["new"]),
                           "—" if r["ratio"] is None else f"{r['ratio']:.3f}",
                           _interval(r["ci_low"], r["ci_high"], "{:.3f}") if r["unit"] else "exact",
                           str(r["rounds"]) if r["unit"] else "",

@@ -28,6 +28,7 @@ from typing import Any
 
 from rich.console import Console
 
+from genbench.device import resolve_device_name
 from genbench.errors import ConfigError
 from genbench.execute import Evaluator, RunSpec, execute_run
 from genbench.results import RunRecord
@@ -97,13 +98,7 @@ class RayExecutor:
     def resolve_device(self, device: str) -> str:
         """``auto`` is cuda when the Ray cluster has GPUs; ``cuda`` without any is an error."""
         gpus = self.ray.cluster_resources().get("GPU", 0)
-        if device == "auto":
-            return "cuda" if gpus else "cpu"
-        if device.startswith("cuda") and not gpus:
-            raise ConfigError("--device cuda was asked for but the Ray cluster has no GPU; use --device cpu or auto")
-        if device != "cpu" and not device.startswith("cuda"):
-            raise ConfigError(f"unknown device {device!r}; valid: auto, cpu, cuda")
-        return device
+        return resolve_device_name(device, has_gpu=bool(gpus), lacking="the Ray cluster has no GPU")
 
     def run(
         self,

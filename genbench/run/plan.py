@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,12 @@ from genbench.data.datasets import SPLIT_SIZES, load_split
 from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
 from genbench.execute import (
-    LOCK_NAME,
     Evaluator,
-    RunLockedError,
     RunSpec,
     execute_run,
     run_dir_for,
     save_grid,
 )
-from genbench.files.atomic import FileLock
 from genbench.harness import CHECKPOINT_NAME, load_average
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config, validate_config
@@ -38,6 +36,7 @@ from genbench.report.compare import gather
 from genbench.report.leaderboard import write_report
 from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record
 from genbench.run.budget import Budget, parse_budget_overrides
+from genbench.run.lock import leaderboard_lock, run_lock
 from genbench.run.progress import ProgressBoard
 from genbench.suite import ModelEntry, Suite, load_suite
 from genbench.term import text
@@ -201,24 +200,12 @@ def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool,
             kept.append(rec)
             continue
         todo.append(spec)
-    locks: list[FileLock] = []
-    try:
+    with ExitStack() as held:
         for spec in to_clear:
-            lock = FileLock(spec.run_dir / LOCK_NAME, blocking=False)
-            try:
-                lock.__enter__()
-            except BlockingIOError:
-                raise RunLockedError(
-                    f"{spec.run_dir} is being written by another genbench process (pid {lock.holder()}); "
-                    f"--overwrite changed nothing"
-                ) from None
-            locks.append(lock)
+            held.enter_context(run_lock(spec.run_dir, "--overwrite changed nothing"))
         for spec in to_clear:
             for name in (RUN_FILE, CHECKPOINT_NAME):
                 (spec.run_dir / name).unlink(missing_ok=True)
-    finally:
-        for lock in locks:
-            lock.__exit__(None, None, None)
     return todo, kept
 
 
@@ -235,7 +222,7 @@ def _run_local(specs: list[RunSpec], board: ProgressBoard, evaluator: Evaluator 
 def write_leaderboard(suite_dir: Path, compare: Sequence[str | os.PathLike] = ()) -> None:
     """Rebuild the suite's leaderboard from its records (and the ``compare`` folders'), under the leaderboard lock."""
     try:
-        with FileLock(suite_dir / ".leaderboard.lock"):
+        with leaderboard_lock(suite_dir):
             write_report(suite_dir, compare)
     except OSError as exc:
         raise GenbenchError(

@@ -48,6 +48,7 @@ from typing import Any
 
 from genbench.errors import GenbenchError, InputError
 from genbench.harness import load_average
+from genbench.kv import split_items
 from genbench.speed.trees import SourceTree, export_revision, repo_root, working_tree
 from genbench.speed.worker import EVAL, FEATURES, METRICS, SAMPLE, TRAIN
 from genbench.stats import median_ci, paired_ratio
@@ -124,7 +125,7 @@ def parse_tolerance(text: str) -> float:
 def parse_figures(text: str | None) -> tuple[str, ...]:
     if not text:
         return tuple(FIGURES.values())
-    names = [t.strip() for t in text.split(",") if t.strip()]
+    names = split_items(text)
     unknown = [n for n in names if n not in FIGURES]
     if unknown or not names:
         raise InputError(f"--figures: unknown {', '.join(unknown) or 'empty list'}; valid: {', '.join(FIGURES)}")
