@@ -38,7 +38,7 @@ LEVEL = 0.95
 
 @dataclass
 class RankAgreement:
-    """Kendall's τ between the rankings by ``metric_a`` and ``metric_b`` (None, with ``reason``, when not computable)."""
+    """Kendall's τ between the rankings by ``metric_a`` and ``metric_b`` (None, with ``reason``, if not computable)."""
 
     metric_a: str
     metric_b: str
@@ -56,7 +56,8 @@ class RankAgreement:
     reason: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"metric_a": self.metric_a, "metric_b": self.metric_b, "method": "Kendall tau-b (scipy.stats.kendalltau)",
+        return {"metric_a": self.metric_a, "metric_b": self.metric_b,
+                "method": "Kendall tau-b (scipy.stats.kendalltau)",
                 "tau": self.tau, "p_value": self.p_value, "ci_low": self.ci_low, "ci_high": self.ci_high,
                 "level": LEVEL, "bootstrap": {"reps": self.reps, "seed": self.seed, "resampled": "seeds per model"},
                 "models": self.models, "ranks": {m: [self.ranks_a[m], self.ranks_b[m]] for m in self.models},

@@ -43,8 +43,9 @@ from genbench.significance import Significance, compare_models
 
 # Leaderboard column order; other metrics follow alphabetically.
 PREFERRED_ORDER = [
-    "fid", "fid_ssl", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage", "classes_covered", "class_kl", "fid_intra",
-    "confident_fraction", "copy_fraction", "copy_ct", "copy_ct_p", "nll_bpd", "psnr", "ssim", "mse", "completion_psnr", "completion_mse",
+    "fid", "fid_ssl", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage", "classes_covered",
+    "class_kl", "fid_intra", "confident_fraction", "copy_fraction", "copy_ct", "copy_ct_p",
+    "nll_bpd", "psnr", "ssim", "mse", "completion_psnr", "completion_mse",
     "train_images_per_s", "sample_images_per_s", "peak_memory_mb", "num_parameters",
 ]
 # Per-run extras that are not compared across models in the leaderboard.
