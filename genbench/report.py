@@ -203,6 +203,11 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance], agreement: R
             notes.append(f"No significance for {metric}: it needs at least two competitors with two or more ok seeds.")
     if agreement is not None:
         notes.append(describe_agreement(agreement))
+    if len(board) and "copy_ct_p" in ordered_metrics(board):
+        notes.append("`copy_ct_p`: one-sided p-value of Meehan et al.'s data-copying test (C_T): small when the "
+                     "samples sit closer to the training set than fresh test images do. Samples near the middle of "
+                     "the data (blurred or noisy averages, such as the floor's) read small too: copying shows as a "
+                     "small p together with a good FID or a high copy_fraction (each model's details).")
     roles = [Role(r) for r in board["role"] if r != Role.COMPETITOR.value] if len(board) else []
     if roles:
         names = board.loc[board["role"] != Role.COMPETITOR.value, "model"]
