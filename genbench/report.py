@@ -62,7 +62,7 @@ SIGNIFICANCE_METRICS = ("fid", "nll_bpd")
 REFERENCE_ROLES = (Role.CEILING, Role.MEMORIZER, Role.FLOOR)
 ROLE_NOTES = {
     Role.CEILING: "real images no model trained on and no metric uses as reference: the best a model can expect",
-    Role.MEMORIZER: "training images returned verbatim: good FID, caught by copy_fraction",
+    Role.MEMORIZER: "training images returned verbatim: good FID, caught by copy_fraction and copy_ct_p",
     Role.FLOOR: "each pixel on its own: a likelihood model that learns anything should beat its NLL",
 }
 _BASE = ("model", "role", "compared_from", "seeds", "images_seen", "budget_kind", *(f"n_{s}" for s in STATUSES))
