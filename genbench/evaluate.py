@@ -26,6 +26,7 @@ Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -61,6 +62,7 @@ from genbench.metrics.fid import (
     fid_from_features,
 )
 from genbench.metrics.fid_inf import KEY_FID_INF, fid_infinity
+from genbench.metrics.fid_inf import MIN_FRACTION as FID_INF_MIN_FRACTION
 from genbench.metrics.inception_score import KEY_IS, KEY_IS_STD, inception_score
 from genbench.metrics.kid import KEY_KID, KEY_KID_STD, kid_from_features
 from genbench.metrics.likelihood import (
@@ -235,10 +237,13 @@ def distribution_metrics(
             _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
     if "fid_inf" in groups:
         with _Timer(timings, "fid_inf"):
-            if n >= 10:
+            smallest, width = int(FID_INF_MIN_FRACTION * n), feats.shape[1]
+            if smallest > width:
                 metrics[KEY_FID_INF] = fid_infinity(feats, reference.mu, reference.sigma, seed=seed)
-            else:
-                _set_null(metrics, reasons, (KEY_FID_INF,), f"needs at least 10 samples for its subsets, got {n}")
+            else:  # below the feature width the subsets' covariances are singular and the line in 1/N bends
+                _set_null(metrics, reasons, (KEY_FID_INF,),
+                          f"needs more than {math.floor(width / FID_INF_MIN_FRACTION)} samples (its smallest subset, "
+                          f"{FID_INF_MIN_FRACTION:g} of them, must exceed the {width}-d features), got {n}")
     if "classes" in groups:
         with _Timer(timings, "classes"):
             if not domain_classifier:
