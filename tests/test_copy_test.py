@@ -90,8 +90,10 @@ def test_a_fifth_of_training_images_among_real_ones_is_flagged(small, data_root)
     assert c_t < 0 and p < 0.001
 
 
-def test_cells_are_cached_and_keyed_by_the_data(data_root, monkeypatch):
+def test_cells_are_cached_and_keyed_by_the_data(data_root, monkeypatch, tmp_path):
     import genbench.metrics.copy_test as ct
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # an empty cache, whatever ran before
 
     calls = []
     real_fit = ct.fit_cells
@@ -106,4 +108,5 @@ def test_cells_are_cached_and_keyed_by_the_data(data_root, monkeypatch):
     ct._MEMO.clear()
     second = load_cells("mnist", data_root)  # from the disk cache
     assert len(calls) == 1 and torch.equal(first.fresh_distances, second.fresh_distances)
+    assert len(list((tmp_path / "genbench" / "stats").glob("mnist-copy-cells-pixels-k50-s0-*-v1.pt"))) == 1
     assert calls[0]["k"] == "50" and calls[0]["space"] == "pixels" and len(calls[0]["data_sha256"]) == 64
