@@ -148,11 +148,12 @@ def _label(metric: str, meta: Mapping[str, MetricSpec]) -> str:
 
 
 def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[str] | None = None,
-            ) -> list[tuple[str, list[str], list[list[str]]]]:
+            agreement: RankAgreement | None = None) -> list[tuple[str, list[str], list[list[str]]]]:
     """(caption, header, rows) of the competitors' table and, if any, the reference rows' table.
 
-    ``only`` keeps just those metrics (the HTML page's main table). When some rows come
-    from a ``--compare`` folder, a ``from`` column names each row's folder.
+    ``only`` keeps just those metrics (the main table). When some rows come from a
+    ``--compare`` folder, a ``from`` column names each row's folder. A computed
+    ``agreement`` adds the competitors' column of rank moves between its two metrics.
     """
     meta = metric_specs()
     metrics = [m for m in ordered_metrics(board) if only is None or m in only]
@@ -169,6 +170,9 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
             header.append(_label(m, meta))
             if competitors and m in grouped:
                 header.append(f"{m} group")
+        ranked = competitors and agreement is not None and agreement.tau is not None
+        if ranked:
+            header.append(f"rank {agreement.metric_a} → {agreement.metric_b}")
         rows = []
         for _, row in part.iterrows():
             cells = [] if competitors else [str(row["role"])]
@@ -182,9 +186,19 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
                 cells.append(fmt(row[m], row.get(f"{m}_std", float("nan")), 0 if pd.isna(n) else int(n)))
                 if competitors and m in grouped:
                     cells.append(row.get(f"{m}_group") or "—")
+            if ranked:
+                cells.append(_rank_move(agreement, str(row["model"])))
             rows.append(cells)
         out.append((caption, header, rows))
     return out
+
+
+def _rank_move(agreement: RankAgreement, model: str) -> str:
+    """``2 → 4`` for a model whose rank moves, ``2`` for one that keeps it, ``—`` for one not ranked by both."""
+    if model not in agreement.ranks_a:
+        return "—"
+    a, b = agreement.ranks_a[model], agreement.ranks_b[model]
+    return f"{a} → {b}" if a != b else str(a)
 
 
 def _footnotes(board: pd.DataFrame, tests: dict[str, Significance], agreement: RankAgreement | None = None,
@@ -231,7 +245,7 @@ def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = N
     lines += [f"{n}" for n in (notes or [])]
     if notes:
         lines.append("")
-    for caption, header, rows in _tables(board, tests, only=PRIMARY):
+    for caption, header, rows in _tables(board, tests, only=PRIMARY, agreement=agreement):
         if caption:
             lines += [f"## {caption}", ""]
         lines += _markdown_table(header, rows)
@@ -494,7 +508,7 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
     runs = {m: sorted(((r.seed, folder_of.get(m, suite_dir) / m / f"seed{r.seed}") for r in records
                        if r.model_name == m), key=lambda p: p[0]) for m in models}
     tables = []
-    for caption, header, rows in _tables(board, tests, only=PRIMARY) if len(board) else []:
+    for caption, header, rows in _tables(board, tests, only=PRIMARY, agreement=agreement) if len(board) else []:
         classes = ["name" if h in _TEXT_COLUMNS else "num" for h in header]
         body = []
         for cells in rows:
