@@ -13,8 +13,13 @@ The harness calls :func:`evaluate_model`; ``genbench eval`` calls
 4. ``fid_ssl``, ``precision_ssl`` and ``recall_ssl`` repeat FID, precision and recall in a
    second feature space, the dataset's self-supervised encoder (:mod:`genbench.features.ssl`),
    whatever ``features`` is, against that lens's cached statistics of the same split;
-5. ``copy_fraction`` compares the samples' nearest-training-image distances in pixels
-   with those of the reference images (:mod:`genbench.metrics.copying`).
+5. ``fid_inf`` (FD∞, :mod:`genbench.metrics.fid_inf`) extrapolates FID to infinitely
+   many samples; ``classes_covered``, ``class_kl`` and ``fid_intra``
+   (:mod:`genbench.metrics.classes`) read the domain classifier's classes;
+6. ``copy_fraction`` compares the samples' nearest-training-image distances in pixels
+   with those of the reference images (:mod:`genbench.metrics.copying`), and
+   ``copy_ct``/``copy_ct_p`` test the same question with Meehan et al.'s C_T
+   (:mod:`genbench.metrics.copy_test`).
 
 Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD),
 ``psnr``/``mse``/``ssim`` (RECONSTRUCT) and ``completion_psnr``/``completion_mse``
@@ -24,6 +29,7 @@ Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -41,7 +47,9 @@ from genbench.features import (
     load_extractor,
     load_reference,
 )
+from genbench.metrics.classes import CLASS_KEYS, class_metrics
 from genbench.metrics.confidence import KEY_CONFIDENT_FRACTION, confident_fraction
+from genbench.metrics.copy_test import COPY_CT_KEYS, KEY_COPY_CT, KEY_COPY_CT_P, copy_test_samples, load_cells
 from genbench.metrics.copying import (
     KEY_COPY_FRACTION,
     copy_fraction_from_distances,
@@ -56,6 +64,8 @@ from genbench.metrics.fid import (
     fid_bootstrap_interval,
     fid_from_features,
 )
+from genbench.metrics.fid_inf import KEY_FID_INF, fid_infinity
+from genbench.metrics.fid_inf import MIN_FRACTION as FID_INF_MIN_FRACTION
 from genbench.metrics.fid_ssl import KEY_FID_SSL, KEY_PRECISION_SSL, KEY_RECALL_SSL
 from genbench.metrics.inception_score import KEY_IS, KEY_IS_STD, inception_score
 from genbench.metrics.kid import KEY_KID, KEY_KID_STD, kid_from_features
@@ -87,7 +97,7 @@ from genbench.metrics.throughput import (
     KEY_SAMPLE_IMAGES_PER_S_CI_LOW,
 )
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
-from genbench.splits import REFERENCE, TRAIN, split_images
+from genbench.splits import REFERENCE, TRAIN, split_images, split_labels
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 ProgressFn = Callable[[str, int, int], None]
@@ -97,10 +107,12 @@ SMALL_N_WARNING = 2000  # FID's bias grows quickly below this many samples (Chon
 
 DISTRIBUTION_KEYS = (
     KEY_FID, KEY_FID_CI_LOW, KEY_FID_CI_HIGH, KEY_KID, KEY_KID_STD, KEY_IS, KEY_IS_STD,
-    KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION,
+    KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION, KEY_FID_INF, *CLASS_KEYS,
 )
 COPY_KEYS = (KEY_COPY_FRACTION,)
 SSL_KEYS = (KEY_FID_SSL, KEY_PRECISION_SSL, KEY_RECALL_SSL)
+# computed from the images in pixels by copy_metrics, not from features (and "ssl" by ssl_metrics)
+PIXEL_GROUPS = ("copy", "copy_test")
 # The sample-quality metrics by what computes them; EvalConfig.metric_groups (genbench eval --metrics) picks.
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "fid": (KEY_FID,),
@@ -109,8 +121,11 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "is": (KEY_IS, KEY_IS_STD),
     "prdc": (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
     "confident_fraction": (KEY_CONFIDENT_FRACTION,),
+    "fid_inf": (KEY_FID_INF,),
+    "classes": CLASS_KEYS,
     "copy": COPY_KEYS,  # nearest training images in pixels, not features: see copy_metrics
     "ssl": SSL_KEYS,  # the second, self-supervised lens: see ssl_metrics
+    "copy_test": COPY_CT_KEYS,  # Meehan et al.'s C_T, in pixels too
 }
 RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
 COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
@@ -172,8 +187,13 @@ def distribution_metrics(
     seed: int = 0,
     config: EvalConfig = EvalConfig(),
     timings: dict[str, float] | None = None,
+    reference_labels: Tensor | None = None,
 ) -> tuple[dict[str, MetricValue], dict[str, str]]:
-    """Every sample-quality metric from features extracted once, against ``reference``."""
+    """Every sample-quality metric from features extracted once, against ``reference``.
+
+    ``reference_labels [M]`` (the true classes of the reference images, row by row)
+    are needed by the class metrics, which are None without them.
+    """
     timings = {} if timings is None else timings
     metrics: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
@@ -186,7 +206,7 @@ def distribution_metrics(
         raise ConfigError(f"unknown metric group(s) {', '.join(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
     groups = set(config.metric_groups) | ({"fid"} if "fid_ci" in config.metric_groups else set())
     for group, keys in METRIC_GROUPS.items():
-        if group not in groups and group not in ("copy", "ssl"):
+        if group not in groups and group not in (*PIXEL_GROUPS, "ssl"):
             _set_null(metrics, reasons, keys, f"not requested (metrics: {', '.join(sorted(groups))})")
     if "fid" in groups:
         with _Timer(timings, "fid"):
@@ -222,6 +242,25 @@ def distribution_metrics(
             metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
         else:
             _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
+    if "fid_inf" in groups:
+        with _Timer(timings, "fid_inf"):
+            smallest, width = int(FID_INF_MIN_FRACTION * n), feats.shape[1]
+            if smallest > width:
+                metrics[KEY_FID_INF] = fid_infinity(feats, reference.mu, reference.sigma, seed=seed)
+            else:  # below the feature width the subsets' covariances are singular and the line in 1/N bends
+                _set_null(metrics, reasons, (KEY_FID_INF,),
+                          f"needs more than {math.floor(width / FID_INF_MIN_FRACTION)} samples (its smallest subset, "
+                          f"{FID_INF_MIN_FRACTION:g} of them, must exceed the {width}-d features), got {n}")
+    if "classes" in groups:
+        with _Timer(timings, "classes"):
+            if not domain_classifier:
+                _set_null(metrics, reasons, CLASS_KEYS, "needs the domain classifier (--features genbench)")
+            elif reference_labels is None:
+                _set_null(metrics, reasons, CLASS_KEYS, "no labels of the reference images given")
+            else:
+                values, class_reasons = class_metrics(logits, feats, reference.features, reference_labels)
+                metrics.update(values)
+                reasons.update(class_reasons)
     return {k: metrics[k] for k in DISTRIBUTION_KEYS}, reasons
 
 
@@ -233,14 +272,30 @@ def copy_metrics(
     config: EvalConfig = EvalConfig(),
     timings: dict[str, float] | None = None,
     progress: ProgressFn | None = None,
+    reasons: dict[str, str] | None = None,
 ) -> dict[str, MetricValue]:
-    """``copy_fraction`` of ``samples [N,1,28,28] uint8`` against ``dataset``'s training split."""
+    """``copy_fraction`` and/or (by ``config.metric_groups``) ``copy_ct``/``copy_ct_p`` of ``samples
+    [N,1,28,28] uint8`` against ``dataset``'s training split; why a value is None goes to ``reasons``."""
     timings = {} if timings is None else timings
-    with _Timer(timings, "copy_calibration"):  # cached after the first call per dataset
-        threshold = load_calibration(dataset, data_root, progress).threshold(config.copy_quantile)
-    with _Timer(timings, "copy_search"):
-        distances, _ = nearest_distances(samples, split_images(dataset, TRAIN, data_root), progress=progress)
-    return {KEY_COPY_FRACTION: copy_fraction_from_distances(distances, threshold)}
+    reasons = {} if reasons is None else reasons
+    out: dict[str, MetricValue] = {}
+    train = split_images(dataset, TRAIN, data_root)
+    if "copy" in config.metric_groups:
+        with _Timer(timings, "copy_calibration"):  # cached after the first call per dataset
+            threshold = load_calibration(dataset, data_root, progress).threshold(config.copy_quantile)
+        with _Timer(timings, "copy_search"):
+            distances, _ = nearest_distances(samples, train, progress=progress)
+        out[KEY_COPY_FRACTION] = copy_fraction_from_distances(distances, threshold)
+    if "copy_test" in config.metric_groups:
+        with _Timer(timings, "copy_test_cells"):  # k-means of the training set: cached after the first call
+            cells = load_cells(dataset, data_root)
+        with _Timer(timings, "copy_test"):
+            result = copy_test_samples(samples, train, cells)
+        if result is None:
+            _set_null(out, reasons, COPY_CT_KEYS, "no k-means cell of the training set holds 20 samples")
+        else:
+            out[KEY_COPY_CT], out[KEY_COPY_CT_P] = result
+    return out
 
 
 def ssl_metrics(
@@ -315,10 +370,11 @@ def _score_samples(
         generated = extractor.extract(samples, config.feature_batch_size, progress)
     dist, dist_reasons = distribution_metrics(
         generated, reference, domain_classifier=extractor.is_domain_classifier, seed=seed, config=config,
-        timings=timings,
+        timings=timings, reference_labels=split_labels(dataset, REFERENCE, data_root),
     )
     metrics.update(dist)
     reasons.update(dist_reasons)
+    not_requested = f"not requested (metrics: {', '.join(sorted(config.metric_groups))})"
     info = dict(extractor.info)
     if "ssl" in config.metric_groups:
         ssl, ssl_extractor = ssl_metrics(samples, dataset=dataset, data_root=data_root, device=device, config=config,
@@ -329,12 +385,13 @@ def _score_samples(
                 reasons[key] = f"needs more than {config.k_nearest} samples for k-NN radii, got {len(samples)}"
         info.update(ssl_name=ssl_extractor.name, ssl_sha256=ssl_extractor.sha256)
     else:
-        _set_null(metrics, reasons, SSL_KEYS, f"not requested (metrics: {', '.join(sorted(config.metric_groups))})")
-    if "copy" in config.metric_groups:
+        _set_null(metrics, reasons, SSL_KEYS, not_requested)
+    for group in PIXEL_GROUPS:
+        if group not in config.metric_groups:
+            _set_null(metrics, reasons, METRIC_GROUPS[group], not_requested)
+    if set(PIXEL_GROUPS) & set(config.metric_groups):
         metrics.update(copy_metrics(samples, dataset=dataset, data_root=data_root, config=config, timings=timings,
-                                    progress=progress))
-    else:
-        _set_null(metrics, reasons, COPY_KEYS, f"not requested (metrics: {', '.join(sorted(config.metric_groups))})")
+                                    progress=progress, reasons=reasons))
     metrics[KEY_N_SAMPLES] = len(samples)
     metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
     return info

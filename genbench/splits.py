@@ -49,6 +49,17 @@ def held_out_mask(n: int) -> Tensor:
     return torch.arange(n) % HELD_OUT_STRIDE == HELD_OUT_STRIDE - 1
 
 
+def split_labels(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> Tensor:
+    """Labels ``[N]`` int64 of a split, in the order of :func:`split_images`."""
+    if split in (TRAIN, TEST):
+        return load_split(dataset, split, data_root).labels
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    labels = load_split(dataset, TEST, data_root).labels
+    mask = held_out_mask(len(labels))
+    return labels[mask if split == HELD_OUT else ~mask].contiguous()
+
+
 def split_images(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> Tensor:
     """Images ``[N,1,28,28] uint8`` of ``train``, ``test``, ``test-reference`` or ``test-heldout``."""
     if split in (TRAIN, TEST):

@@ -91,8 +91,15 @@ def test_metrics_option_computes_only_the_groups_asked_for_with_equal_values(tmp
     record = json.loads(some.stdout)
     for key in ("kid", "kid_std", "is", "is_std"):
         assert record[key] == full[key], key
-    for key in ("fid", "fid_ci_low", "precision", "coverage", "confident_fraction"):
+    for key in ("fid", "fid_ci_low", "precision", "coverage", "confident_fraction", "fid_inf", "classes_covered",
+                "class_kl", "fid_intra", "copy_fraction", "copy_ct", "copy_ct_p"):
         assert record[key] is None and record["null_reasons"][key] == "not requested (metrics: is, kid)", key
+    # The new metrics are in genbench eval by default, timed; 40 images are too few for fid_inf, fid_intra, copy_ct.
+    assert full["classes_covered"] >= 1 and full["class_kl"] >= 0
+    assert full["fid_intra"] is None and full["copy_ct"] is None and "copy_ct_p" in full["null_reasons"]
+    assert full["null_reasons"]["fid_inf"] == ("needs more than 640 samples (its smallest subset, 0.2 of them, "
+                                               "must exceed the 128-d features), got 40")
+    assert {"fid_inf_seconds", "classes_seconds", "copy_test_seconds"} <= set(full["timings"])
     ci = json.loads(_run([*base, "--metrics", "fid_ci"]).stdout)
     assert (ci["fid"], ci["fid_ci_low"], ci["fid_ci_high"]) == (full["fid"], full["fid_ci_low"], full["fid_ci_high"])
     assert "fid" not in ci["null_reasons"] and ci["kid"] is None

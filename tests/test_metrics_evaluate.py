@@ -16,7 +16,8 @@ from genbench.registry import metric_specs
 
 FAST = EvalConfig(fid_bootstrap_reps=20, kid_subsets=20)
 DISTRIBUTION = ("fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "is", "is_std",
-                "precision", "recall", "density", "coverage", "confident_fraction", "copy_fraction")
+                "precision", "recall", "density", "coverage", "confident_fraction", "copy_fraction",
+                "classes_covered", "class_kl")
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -93,9 +94,15 @@ def test_full_capability_model(table, data_root):
     assert m["completion_mse"] == pytest.approx((test[..., 14:, :].double() ** 2).mean().item())
     assert 0 < m["fid"] < 10 and m["precision"] > 0.8 and m["is"] > 6 and m["confident_fraction"] > 0.9
     assert m["copy_fraction"] == 1.0  # its samples are training images
+    assert m["classes_covered"] == 10 and m["class_kl"] < 0.05
     assert m["fid_ci_low"] <= m["fid"] <= m["fid_ci_high"]
-    # One sample call of 300 images: too few windows for an interval of the median sampling speed.
-    assert set(result.null_reasons) == {"sample_images_per_s_ci_low", "sample_images_per_s_ci_high"}
+    # One sample call of 300 images: too few windows for an interval of the median sampling speed; fewer than
+    # fid_inf's 640; about 30 samples per class, below what an intra-class FID needs; about 6 per k-means cell,
+    # below the copy test's 20.
+    assert set(result.null_reasons) == {"sample_images_per_s_ci_low", "sample_images_per_s_ci_high", "fid_inf",
+                                        "fid_intra", "copy_ct", "copy_ct_p"}
+    assert "have fewer than 50 samples" in result.null_reasons["fid_intra"]
+    assert result.null_reasons["copy_ct"] == "no k-means cell of the training set holds 20 samples"
     assert result.extractor["name"] == "genbench-mnist"
     assert ("sampling", 300, 300) in seen and any(d == "likelihood" for d, _, _ in seen)
     for key in m:  # every produced key has registered metadata

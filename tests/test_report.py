@@ -46,7 +46,10 @@ def suite_dir(tmp_path):
 def test_reference_rows_are_apart_and_unranked(suite_dir):
     paths = write_report(suite_dir)
     md = paths["md"].read_text()
-    competitors, references = md.split("## Reference rows (not ranked)")
+    main, every_metric = md.split("## Every metric")
+    competitors, references = main.split("## Reference rows (not ranked)")
+    for name, role in (("good", "competitor"), *((n, r) for n, r in ROLES.items())):
+        assert f"| {name} | {role} |" in every_metric  # one table of every metric, roles named
     for name in ("good", "mid", "noisy"):
         assert f"| {name} |" in competitors and f"| {name} |" not in references
     for name, role in ROLES.items():

@@ -100,7 +100,8 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
               callback=lambda ctx, param, value: _parse_groups(value),
               help="Sample-quality metrics to compute, comma-separated (the others are null): fid, "
                    "fid_ci (FID's bootstrap interval), kid, is, prdc (precision/recall/density/coverage), "
-                   "confident_fraction.")
+                   "confident_fraction, fid_inf (FID at infinitely many samples), classes (classes_covered, "
+                   "class_kl, fid_intra), copy (copy_fraction), copy_test (copy_ct, copy_ct_p).")
 @click.option("--json", "json_path", default=None,
               help="Write the results JSON here (default ./eval.json; '-' prints it to stdout).")
 @click.option("--skip-bad", is_flag=True,

@@ -34,6 +34,8 @@ import pandas as pd
 from genbench.errors import InputError
 from genbench.files.atomic import atomic_write_files, json_text
 from genbench.protocol import Role
+from genbench.rank_agreement import RankAgreement, rank_agreement
+from genbench.rank_agreement import describe as describe_agreement
 from genbench.registry import MetricSpec, metric_specs
 from genbench.report.aggregate import ModelSummary, aggregate
 from genbench.report.compare import ComparedFolder, Sources, gather
@@ -42,22 +44,26 @@ from genbench.results import STATUSES, RunRecord, json_safe, utc_now
 
 # Leaderboard column order; other metrics follow alphabetically.
 PREFERRED_ORDER = [
-    "fid", "kid", "is", "precision", "recall", "density", "coverage", "confident_fraction", "copy_fraction",
+    "fid", "fid_ssl", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage", "classes_covered",
+    "class_kl", "fid_intra", "confident_fraction", "copy_fraction", "copy_ct", "copy_ct_p",
     "nll_bpd", "psnr", "ssim", "mse", "completion_psnr", "completion_mse",
     "train_images_per_s", "sample_images_per_s", "peak_memory_mb", "num_parameters",
 ]
 # Per-run extras that are not compared across models in the leaderboard.
 HIDDEN = {"fid_ci_low", "fid_ci_high", "kid_std", "is_std", "nll_is_bound", "n_samples", "nll_bpd_stderr",
           "feature_images_per_s"}
-# The HTML page's main table holds these (the others are in each model's details), so that it fits 1400 px.
-PRIMARY = ("fid", "is", "precision", "recall", "copy_fraction", "nll_bpd", "train_images_per_s")
+# The main table (Markdown and HTML) holds what a reader can trust; every metric is in the full table (Markdown)
+# and each model's details (HTML). Left out on purpose: is and confident_fraction, which the floor's pixel noise
+# maxes out (the classifier is confident on it), and copy_fraction, whose question copy_ct_p answers with a test.
+PRIMARY = ("fid", "fid_ssl", "fid_inf", "precision", "recall", "classes_covered", "copy_ct_p", "nll_bpd",
+           "train_images_per_s")
 # Metrics whose differences between competitors are tested for significance.
 SIGNIFICANCE_METRICS = ("fid", "nll_bpd")
 # Reference rows, in the order they are listed.
 REFERENCE_ROLES = (Role.CEILING, Role.MEMORIZER, Role.FLOOR)
 ROLE_NOTES = {
     Role.CEILING: "real images no model trained on and no metric uses as reference: the best a model can expect",
-    Role.MEMORIZER: "training images returned verbatim: good FID, caught by copy_fraction",
+    Role.MEMORIZER: "training images returned verbatim: good FID, caught by copy_fraction and copy_ct_p",
     Role.FLOOR: "each pixel on its own: a likelihood model that learns anything should beat its NLL",
 }
 _BASE = ("model", "role", "compared_from", "seeds", "images_seen", "budget_kind", "revisions",
@@ -146,11 +152,12 @@ def _label(metric: str, meta: Mapping[str, MetricSpec]) -> str:
 
 
 def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[str] | None = None,
-            ) -> list[tuple[str, list[str], list[list[str]]]]:
+            agreement: RankAgreement | None = None) -> list[tuple[str, list[str], list[list[str]]]]:
     """(caption, header, rows) of the competitors' table and, if any, the reference rows' table.
 
-    ``only`` keeps just those metrics (the HTML page's main table). When some rows come
-    from a ``--compare`` folder, a ``from`` column names each row's folder.
+    ``only`` keeps just those metrics (the main table). When some rows come from a
+    ``--compare`` folder, a ``from`` column names each row's folder. A computed
+    ``agreement`` adds the competitors' column of rank moves between its two metrics.
     """
     meta = metric_specs()
     metrics = [m for m in ordered_metrics(board) if only is None or m in only]
@@ -167,6 +174,9 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
             header.append(_label(m, meta))
             if competitors and m in grouped:
                 header.append(f"{m} group")
+        ranked = competitors and agreement is not None and agreement.tau is not None
+        if ranked:
+            header.append(f"rank {agreement.metric_a} → {agreement.metric_b}")
         rows = []
         for _, row in part.iterrows():
             cells = [] if competitors else [str(row["role"])]
@@ -180,12 +190,23 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
                 cells.append(fmt(row[m], row.get(f"{m}_std", float("nan")), 0 if pd.isna(n) else int(n)))
                 if competitors and m in grouped:
                     cells.append(row.get(f"{m}_group") or "—")
+            if ranked:
+                cells.append(_rank_move(agreement, str(row["model"])))
             rows.append(cells)
         out.append((caption, header, rows))
     return out
 
 
-def _footnotes(board: pd.DataFrame, tests: dict[str, Significance]) -> list[str]:
+def _rank_move(agreement: RankAgreement, model: str) -> str:
+    """``2 → 4`` for a model whose rank moves, ``2`` for one that keeps it, ``—`` for one not ranked by both."""
+    if model not in agreement.ranks_a:
+        return "—"
+    a, b = agreement.ranks_a[model], agreement.ranks_b[model]
+    return f"{a} → {b}" if a != b else str(a)
+
+
+def _footnotes(board: pd.DataFrame, tests: dict[str, Significance], agreement: RankAgreement | None = None,
+               ) -> list[str]:
     notes = ["Mean ± sample std over ok seeds; ↑ higher is better, ↓ lower is better; — not applicable or no ok seed."
              + (" Competitors are listed by mean FID." if (board["role"] == Role.COMPETITOR.value).any() else "")]
     for metric, test in tests.items():
@@ -198,6 +219,13 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance]) -> list[str]
                    if test.left_out else ""))
         else:
             notes.append(f"No significance for {metric}: it needs at least two competitors with two or more ok seeds.")
+    if agreement is not None:
+        notes.append(describe_agreement(agreement))
+    if len(board) and "copy_ct_p" in ordered_metrics(board):
+        notes.append("`copy_ct_p`: one-sided p-value of Meehan et al.'s data-copying test (C_T): small when the "
+                     "samples sit closer to the training set than fresh test images do. Samples near the middle of "
+                     "the data (blurred or noisy averages, such as the floor's) read small too: copying shows as a "
+                     "small p together with a good FID or a high copy_fraction (each model's details).")
     roles = [Role(r) for r in board["role"] if r != Role.COMPETITOR.value] if len(board) else []
     if roles:
         names = board.loc[board["role"] != Role.COMPETITOR.value, "model"]
@@ -208,28 +236,40 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance]) -> list[str]
     return notes
 
 
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(cells) + " |" for cells in rows), ""]
+
+
 def _markdown_tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[str] | None = None,
-                     caption_level: str = "##") -> list[str]:
+                     caption_level: str = "##", agreement: RankAgreement | None = None) -> list[str]:
     lines = []
-    for caption, header, rows in _tables(board, tests, only):
+    for caption, header, rows in _tables(board, tests, only, agreement):
         if caption:
             lines += [f"{caption_level} {caption}", ""]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join("---" for _ in header) + "|")
-        lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-        lines.append("")
+        lines += _markdown_table(header, rows)
     return lines
 
 
 def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = None,
-                    tests: dict[str, Significance] | None = None) -> str:
+                    tests: dict[str, Significance] | None = None, agreement: RankAgreement | None = None) -> str:
+    """The main tables (:data:`PRIMARY` metrics), footnotes, then every metric of every row in one table."""
     tests = tests or {}
     lines = [f"# {title}", ""]
     lines += [f"{n}" for n in (notes or [])]
     if notes:
         lines.append("")
-    lines += _markdown_tables(board, tests)
-    lines += [f"{n}\n" for n in _footnotes(board, tests)]
+    lines += _markdown_tables(board, tests, PRIMARY, agreement=agreement)
+    lines += [f"{n}\n" for n in _footnotes(board, tests, agreement)]
+    full = [(caption, header, rows) for caption, header, rows in _tables(board, {})]
+    if full:
+        lines += ["## Every metric", "",
+                  "Every metric any row reports (mean ± sample std over ok seeds), reference rows last.", ""]
+        # One table: the competitors' rows gain their role, the reference rows' role moves after the model.
+        header = ["model", "role", *full[0][1][(2 if full[0][0] else 1):]]
+        rows = [[c[1], c[0], *c[2:]] if caption else [c[0], Role.COMPETITOR.value, *c[1:]]
+                for caption, _, part in full for c in part]
+        lines += _markdown_table(header, rows)
     return "\n".join(lines)
 
 
@@ -249,7 +289,9 @@ def headline_markdown(suite_dir: str | os.PathLike) -> str:
         raise InputError(f"{suite_dir} holds no run records")
     tests = significance(aggregate(sources.records))
     board = leaderboard_frame(sources.records, tests)
-    return "\n".join(_markdown_tables(board, tests, PRIMARY, caption_level="####")).rstrip("\n") + "\n"
+    agreement = rank_agreement(sources.records)
+    return "\n".join(_markdown_tables(board, tests, PRIMARY, caption_level="####", agreement=agreement)
+                     ).rstrip("\n") + "\n"
 
 
 def _capped_runs(records: Sequence[RunRecord]) -> list[str]:
@@ -510,7 +552,8 @@ def _header_html(label: str) -> str:
 
 
 def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, title: str, notes: list[str],
-                tests: dict[str, Significance] | None = None, folder_of: dict[str, Path] | None = None) -> str:
+                tests: dict[str, Significance] | None = None, folder_of: dict[str, Path] | None = None,
+                agreement: RankAgreement | None = None) -> str:
     """The self-contained HTML page; ``folder_of`` maps a model to the folder of its runs (default ``suite_dir``)."""
     tests = tests or {}
     folder_of = folder_of or {}
@@ -521,7 +564,7 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
     runs = {m: sorted(((r.seed, folder_of.get(m, suite_dir) / m / f"seed{r.seed}") for r in records
                        if r.model_name == m), key=lambda p: p[0]) for m in models}
     tables = []
-    for caption, header, rows in _tables(board, tests, only=PRIMARY) if len(board) else []:
+    for caption, header, rows in _tables(board, tests, only=PRIMARY, agreement=agreement) if len(board) else []:
         classes = ["name" if h in _TEXT_COLUMNS else "num" for h in header]
         body = []
         for cells in rows:
@@ -565,7 +608,7 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
         '<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in notes)
         + f"<p>Generated {esc(utc_now())} from run records.</p></div>",
         *tables,
-        *(f"<p>{esc(n)}</p>" for n in (_footnotes(board, tests) if len(board) else [])),
+        *(f"<p>{esc(n)}</p>" for n in (_footnotes(board, tests, agreement) if len(board) else [])),
     ]
     if details:
         parts += ["<h2>Every metric, per model</h2>",
@@ -609,12 +652,13 @@ def write_report(suite_dir: str | os.PathLike, compare: Sequence[str | os.PathLi
         warnings.warn(f"skipped unreadable run record {problem}", stacklevel=2)
     compared_from = {r.model_name: str(cf.folder) for cf in sources.compared for r in cf.records}
     tests = significance(aggregate(records))
+    agreement = rank_agreement(records)
     board = leaderboard_frame(records, tests, compared_from)
     suite_name = records[0].suite_name if records else suite_dir.name
     title = f"Leaderboard: {suite_name}"
     notes = _notes(records, sources.problems, suite_name, sources.compared)
     paths = {ext: suite_dir / f"leaderboard.{ext}" for ext in ("md", "csv", "json", "html")}
-    md = render_markdown(board, title, notes, tests) if len(board) else f"# {title}\n\nNo runs.\n"
+    md = render_markdown(board, title, notes, tests, agreement) if len(board) else f"# {title}\n\nNo runs.\n"
     meta = metric_specs()
     revisions = revisions_by_model(records)
     summary = json_safe({
@@ -628,6 +672,7 @@ def write_report(suite_dir: str | os.PathLike, compare: Sequence[str | os.PathLi
         "compared": [{"folder": str(cf.folder), "models": cf.models, "runs": len(cf.records), "left_out": cf.left_out}
                      for cf in sources.compared],
         "significance": _significance_json(tests),
+        "kendall_tau_fid_fid_ssl": agreement.to_json(),
         "statuses": list(STATUSES),
         "revisions": revisions,
         "dirty": sorted(m for m, revs in revisions.items() if any(r.endswith("-dirty") for r in revs)),
@@ -637,6 +682,6 @@ def write_report(suite_dir: str | os.PathLike, compare: Sequence[str | os.PathLi
         paths["md"]: md,
         paths["csv"]: board.to_csv(index=False),
         paths["json"]: json_text(summary),
-        paths["html"]: render_html(board, records, suite_dir, title, notes, tests, sources.folder_of),
+        paths["html"]: render_html(board, records, suite_dir, title, notes, tests, sources.folder_of, agreement),
     })
     return paths
