@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.evaluate import EvalConfig, distribution_metrics
 from genbench.metrics.classes import class_histogram, class_kl, class_metrics, classes_covered
 from genbench.splits import HELD_OUT, REFERENCE, split_images, split_labels

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.metrics.fid import fid_from_features
 from genbench.metrics.fid_inf import fid_infinity, subset_sizes
 from genbench.splits import REFERENCE

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from genbench.rank_agreement import rank_agreement
-from genbench.report import write_report
+from genbench.report.leaderboard import write_report
+from genbench.report.rank_agreement import rank_agreement
 from genbench.results import RunRecord, write_run_record
 
 

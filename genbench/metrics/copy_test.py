@@ -59,8 +59,8 @@ from scipy.cluster.vq import vq
 from scipy.stats import mannwhitneyu, norm
 from torch import Tensor
 
-from genbench.data import default_cache_root, resolve_data_root
-from genbench.io import atomic_torch_save
+from genbench.data.datasets import default_cache_root, resolve_data_root
+from genbench.files.atomic import atomic_torch_save
 from genbench.metrics.copying import _data_hash, nearest_distances
 from genbench.registry import MetricSpec, register_metric
 from genbench.splits import REFERENCE, TRAIN, split_images

@@ -34,11 +34,11 @@ import pandas as pd
 from genbench.errors import InputError
 from genbench.files.atomic import atomic_write_files, json_text
 from genbench.protocol import Role
-from genbench.rank_agreement import RankAgreement, rank_agreement
-from genbench.rank_agreement import describe as describe_agreement
 from genbench.registry import MetricSpec, metric_specs
 from genbench.report.aggregate import ModelSummary, aggregate
 from genbench.report.compare import ComparedFolder, Sources, gather
+from genbench.report.rank_agreement import RankAgreement, rank_agreement
+from genbench.report.rank_agreement import describe as describe_agreement
 from genbench.report.significance import Significance, compare_models
 from genbench.results import STATUSES, RunRecord, json_safe, utc_now
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import kendalltau, rankdata
 
-from genbench.aggregate import aggregate
 from genbench.protocol import Role
+from genbench.report.aggregate import aggregate
 from genbench.results import RunRecord
 
 MIN_MODELS = 3  # with two models τ is +-1 whatever the data
