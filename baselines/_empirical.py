@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from genbench import Capability, Generator
+from genbench.data.splits import split_images
 from genbench.protocol import RunContext
-from genbench.splits import split_images
 
 
 @dataclass

@@ -10,8 +10,8 @@ catches it. No training, no likelihood.
 from __future__ import annotations
 
 from genbench import register_generator
+from genbench.data.splits import TRAIN
 from genbench.protocol import Role
-from genbench.splits import TRAIN
 from genbench_baselines._empirical import EmpiricalGenerator
 
 

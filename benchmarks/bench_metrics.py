@@ -41,9 +41,9 @@ from PIL import Image
 
 import genbench.features as gf
 from genbench.data.datasets import load_split
+from genbench.data.splits import REFERENCE, split_images
 from genbench.metrics.fid import fid_from_features
 from genbench.metrics.prdc import precision_recall_density_coverage
-from genbench.splits import REFERENCE, split_images
 
 N = 10_000
 EVAL_N = int(os.environ.get("GENBENCH_BENCH_EVAL_N", "10000"))

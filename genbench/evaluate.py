@@ -9,7 +9,7 @@ The harness calls :func:`evaluate_model`; ``genbench eval`` calls
 3. FID (+ bootstrap interval), KID (+ std), IS (+ std), precision, recall, density,
    coverage and ``confident_fraction`` are computed from those tensors against the
    cached statistics of the test split's reference part (``test-reference``,
-   :mod:`genbench.splits`; :func:`genbench.features.load_reference`);
+   :mod:`genbench.data.splits`; :func:`genbench.features.load_reference`);
 4. ``fid_ssl``, ``precision_ssl`` and ``recall_ssl`` repeat FID, precision and recall in a
    second feature space, the dataset's self-supervised encoder (:mod:`genbench.features.ssl`),
    whatever ``features`` is, against that lens's cached statistics of the same split;
@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from genbench.data.datasets import load_split
+from genbench.data.splits import REFERENCE, TRAIN, split_images, split_labels
 from genbench.errors import ConfigError, InputError
 from genbench.features import (
     Extractor,
@@ -97,7 +98,6 @@ from genbench.metrics.throughput import (
     KEY_SAMPLE_IMAGES_PER_S_CI_LOW,
 )
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
-from genbench.splits import REFERENCE, TRAIN, split_images, split_labels
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 ProgressFn = Callable[[str, int, int], None]

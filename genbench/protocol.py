@@ -46,7 +46,7 @@ class RunContext:
     """What the harness tells a generator about its run before training.
 
     ``data_root`` is the run's data folder as given (None: ``$GENBENCH_DATA`` or the
-    cache); read data through :func:`genbench.splits.split_images` with it.
+    cache); read data through :func:`genbench.data.splits.split_images` with it.
     """
 
     dataset: str

@@ -10,9 +10,9 @@ import torch
 
 import genbench.features as gf
 from genbench.data.datasets import load_split
+from genbench.data.splits import HELD_OUT, REFERENCE, split_images, split_labels
 from genbench.evaluate import EvalConfig, distribution_metrics
 from genbench.metrics.classes import class_histogram, class_kl, class_metrics, classes_covered
-from genbench.splits import HELD_OUT, REFERENCE, split_images, split_labels
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from scipy.stats import mannwhitneyu
 
+from genbench.data.splits import HELD_OUT, REFERENCE, TRAIN, split_images
 from genbench.metrics.copy_test import (
     assign_cells,
     cell_distances,
@@ -21,7 +22,6 @@ from genbench.metrics.copy_test import (
     fit_cells,
     load_cells,
 )
-from genbench.splits import HELD_OUT, REFERENCE, TRAIN, split_images
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from genbench.data.splits import HELD_OUT, REFERENCE, TRAIN, split_images
 from genbench.metrics.copying import (
     calibration_path,
     copy_fraction,
@@ -15,7 +16,6 @@ from genbench.metrics.copying import (
     load_calibration,
     nearest_distances,
 )
-from genbench.splits import HELD_OUT, REFERENCE, TRAIN, split_images
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -7,9 +7,9 @@ import torch
 
 import genbench.features as gf
 from genbench.data.datasets import load_split
+from genbench.data.splits import REFERENCE
 from genbench.metrics.fid import fid_from_features
 from genbench.metrics.fid_inf import fid_infinity, subset_sizes
-from genbench.splits import REFERENCE
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from genbench.data.splits import HELD_OUT, REFERENCE, TRAIN, split_images
 from genbench.protocol import Role, RunContext, check_generator_class
 from genbench.registry import get_generator, make_config
-from genbench.splits import HELD_OUT, REFERENCE, TRAIN, split_images
 
 BITS = 784 * math.log(2.0)
 

@@ -257,14 +257,16 @@ def check(results, baseline_path, tol, json_path):
     """
     import json as _json
 
-    from genbench.verify.check import FAILING, compare, comparisons_json, parse_tolerances
+    from genbench.verify.check import compare, comparisons_json, parse_tolerances
+    from genbench.verify.verdict import FAILING, Verdict
 
     comparisons, problems = compare(results, baseline_path, parse_tolerances(tol))
     console = Console(stderr=json_path == "-")
     table = Table(title=text(f"genbench check: {results} vs {baseline_path}"))
     for col in ("model", "metric", "baseline", "now", "tolerance", "verdict"):
         table.add_column(col, justify="right" if col in ("baseline", "now") else "left")
-    colour = {"regressed": "red", "improved": "green", "held": "", "missing": "yellow", "work changed": "red"}
+    colour = {Verdict.REGRESSED: "red", Verdict.IMPROVED: "green", Verdict.HELD: "", Verdict.MISSING: "yellow",
+              Verdict.WORK_CHANGED: "red"}
     for c in comparisons:
         table.add_row(text(c.model), text(c.metric), format_number(c.baseline), format_number(c.value), c.tolerance,
                       f"[{colour[c.verdict]}]{c.verdict}[/]" if colour[c.verdict] else c.verdict)
@@ -284,8 +286,8 @@ def check(results, baseline_path, tol, json_path):
         click.echo(f"Error: {len(problems)} baseline {entries} missing from the results "
                    f"(first: {plain(problems[0])})", err=True)
         click.get_current_context().exit(2)
-    held = sum(c.verdict == "held" for c in comparisons)
-    improved = sum(c.verdict == "improved" for c in comparisons)
+    held = sum(c.verdict == Verdict.HELD for c in comparisons)
+    improved = sum(c.verdict == Verdict.IMPROVED for c in comparisons)
     changed = sum(c.verdict == "work changed" for c in comparisons)
     console.print(f"{len(regressions) - changed} regressed, {changed} work changed, {improved} improved, {held} held")
     click.get_current_context().exit(1 if regressions else 0)

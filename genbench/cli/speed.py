@@ -20,10 +20,11 @@ from genbench.device import DEVICE_CHOICES, resolve_device_name
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
 from genbench.term import format_number
+from genbench.verify.verdict import Verdict
 
 # No "auto": a speed figure belongs to one named device.
 SPEED_DEVICES = [d for d in DEVICE_CHOICES if d != "auto"]
-COLOURS = {"regressed": "red", "improved": "green", "work changed": "yellow", "held": ""}
+COLOURS = {Verdict.REGRESSED: "red", Verdict.IMPROVED: "green", Verdict.WORK_CHANGED: "yellow", Verdict.HELD: ""}
 
 
 def _short(figure: str) -> str:
@@ -191,4 +192,4 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
     if against is not None:
         counts = {v: sum(r["verdict"] == v for r in rows) for v in COLOURS}
         console.print(", ".join(f"{n} {v}" for v, n in counts.items()), highlight=False)
-        click.get_current_context().exit(1 if counts["regressed"] else 0)
+        click.get_current_context().exit(1 if counts[Verdict.REGRESSED] else 0)

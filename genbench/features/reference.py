@@ -25,11 +25,11 @@ import torch
 from torch import Tensor
 
 from genbench.data.datasets import default_cache_root
+from genbench.data.splits import split_images
 from genbench.features.extractor import Extractor
 from genbench.files.atomic import atomic_torch_save
 from genbench.metrics._fidelity_math import fid_features_to_statistics
 from genbench.metrics.prdc import knn_radii
-from genbench.splits import split_images
 
 FORMAT_VERSION = 1
 DEFAULT_KS = (5,)  # k of precision/recall/density/coverage (Naeem et al. 2020)
@@ -116,7 +116,7 @@ def load_reference(
 ) -> ReferenceStats:
     """Statistics of ``dataset``'s ``split`` in ``extractor``'s space (cached; computed on a miss).
 
-    ``split`` is any of :data:`genbench.splits.SPLITS`; the metrics use ``test-reference``.
+    ``split`` is any of :data:`genbench.data.splits.SPLITS`; the metrics use ``test-reference``.
     """
     key = {"dataset": dataset, "split": split, "extractor": extractor.name, "sha256": extractor.sha256}
     path = reference_path(dataset, split, extractor)

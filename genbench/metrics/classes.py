@@ -2,7 +2,7 @@
 
 Each sample is assigned the domain classifier's top class (``argmax`` of its
 logits); the real side is the reference part of the test split
-(:mod:`genbench.splits`) with its true labels. Three numbers:
+(:mod:`genbench.data.splits`) with its true labels. Three numbers:
 
 - ``classes_covered``: how many classes hold at least half of their share in the
   reference (a class with 10% of the test images counts when at least 5% of the

@@ -28,7 +28,7 @@ training images; every training image then belongs to the cell of its nearest
 centroid. Any partition fixed before the samples are seen keeps the test valid;
 fitting all 60,000 images costs about ten times more for centroids that only
 localize the comparison. Fresh
-data: the test split's 8,000 reference images (:mod:`genbench.splits`), disjoint
+data: the test split's 8,000 reference images (:mod:`genbench.data.splits`), disjoint
 from the held-out images that the ``real-data`` row samples, so that row is fresh
 data scored against fresh data.
 
@@ -60,10 +60,10 @@ from scipy.stats import mannwhitneyu, norm
 from torch import Tensor
 
 from genbench.data.datasets import default_cache_root, resolve_data_root
+from genbench.data.splits import REFERENCE, TRAIN, split_images
 from genbench.files.atomic import atomic_torch_save
 from genbench.metrics.copying import _data_hash, nearest_distances
 from genbench.registry import MetricSpec, register_metric
-from genbench.splits import REFERENCE, TRAIN, split_images
 
 KEY_COPY_CT = "copy_ct"
 KEY_COPY_CT_P = "copy_ct_p"

@@ -3,7 +3,7 @@
 Statistic. For every sample, the Euclidean distance to its nearest training image is
 compared with a threshold ``tau``: the 5th percentile (``quantile``) of the same
 distance for the 8,000 real test images of the reference split
-(:mod:`genbench.splits`), which no model trained on. ``copy_fraction`` is the share
+(:mod:`genbench.data.splits`), which no model trained on. ``copy_fraction`` is the share
 of samples with distance ``<= tau``. A model that draws fresh images from the data
 distribution scores about ``quantile`` (0.05); one that returns training images
 scores 1. This is the comparison of Meehan, Chaudhuri & Dasgupta 2020 ("A
@@ -50,9 +50,9 @@ import torch
 from torch import Tensor
 
 from genbench.data.datasets import default_cache_root, resolve_data_root
+from genbench.data.splits import REFERENCE, TRAIN, split_images
 from genbench.files.atomic import atomic_torch_save
 from genbench.registry import MetricSpec, register_metric
-from genbench.splits import REFERENCE, TRAIN, split_images
 
 KEY_COPY_FRACTION = "copy_fraction"
 DEFAULT_QUANTILE = 0.05

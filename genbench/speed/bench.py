@@ -52,6 +52,7 @@ from genbench.kv import split_items
 from genbench.speed.trees import SourceTree, export_revision, repo_root, working_tree
 from genbench.speed.worker import EVAL, FEATURES, METRICS, SAMPLE, TRAIN
 from genbench.stats import median_ci, paired_ratio
+from genbench.verify.verdict import Verdict
 
 FIGURES = {"train": TRAIN, "sample": SAMPLE, "features": FEATURES, "metrics": METRICS}
 MODEL_FIGURES = (TRAIN, SAMPLE)
@@ -396,11 +397,11 @@ def compare(m: Measurement, tol: float) -> list[dict[str, Any]]:
         new, old = per_side[NEW], per_side[OLD]
         r = paired_ratio(new, old)
         if r.high is not None and r.high < 1 - tol:
-            verdict = "regressed"
+            verdict = Verdict.REGRESSED
         elif r.low is not None and r.low > 1 + tol:
-            verdict = "improved"
+            verdict = Verdict.IMPROVED
         else:
-            verdict = "held"
+            verdict = Verdict.HELD
         rows.append({"model": model, "figure": figure, "old": median_ci(old)[0], "new": median_ci(new)[0],
                      "ratio": r.estimate, "ci_low": r.low, "ci_high": r.high, "verdict": verdict,
                      "unit": "img/s", "rounds": r.n})
@@ -410,7 +411,8 @@ def compare(m: Measurement, tol: float) -> list[dict[str, Any]]:
             a, b = new_w.get(key), old_w.get(key)
             ratio = a / b if a is not None and b else None
             rows.append({"model": model, "figure": key, "old": b, "new": a, "ratio": ratio, "ci_low": ratio,
-                         "ci_high": ratio, "verdict": "held" if a == b else "work changed", "unit": "", "rounds": 0})
+                         "ci_high": ratio, "verdict": Verdict.HELD if a == b else Verdict.WORK_CHANGED, "unit": "",
+                         "rounds": 0})
     return rows
 
 

@@ -10,7 +10,7 @@ with unequal tuning effort mostly measure the effort. Here every model of a tune
   (seeded, one trial at a time, so the same trials come out on any executor);
 - a score that never touches the test split: each trial trains on ``train-fit`` (the
   first 50,000 training images) and is scored on ``train-validation`` (the last 10,000;
-  :mod:`genbench.splits`) by the model's ``primary_metric``: FID in the domain features
+  :mod:`genbench.data.splits`) by the model's ``primary_metric``: FID in the domain features
   against the validation images' statistics, or NLL in bits per dimension.
 
 A trial is one function of ``(task, index, values)`` (:func:`run_trial`), run in-process
@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from genbench.data.splits import FIT, VALIDATION, VALIDATION_SIZE, split_images
 from genbench.errors import ConfigError, GenbenchError
 from genbench.files.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text
 from genbench.protocol import Generator, Role, RunContext
 from genbench.run.budget import Budget, parse_budget_overrides
-from genbench.splits import FIT, VALIDATION, VALIDATION_SIZE, split_images
 from genbench.suite import ModelEntry, Suite, load_suite
 from genbench.tune.search_space import (
     Distribution,

@@ -42,6 +42,7 @@ from genbench.validation import (
     is_int,
     is_plain_name,
 )
+from genbench.verify.verdict import Verdict
 
 BASELINE_SCHEMA = 1
 FALLBACK_TOL = 0.10
@@ -49,8 +50,6 @@ FALLBACK_TOL = 0.10
 NORMALISED = {"train_images_per_s": "train_images_per_s_norm", "sample_images_per_s": "sample_images_per_s_norm"}
 _SKIP = {"train_flops_per_s"} | set(NORMALISED)  # machine-dependent; covered by flops_utilization / *_norm
 WORK_COUNTS = ("num_parameters", "train_flops_per_image")  # deterministic: compared exactly
-WORK_CHANGED = "work changed"
-FAILING = ("regressed", WORK_CHANGED)  # verdicts that make `genbench check` exit 1
 
 
 @dataclass(frozen=True)
@@ -106,14 +105,14 @@ def tolerance_for(metric: str, tolerances: Mapping[str, Tolerance] | None = None
 
 def judge(metric: str, base_value: float, value: float, tol: Tolerance) -> str:
     """``value`` against ``base_value`` in the metric's direction: ``held`` (within ``tol``), ``improved``,
-    ``regressed``, or for the work counts (exact) ``held`` / :data:`WORK_CHANGED`."""
+    ``regressed``, or for the work counts (exact) ``held`` / ``work changed``."""
     if metric in WORK_COUNTS:
-        return "held" if value == base_value else WORK_CHANGED
+        return Verdict.HELD if value == base_value else Verdict.WORK_CHANGED
     spec = metric_specs().get(metric)
     delta = value - base_value
     better = delta if (spec is None or spec.higher_is_better) else -delta
     allowed = tol.allowed(base_value)
-    return "regressed" if better < -allowed else "improved" if better > allowed else "held"
+    return Verdict.REGRESSED if better < -allowed else Verdict.IMPROVED if better > allowed else Verdict.HELD
 
 
 def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
@@ -265,7 +264,7 @@ def compare(
         now = current[model]
         base_ok, now_ok = base["status"].get("ok", 0), now["status"].get("ok", 0)
         if now_ok < base_ok:
-            out.append(Comparison(model, "status_ok", base_ok, now_ok, "0", "regressed"))
+            out.append(Comparison(model, "status_ok", base_ok, now_ok, "0", Verdict.REGRESSED))
         for metric, base_value in sorted(base["metrics"].items()):
             value = now["metrics"].get(metric)
             if not is_gated(metric, tolerances):
@@ -274,7 +273,7 @@ def compare(
             if value is None:
                 if now_ok:
                     problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")
-                out.append(Comparison(model, metric, base_value, None, str(tol), "missing"))
+                out.append(Comparison(model, metric, base_value, None, str(tol), Verdict.MISSING))
                 continue
             out.append(Comparison(model, metric, base_value, value, "exact" if metric in WORK_COUNTS else str(tol),
                                   judge(metric, base_value, value, tol)))
@@ -283,8 +282,8 @@ def compare(
 
 def comparisons_json(comparisons: list[Comparison], problems: list[str]) -> dict[str, Any]:
     return json_safe({
-        "regressions": sum(c.verdict == "regressed" for c in comparisons),
-        "work_changed": sum(c.verdict == WORK_CHANGED for c in comparisons),
+        "regressions": sum(c.verdict == Verdict.REGRESSED for c in comparisons),
+        "work_changed": sum(c.verdict == Verdict.WORK_CHANGED for c in comparisons),
         "problems": problems,
         "comparisons": [asdict(c) for c in comparisons],
     })

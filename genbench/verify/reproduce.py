@@ -55,9 +55,9 @@ from genbench.verify.check import (
     validate_records,
     validate_tolerances,
 )
+from genbench.verify.verdict import REPRODUCED, Verdict
 
-IDENTICAL, WITHIN, DIFFERENT = "identical", "within tolerance", "different"
-REPRODUCED = (IDENTICAL, WITHIN)
+IDENTICAL, WITHIN, DIFFERENT = Verdict.IDENTICAL, Verdict.WITHIN, Verdict.DIFFERENT
 WORK_KEYS = ("steps", "images")  # deterministic work done; the seconds it took is timing
 
 
@@ -94,7 +94,7 @@ class MetricDiff:
 
 
 @dataclass
-class Verdict:
+class RerunVerdict:
     """The outcome of rerunning one record; ``verdict`` is identical | within tolerance | different."""
 
     model: str
@@ -368,7 +368,7 @@ def compare_records(recorded: RunRecord, rerun: RunRecord, tolerances: dict[str,
         if not (_is_number(then) and _is_number(now)):  # null on one side, or a flag that flipped
             diffs.append(MetricDiff(metric, then, now, shown, DIFFERENT))
             continue
-        within = judge(metric, then, now, tol) == "held"
+        within = judge(metric, then, now, tol) == Verdict.HELD
         allowed = None if metric in WORK_COUNTS else tol.allowed(then)
         diffs.append(MetricDiff(metric, then, now, shown, WITHIN if within else DIFFERENT, allowed))
     not_in_record = sorted(set(rerun.metrics) - set(recorded.metrics))
@@ -407,8 +407,9 @@ def reproduce_runs(
     evaluator: Evaluator | None = None,
     console: Console | None = None,
     show_progress: bool = True,
-) -> list[Verdict]:
-    """Rerun the chosen records of the suite folder ``results_dir`` with the current code; one :class:`Verdict` each.
+) -> list[RerunVerdict]:
+    """Rerun the chosen records of the suite folder ``results_dir`` with the current code; a
+    :class:`RerunVerdict` each.
 
     ``out``: where the reruns go (``OUT/SUITE/MODEL/seedK``), kept; by default a temporary
     folder, removed afterwards. ``tolerances``: ``--tol`` text or parsed tolerances.
@@ -436,7 +437,7 @@ def reproduce_runs(
                 key = (rerun.record.git_hash, spec.generator.__module__, spec.suite.source)
                 if key not in revisions:
                     revisions[key] = _revision(rerun.record, spec)
-                verdicts.append(Verdict(
+                verdicts.append(RerunVerdict(
                     spec.model, spec.seed, verdict, str(rerun.path), str(spec.run_dir) if out is not None else None,
                     diffs, compared, excluded, extra, revisions[key], list(rerun.notes),
                     again.error if again.status != "ok" else None,
@@ -456,7 +457,7 @@ def _revision(record: RunRecord, spec: RunSpec) -> RevisionCheck:
     return revision_check(record.git_hash, paths, notes)
 
 
-def verdicts_json(verdicts: list[Verdict], results_dir: str | os.PathLike) -> dict[str, Any]:
+def verdicts_json(verdicts: list[RerunVerdict], results_dir: str | os.PathLike) -> dict[str, Any]:
     """The ``--json`` document: counts by verdict and every run's verdict with its differences."""
     return json_safe({
         "results_dir": str(results_dir),
@@ -466,5 +467,5 @@ def verdicts_json(verdicts: list[Verdict], results_dir: str | os.PathLike) -> di
     })
 
 
-__all__ = ["DIFFERENT", "IDENTICAL", "REPRODUCED", "WITHIN", "MetricDiff", "Verdict",
+__all__ = ["DIFFERENT", "IDENTICAL", "REPRODUCED", "WITHIN", "MetricDiff", "RerunVerdict",
            "compare_records", "load_records", "plan_reruns", "rebuild_spec", "reproduce_runs", "verdicts_json"]

@@ -1,0 +1,26 @@
+"""The words a comparison ends in, shared by ``genbench check``, ``genbench speed`` and ``genbench reproduce``.
+
+A :class:`Verdict` is a ``str`` (:class:`enum.StrEnum`): it is written to JSON, tables and
+messages as its plain word, and compares equal to it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    # A figure against a baseline (check) or against an old revision (speed).
+    HELD = "held"
+    IMPROVED = "improved"
+    REGRESSED = "regressed"
+    WORK_CHANGED = "work changed"  # a deterministic work count (parameters, FLOPs per image) differs
+    MISSING = "missing"  # in the baseline, absent now
+    # A rerun against its record (reproduce).
+    IDENTICAL = "identical"
+    WITHIN = "within tolerance"
+    DIFFERENT = "different"
+
+
+FAILING = (Verdict.REGRESSED, Verdict.WORK_CHANGED)  # verdicts that make `genbench check` exit 1
+REPRODUCED = (Verdict.IDENTICAL, Verdict.WITHIN)
