@@ -71,7 +71,11 @@ def to_signed(x: Tensor) -> Tensor:
 
 
 def quantize(x: Tensor) -> Tensor:
-    """float images in [0, 1] -> uint8 by round(x*255), as every metric sees them."""
+    """float images in [0, 1] -> uint8 by round(x*255), as every metric sees them.
+
+    The clamp only absorbs float rounding: the harness and ``genbench eval`` refuse values
+    more than ``genbench.sample_contract.SAMPLE_TOLERANCE`` outside [0, 1] before this.
+    """
     return x.detach().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
 
 

@@ -1,0 +1,129 @@
+"""The sample contract: one rule for sample() before and after training and for `genbench eval` arrays."""
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from genbench import Capability, Generator
+from genbench.imageio import load_images
+from genbench.sample_contract import (
+    SAMPLE_TOLERANCE,
+    SampleContractError,
+    check_samples,
+    precheck_sampling,
+    range_problem,
+)
+
+TANH = "values in [-1.00, 1.00]; samples must be in [0, 1]: map tanh output with (x + 1) / 2"
+
+
+def test_range_rule_and_messages():
+    assert range_problem(0.0, 1.0) is None
+    assert range_problem(-SAMPLE_TOLERANCE, 1 + SAMPLE_TOLERANCE) is None  # float rounding is not an error
+    assert range_problem(-1.0, 1.0) == TANH
+    assert range_problem(0.0, 255.0) == ("values in [0.00, 255.00]; samples must be in [0, 1]: "
+                                         "divide 8-bit values by 255")
+    # Just beyond the tolerance: enough decimals that the printed bound is visibly outside [0, 1].
+    assert range_problem(0.0, 1.0021).startswith("values in [0.00, 1.002]")
+    assert range_problem(-0.0015, 1.0).startswith("values in [-0.002, 1.00]")
+
+
+def test_check_samples_names_shape_dtype_and_fix():
+    with pytest.raises(SampleContractError) as e:
+        check_samples(torch.zeros(2, 1, 64, 64), 2, "ExtLSGAN")
+    assert str(e.value) == ("ExtLSGAN.sample(2) returned shape (2, 1, 64, 64); samples must be [n, 1, 28, 28]: "
+                            "generate 28x28 images (the generator's output layers decide the size)")
+    with pytest.raises(SampleContractError, match=r"returned dtype torch.uint8; .*divide 8-bit images by 255"):
+        check_samples(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 2, "G")
+    with pytest.raises(SampleContractError, match=r"add the channel dimension"):
+        check_samples(torch.zeros(2, 28, 28), 2, "G")
+    with pytest.raises(SampleContractError) as e:
+        check_samples(torch.linspace(-1, 1, 2 * 784).view(2, 1, 28, 28), 2, "G")
+    assert str(e.value) == f"G.sample(2) returned {TANH}"
+    x = torch.full((2, 1, 28, 28), 1 + SAMPLE_TOLERANCE / 2)
+    assert check_samples(x, 2, "G") is x
+
+
+def test_eval_arrays_follow_the_same_rule(tmp_path):
+    np.save(tmp_path / "ok.npy", np.linspace(-SAMPLE_TOLERANCE / 2, 1 + SAMPLE_TOLERANCE / 2, 2 * 784,
+                                             dtype=np.float32).reshape(2, 28, 28))
+    images = load_images(tmp_path / "ok.npy").images
+    assert images.min() == 0 and images.max() == 255
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    np.save(bad / "tanh.npy", np.linspace(-1, 1, 2 * 784, dtype=np.float32).reshape(2, 28, 28))
+    with pytest.raises(Exception) as e:
+        load_images(bad)
+    assert f"tanh.npy: float {TANH}" in str(e.value)
+
+
+@dataclass
+class _Cfg:
+    batch_size: int = 4
+
+
+class _BNModel(Generator):
+    """Draws from every global RNG in sample() and has BatchNorm, one submodule kept in eval mode."""
+
+    name = "bn-model"
+    Config = _Cfg
+    capabilities = Capability.SAMPLE
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.net = nn.Sequential(nn.Linear(8, 784), nn.BatchNorm1d(784), nn.Sigmoid())
+        self.frozen = nn.Linear(2, 2).eval()
+        self.modes_seen: list[bool] = []
+
+    def train_step(self, batch, step):
+        return {"loss": 0.0}
+
+    def sample(self, n, generator):
+        self.modes_seen.append(self.training)
+        random.random(), np.random.rand(), torch.rand(1)  # a careless model draws from the global streams
+        self.net[1].train()  # and even flips BatchNorm back to training mode
+        return self.net(torch.randn(n, 8, generator=generator)).view(n, 1, 28, 28)
+
+
+def test_precheck_changes_no_rng_stream_mode_or_buffer():
+    torch.manual_seed(1)
+    random.seed(1)
+    np.random.seed(1)
+    model = _BNModel(_Cfg()).train()
+    model.frozen.eval()
+    before = ({k: v.clone() for k, v in model.state_dict().items()}, torch.get_rng_state(), random.getstate(),
+              np.random.get_state()[1].copy())
+    precheck_sampling(model, seed=0)
+    assert model.modes_seen == [False]  # sampled in eval mode
+    assert model.training and model.net[1].training and not model.frozen.training  # each module's mode back
+    for k, v in before[0].items():
+        assert torch.equal(model.state_dict()[k], v), k  # BatchNorm running stats untouched
+    assert torch.equal(torch.get_rng_state(), before[1])
+    assert random.getstate() == before[2]
+    assert np.array_equal(np.random.get_state()[1], before[3])
+
+
+class _TanhModel(_BNModel):
+    name = "tanh-model"
+
+    def sample(self, n, generator):
+        return torch.tanh(torch.randn(n, 1, 28, 28, generator=generator) * 3)
+
+
+def test_precheck_refuses_tanh_range_in_one_line():
+    with pytest.raises(SampleContractError) as e:
+        precheck_sampling(_TanhModel(_Cfg()), seed=0)
+    assert str(e.value).startswith("_TanhModel.sample(2) returned values in [-1.00, 1.00]; samples must be in [0, 1]")
+    assert "\n" not in str(e.value)
+
+
+def test_out_of_range_after_training_fails_evaluation_instead_of_clamping(data_root):
+    from genbench.evaluate import evaluate_model
+
+    model = _TanhModel(_Cfg())
+    with pytest.raises(SampleContractError, match=r"_TanhModel.sample\(16\) returned values in \[-1.00, 1.00\]"):
+        evaluate_model(model, dataset="mnist", data_root=data_root, n_samples=16, seed=0, device=torch.device("cpu"))
