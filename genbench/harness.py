@@ -131,6 +131,30 @@ def window_throughput(rates: list[float], images: int, seconds: float) -> tuple[
 ProgressFn = Callable[[BudgetTracker, dict[str, float], float], None]
 
 
+def loss_floats(model: Generator, losses: Any) -> dict[str, float]:
+    """``train_step``'s ``{name: loss}`` as plain floats, each converted once.
+
+    A loss may be a Python/NumPy number or a one-element tensor (with ``requires_grad``
+    or on a GPU too): tensors are read with ``.detach().item()``, so PyTorch does not warn
+    about converting a tensor that requires grad. Anything else is refused in one line.
+    """
+    who = f"{type(model).__name__}.train_step"
+    if not isinstance(losses, dict):
+        raise TypeError(f"{who} returned a {type(losses).__name__}; return a dict {{loss_name: value}}")
+    out: dict[str, float] = {}
+    for k, v in losses.items():
+        if isinstance(v, Tensor):
+            if v.numel() != 1:
+                raise TypeError(f"{who} returned loss {k!r} with shape {tuple(v.shape)}; "
+                                f"return one number per loss (e.g. loss.mean())")
+            out[str(k)] = float(v.detach().item())
+        elif isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+            out[str(k)] = float(v)
+        else:
+            raise TypeError(f"{who} returned loss {k!r} = {v!r}; losses must be numbers or one-element tensors")
+    return out
+
+
 def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
     keys: list[str] = []
     for row in rows:
@@ -286,6 +310,7 @@ def train(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0
+        losses = loss_floats(model, losses)
         tracker.update(batch_size, dt)
         window_images += batch_size
         window_seconds += dt
