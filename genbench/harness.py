@@ -24,7 +24,7 @@ from torch import Tensor
 from genbench.budget import Budget, BudgetTracker
 from genbench.errors import CheckpointError, ConfigError
 from genbench.io import atomic_torch_save, atomic_write_text
-from genbench.protocol import Generator
+from genbench.protocol import Generator, RunContext
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -203,17 +203,27 @@ def load_checkpoint(path: Path, model: Generator, seed: int) -> dict[str, Any]:
     return ckpt
 
 
-def load_trained_run(run_dir: str | os.PathLike) -> tuple[Generator, Any]:
+def load_trained_run(
+    run_dir: str | os.PathLike,
+    *,
+    generator: type[Generator] | None = None,
+    device: torch.device | str = "cpu",
+    context: RunContext | None = None,
+) -> tuple[Generator, Any]:
     """The model of a finished run folder, rebuilt from its ``run.json`` and ``checkpoint.pt``, in eval mode.
 
     Returns ``(model, record)``; the checkpoint is checked against the record's model, config and seed.
+    ``generator``: the class to rebuild (default: the registered one of the record's name);
+    ``context``: passed to ``setup`` before the weights are loaded, as the harness does.
     """
     from genbench.registry import get_generator, make_config
     from genbench.results import RUN_FILE, read_run_record
 
     record = read_run_record(Path(run_dir) / RUN_FILE)
-    cls = get_generator(record.model["name"])
-    model = cls(make_config(cls, record.model["config"]))
+    cls = generator or get_generator(record.model["name"])
+    model = cls(make_config(cls, record.model["config"])).to(device)
+    if context is not None:
+        model.setup(context)
     model.load_checkpoint_state(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, model, record.seed)["state"])
     return model.eval(), record
 
