@@ -220,7 +220,8 @@ def test_tanh_gan_range_mistake_fails_before_training_and_the_fix_runs_ok(tmp_pa
     assert bad["error"].startswith("TanhGAN.sample(2) returned values in [-")
     assert bad["error"].endswith("]; samples must be in [0, 1]: map tanh output with (x + 1) / 2")
     assert "\n" not in bad["error"] and not bad.get("traceback")
-    assert bad["error"] in " ".join(r.output.split())  # the user sees it (rich wraps long lines)
+    assert bad["error"] in " ".join(r.stderr.split())  # the user sees it (rich wraps long lines)
+    assert "2 run(s) in" in r.stdout and "run(s) in" not in r.stderr  # the summary table goes to stdout
     assert not (_run_dir(tmp_path, "tanh-gan") / "checkpoint.pt").exists()  # failed before any training step
     assert not (_run_dir(tmp_path, "tanh-gan") / "train_log.csv").exists()
     assert bad["budget"]["achieved"] is None and "fid" not in bad["metrics"]
