@@ -127,3 +127,40 @@ def test_out_of_range_after_training_fails_evaluation_instead_of_clamping(data_r
     model = _TanhModel(_Cfg())
     with pytest.raises(SampleContractError, match=r"_TanhModel.sample\(16\) returned values in \[-1.00, 1.00\]"):
         evaluate_model(model, dataset="mnist", data_root=data_root, n_samples=16, seed=0, device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("model", ["dcgan", "vae"])  # BatchNorm and a sampling decoder
+def test_the_precheck_changes_no_number_of_a_run(tmp_path, data_root, monkeypatch, model):
+    """A run with the pre-check ends in the very state of one without it: weights, optimizers, RNGs, log."""
+    import genbench.execute
+    from genbench.runner import run_suite
+    from genbench.suite import parse_suite
+    from tests.conftest import stub_evaluator
+
+    suite = parse_suite({"name": "pc", "version": 1, "dataset": "mnist", "models": [model], "tiny": True,
+                         "budget": {"steps": 4}, "eval": {"n_samples": 16}})
+    states, calls = [], []
+
+    def counted(model, seed):
+        calls.append(seed)
+        precheck_sampling(model, seed)
+
+    for checked in (True, False):
+        monkeypatch.setattr(genbench.execute, "precheck_sampling", counted if checked else lambda model, seed: None)
+        out = tmp_path / str(checked)
+        (rec,) = run_suite(suite, out=out, evaluator=stub_evaluator, show_progress=False, data_root=data_root,
+                           checkpoint_every_seconds=None)
+        assert rec.status == "ok"
+        ckpt = torch.load(out / "pc" / model / "seed0" / "checkpoint.pt", map_location="cpu", weights_only=True)
+        states.append((ckpt, rec.metrics["mean_pixel"]))
+    (with_check, mean_with), (without, mean_without) = states
+    assert calls == [0]  # the pre-check ran in the first run only
+    assert mean_with == mean_without
+    torch.testing.assert_close(with_check["state"], without["state"], rtol=0, atol=0)
+    torch.testing.assert_close(with_check["rng"]["torch"], without["rng"]["torch"], rtol=0, atol=0)
+    assert with_check["rng"]["python"] == without["rng"]["python"]
+    assert with_check["rng"]["numpy"] == without["rng"]["numpy"]
+    def untimed(log):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in log]
+
+    assert untimed(with_check["log"]) == untimed(without["log"])
