@@ -303,7 +303,7 @@ def _chunk_to_uint8(a: np.ndarray) -> np.ndarray:
         if lo < 0 or hi > 255:
             raise BadFile(f"integer values span [{lo}, {hi}], outside [0, 255]")
         return a.astype(np.uint8)
-    problem = sample_problem(torch.from_numpy(a.astype(np.float64, copy=not a.flags.writeable)))  # sample()'s rule
+    problem = sample_problem(a)  # the rule and message sample() output gets
     if problem is not None:
         raise BadFile(f"float {problem}")
     return quantize(torch.from_numpy(a.astype(np.float32))).numpy()

@@ -65,13 +65,14 @@ def range_problem(lo: float, hi: float) -> str | None:
     return f"values in [{lo_text}, {hi_text}]; samples must be in [0, 1]: {fix}"
 
 
-def sample_problem(x: Tensor, n: int | None = None) -> str | None:
+def sample_problem(x: Tensor | np.ndarray, n: int | None = None) -> str | None:
     """What breaks the sample contract in ``x``, phrased to follow "returned ", or None.
 
+    ``x``: a tensor, or a NumPy array (rows of a saved array, checked in place: no copy).
     ``n``: the number of images asked for; with it the shape must be ``[n, 1, 28, 28]``
     (without it, as for rows of a saved array, only dtype, finiteness and range count).
     """
-    if not isinstance(x, Tensor):
+    if not isinstance(x, (Tensor, np.ndarray)):
         return f"a {type(x).__name__}; samples must be a torch.Tensor [n, 1, 28, 28]: return a tensor"
     if n is not None and tuple(x.shape) != (n, *IMAGE_SHAPE):
         shape = tuple(x.shape)
@@ -86,16 +87,18 @@ def sample_problem(x: Tensor, n: int | None = None) -> str | None:
         else:
             fix = "generate 28x28 images (the generator's output layers decide the size)"
         return f"shape {shape}; samples must be [n, 1, 28, 28]: {fix}"
-    if not x.is_floating_point():
-        fix = "divide 8-bit images by 255" if x.dtype == torch.uint8 else "return a float tensor"
+    tensor = isinstance(x, Tensor)
+    if not (x.is_floating_point() if tensor else np.issubdtype(x.dtype, np.floating)):
+        fix = "divide 8-bit images by 255" if x.dtype in (torch.uint8, np.uint8) else "return a float tensor"
         return f"dtype {x.dtype}; samples must be float in [0, 1]: {fix}"
-    finite = torch.isfinite(x)
+    lib: Any = torch if tensor else np
+    finite = lib.isfinite(x)
     if not bool(finite.all()):
         bad = x[~finite]
-        n_nan, n_inf = int(torch.isnan(bad).sum()), int(torch.isinf(bad).sum())
-        return (f"{bad.numel()} non-finite values (NaN: {n_nan}, inf: {n_inf}); samples must be finite: "
+        n_nan, n_inf = int(lib.isnan(bad).sum()), int(lib.isinf(bad).sum())
+        return (f"{n_nan + n_inf} non-finite values (NaN: {n_nan}, inf: {n_inf}); samples must be finite: "
                 f"check the model for divergence (losses, learning rate) or a division by zero")
-    if x.numel() == 0:
+    if (x.numel() if tensor else x.size) == 0:
         return None
     return range_problem(float(x.min()), float(x.max()))
 
