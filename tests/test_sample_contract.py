@@ -164,3 +164,35 @@ def test_the_precheck_changes_no_number_of_a_run(tmp_path, data_root, monkeypatc
         return [{k: v for k, v in row.items() if k != "seconds"} for row in log]
 
     assert untimed(with_check["log"]) == untimed(without["log"])
+
+
+class _DriftModel(_BNModel):
+    """In range when built, out of range once trained: caught after training, never clamped."""
+
+    name = "drift-model"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.register_buffer("scale", torch.ones(()))
+
+    def train_step(self, batch, step):
+        self.scale.fill_(2.0)
+        return {"loss": 0.0}
+
+    def sample(self, n, generator):
+        return torch.rand(n, 1, 28, 28, generator=generator) * self.scale
+
+
+def test_a_run_whose_trained_samples_leave_the_range_fails_with_the_message(tmp_path, data_root):
+    from genbench.runner import run_suite
+    from genbench.suite import parse_suite
+
+    suite = parse_suite({"name": "dr", "version": 1, "dataset": "mnist", "models": ["seed-gan"],
+                         "budget": {"steps": 2}, "eval": {"n_samples": 16}})
+    (rec,) = run_suite(suite, models=["drift-model"], extra_models=[_DriftModel], out=tmp_path, show_progress=False,
+                       data_root=data_root)
+    assert rec.status == "failed"
+    assert rec.error.startswith("_DriftModel.sample(16) returned values in [0.")
+    assert rec.error.endswith("]; samples must be in [0, 1]: rescale the output to [0, 1] "
+                              "(e.g. torch.sigmoid, or (x + 1) / 2 for tanh)")
+    assert rec.budget["achieved"]["steps"] == 2 and "fid" not in rec.metrics  # trained, then refused: no number
