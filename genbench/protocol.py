@@ -87,10 +87,13 @@ class Generator(nn.Module):
     rows only) ``role``, build their networks and optimizers in ``__init__(config)``
     and implement:
 
-    - ``train_step(batch, step) -> {loss_name: float}``; ``batch`` is
-      ``[B,1,28,28] uint8`` on the model's device;
+    - ``train_step(batch, step) -> {loss_name: float}`` (a one-element tensor is read
+      once with ``.item()``); ``batch`` is ``[B,1,28,28] uint8`` on the model's device;
+      the harness calls ``train()`` before training and ``eval()`` before sampling;
     - ``sample(n, generator) -> [n,1,28,28] float in [0,1]``, drawing every random
-      number from ``generator`` (a ``torch.Generator`` on the model's device);
+      number from ``generator`` (a ``torch.Generator`` on the model's device); checked
+      on a fresh model before training and on every batch after, never clamped
+      beyond float rounding (:mod:`genbench.sample_contract`);
     - with LOG_LIKELIHOOD: ``log_likelihood(x uint8 [B,1,28,28]) -> [B]`` nats/image
       (a lower bound when ``likelihood_is_bound``);
     - with RECONSTRUCT: ``reconstruct(x uint8) -> [B,1,28,28] float in [0,1]``;
