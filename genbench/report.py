@@ -327,7 +327,8 @@ def fid_cost_figure(points: Sequence[tuple[str, float, float]], x_label: str, lo
     from matplotlib.figure import Figure
 
     names = sorted({p[0] for p in points})
-    fig = Figure(figsize=(5.5 + 1.6 * math.ceil(len(names) / 20), 3.8), dpi=100, layout="constrained")
+    # Two plots still sit side by side in a 1400-px window with a one-column legend.
+    fig = Figure(figsize=(4.8 + 1.6 * math.ceil(len(names) / 20), 3.8), dpi=100, layout="constrained")
     ax = fig.subplots()
     for name, (colour, marker) in zip(names, series_styles(len(names)), strict=True):
         xs = [p[1] for p in points if p[0] == name]
