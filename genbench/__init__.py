@@ -19,6 +19,7 @@ __all__ = [
     "Capability",
     "Generator",
     "__version__",
+    "load_run",
     "quantize",
     "register_generator",
     "run_suite",
@@ -33,6 +34,10 @@ def __getattr__(name: str):
         from genbench.run.plan import run_suite
 
         return run_suite
+    if name == "load_run":
+        from genbench.trained import load_run
+
+        return load_run
     raise AttributeError(name)
 
 

@@ -98,6 +98,7 @@ from genbench.metrics.throughput import (
     KEY_SAMPLE_IMAGES_PER_S_CI_LOW,
 )
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
+from genbench.sample_contract import check_samples
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 ProgressFn = Callable[[str, int, int], None]
@@ -467,18 +468,16 @@ def _sample(
     model: Generator, n: int, seed: int, device: torch.device, batch: int, progress: ProgressFn | None,
     rates: list[float] | None = None,
 ) -> Tensor:
-    """``n`` quantized samples in calls of ``batch``; ``rates`` collects each call's images/s."""
+    """``n`` quantized samples in calls of ``batch``; ``rates`` collects each call's images/s.
+
+    Each call's output is checked against the sample contract first
+    (:func:`genbench.sample_contract.check_samples`): out of range is an error, not a clamp.
+    """
     gen = torch.Generator(device).manual_seed(seed)
     chunks = []
     for start, stop in _batches(n, batch):
         t0 = time.perf_counter()
-        x = model.sample(stop - start, gen)
-        if tuple(x.shape) != (stop - start, *IMAGE_SHAPE):
-            raise ValueError(f"{type(model).__name__}.sample({stop - start}) returned shape {tuple(x.shape)}, "
-                             f"expected {(stop - start, *IMAGE_SHAPE)}")
-        bad = int((~torch.isfinite(x)).sum())
-        if bad:
-            raise ValueError(f"{type(model).__name__}.sample returned {bad} non-finite values")
+        x = check_samples(model.sample(stop - start, gen), stop - start, type(model).__name__)
         chunks.append(quantize(x).cpu())  # quantized before any metric, as saved PNGs would be
         if rates is not None:
             rates.append((stop - start) / max(time.perf_counter() - t0, 1e-9))

@@ -47,6 +47,7 @@ from genbench.results import (
 from genbench.run.budget import Budget
 from genbench.run.efficiency import calibrate_flops, train_flops_per_image
 from genbench.run.lock import run_lock
+from genbench.sample_contract import precheck_sampling
 from genbench.suite import Suite
 
 Evaluator = Callable[..., Any]
@@ -307,6 +308,9 @@ def _train_and_evaluate(
     seed_everything(spec.seed)
     model = spec.generator(config).to(device)
     model.setup(RunContext(spec.suite.dataset, spec.data_root))
+    t0 = time.perf_counter()
+    precheck_sampling(model, spec.seed)  # a wrong shape or range fails now, not after the budget
+    record.timings["sample_check_seconds"] = round(time.perf_counter() - t0, 3)
     batch = train_split.images[: int(config.batch_size)].to(device)
     flops_per_image = train_flops_per_image(model, batch)
     result = train(

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from genbench.errors import CheckpointError, ConfigError
 from genbench.files.atomic import atomic_torch_save, atomic_write_text
-from genbench.protocol import Generator
+from genbench.protocol import Generator, RunContext
 from genbench.run.budget import Budget, BudgetTracker
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
@@ -131,6 +131,30 @@ def window_throughput(rates: list[float], images: int, seconds: float) -> tuple[
 ProgressFn = Callable[[BudgetTracker, dict[str, float], float], None]
 
 
+def loss_floats(model: Generator, losses: Any) -> dict[str, float]:
+    """``train_step``'s ``{name: loss}`` as plain floats, each converted once.
+
+    A loss may be a Python/NumPy number or a one-element tensor (with ``requires_grad``
+    or on a GPU too): tensors are read with ``.detach().item()``, so PyTorch does not warn
+    about converting a tensor that requires grad. Anything else is refused in one line.
+    """
+    who = f"{type(model).__name__}.train_step"
+    if not isinstance(losses, dict):
+        raise TypeError(f"{who} returned a {type(losses).__name__}; return a dict {{loss_name: value}}")
+    out: dict[str, float] = {}
+    for k, v in losses.items():
+        if isinstance(v, Tensor):
+            if v.numel() != 1:
+                raise TypeError(f"{who} returned loss {k!r} with shape {tuple(v.shape)}; "
+                                f"return one number per loss (e.g. loss.mean())")
+            out[str(k)] = float(v.detach().item())
+        elif isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+            out[str(k)] = float(v)
+        else:
+            raise TypeError(f"{who} returned loss {k!r} = {v!r}; losses must be numbers or one-element tensors")
+    return out
+
+
 def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
     keys: list[str] = []
     for row in rows:
@@ -179,17 +203,27 @@ def load_checkpoint(path: Path, model: Generator, seed: int) -> dict[str, Any]:
     return ckpt
 
 
-def load_trained_run(run_dir: str | os.PathLike) -> tuple[Generator, Any]:
+def load_trained_run(
+    run_dir: str | os.PathLike,
+    *,
+    generator: type[Generator] | None = None,
+    device: torch.device | str = "cpu",
+    context: RunContext | None = None,
+) -> tuple[Generator, Any]:
     """The model of a finished run folder, rebuilt from its ``run.json`` and ``checkpoint.pt``, in eval mode.
 
     Returns ``(model, record)``; the checkpoint is checked against the record's model, config and seed.
+    ``generator``: the class to rebuild (default: the registered one of the record's name);
+    ``context``: passed to ``setup`` before the weights are loaded, as the harness does.
     """
     from genbench.registry import get_generator, make_config
     from genbench.results import RUN_FILE, read_run_record
 
     record = read_run_record(Path(run_dir) / RUN_FILE)
-    cls = get_generator(record.model["name"])
-    model = cls(make_config(cls, record.model["config"]))
+    cls = generator or get_generator(record.model["name"])
+    model = cls(make_config(cls, record.model["config"])).to(device)
+    if context is not None:
+        model.setup(context)
     model.load_checkpoint_state(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, model, record.seed)["state"])
     return model.eval(), record
 
@@ -286,6 +320,7 @@ def train(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0
+        losses = loss_floats(model, losses)
         tracker.update(batch_size, dt)
         window_images += batch_size
         window_seconds += dt

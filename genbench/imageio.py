@@ -29,7 +29,8 @@ How pixels become canonical
       ignored (a warning counts files whose alpha is not fully opaque).
     - 16-bit gray (``I;16``) is scaled, not clipped: ``round(v * 255 / 65535)``.
     - Arrays: uint8 as is; other integers must lie in [0, 255]; floats must be finite
-      and in [0, 1] (1e-6 slack) and are quantized like generated samples,
+      and in [0, 1] (``SAMPLE_TOLERANCE`` slack, the rule and message ``sample()`` output
+      gets: :mod:`genbench.sample_contract`) and are quantized like generated samples,
       ``round(x * 255)`` (:func:`genbench.protocol.quantize`). Only the rows used are
       checked.
     - Any other size is resized to 28x28 with PIL's bilinear filter (antialiased
@@ -77,6 +78,7 @@ try:  # optional speed-up (a compiled wheel that not every platform has); PIL de
 except ImportError:
     pyspng = None
 from genbench.protocol import quantize
+from genbench.sample_contract import sample_problem
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 ARRAY_EXTENSIONS = (".npy", ".npz")
@@ -92,7 +94,6 @@ ARRAY_LIMIT_BYTES = 2 * 2**30
 READ_TIMEOUT_S = 30.0  # per file, reading and decoding
 READ_THREADS = 2  # files in flight: one can wait on the disk while another decodes
 ARRAY_CHUNK_BYTES = 32 * 2**20  # rows of an array are converted this many input bytes at a time
-FLOAT_SLACK = 1e-6  # floats in [-slack, 1 + slack] are accepted (then clamped)
 MAX_LISTED = 5  # bad files named in one error line
 
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
@@ -302,14 +303,9 @@ def _chunk_to_uint8(a: np.ndarray) -> np.ndarray:
         if lo < 0 or hi > 255:
             raise BadFile(f"integer values span [{lo}, {hi}], outside [0, 255]")
         return a.astype(np.uint8)
-    finite = np.isfinite(a)
-    if not finite.all():
-        bad = a[~finite]
-        n_nan, n_inf = int(np.isnan(bad).sum()), int(np.isinf(bad).sum())
-        raise BadFile(f"{bad.size} non-finite values (NaN: {n_nan}, inf: {n_inf})")
-    lo, hi = float(a.min()), float(a.max())
-    if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
-        raise BadFile(f"float values span [{lo:.4g}, {hi:.4g}], outside [0, 1]")
+    problem = sample_problem(a)  # the rule and message sample() output gets
+    if problem is not None:
+        raise BadFile(f"float {problem}")
     return quantize(torch.from_numpy(a.astype(np.float32))).numpy()
 
 

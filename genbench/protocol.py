@@ -71,7 +71,11 @@ def to_signed(x: Tensor) -> Tensor:
 
 
 def quantize(x: Tensor) -> Tensor:
-    """float images in [0, 1] -> uint8 by round(x*255), as every metric sees them."""
+    """float images in [0, 1] -> uint8 by round(x*255), as every metric sees them.
+
+    The clamp only absorbs float rounding: the harness and ``genbench eval`` refuse values
+    more than ``genbench.sample_contract.SAMPLE_TOLERANCE`` outside [0, 1] before this.
+    """
     return x.detach().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
 
 
@@ -83,10 +87,13 @@ class Generator(nn.Module):
     rows only) ``role``, build their networks and optimizers in ``__init__(config)``
     and implement:
 
-    - ``train_step(batch, step) -> {loss_name: float}``; ``batch`` is
-      ``[B,1,28,28] uint8`` on the model's device;
+    - ``train_step(batch, step) -> {loss_name: float}`` (a one-element tensor is read
+      once with ``.item()``); ``batch`` is ``[B,1,28,28] uint8`` on the model's device;
+      the harness calls ``train()`` before training and ``eval()`` before sampling;
     - ``sample(n, generator) -> [n,1,28,28] float in [0,1]``, drawing every random
-      number from ``generator`` (a ``torch.Generator`` on the model's device);
+      number from ``generator`` (a ``torch.Generator`` on the model's device); checked
+      on a fresh model before training and on every batch after, never clamped
+      beyond float rounding (:mod:`genbench.sample_contract`);
     - with LOG_LIKELIHOOD: ``log_likelihood(x uint8 [B,1,28,28]) -> [B]`` nats/image
       (a lower bound when ``likelihood_is_bound``);
     - with RECONSTRUCT: ``reconstruct(x uint8) -> [B,1,28,28] float in [0,1]``;

@@ -68,7 +68,9 @@ def test_compared_rows_join_the_leaderboard_and_are_marked(tmp_path):
     csv_header = (mine / "leaderboard.csv").read_text().splitlines()[0].split(",")
     assert "compared_from" in csv_header
     html = (mine / "leaderboard.html").read_text()
-    assert f'<td class="name">{refs}</td>' in html and '<td class="name">this folder</td>' in html
+    short = "/<wbr>".join(refs.parts[-2:])  # the short name; the full path is the tooltip
+    assert f'<td class="name"><span title="{refs.absolute()}">{short}</span></td>' in html
+    assert '<td class="name">this folder</td>' in html
 
     # Without --compare the folder's own leaderboard is back to its own runs, without a "from" column.
     assert _report(mine).exit_code == 0

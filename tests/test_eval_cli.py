@@ -171,7 +171,7 @@ def _bad_cases(tmp_path, digits):
     cases["inf"] = (d, ["inf.npy", "non-finite"])
     d = good("range")
     np.save(d / "range.npy", np.full((2, 28, 28), 2.0, np.float32))
-    cases["range"] = (d, ["range.npy", "outside [0, 1]"])
+    cases["range"] = (d, ["range.npy", "float values in [2.00, 2.00]; samples must be in [0, 1]"])
     d = good("object")
     np.save(d / "obj.npy", np.array([object()], dtype=object), allow_pickle=True)
     cases["object"] = (d, ["obj.npy", "Python objects"])

@@ -108,3 +108,38 @@ def test_throughput_and_memory_recorded():
     r = train(_seed_gan(), _images(), Budget(steps=10), seed=0)
     assert r.train_images_per_s > 0 and r.peak_memory_mb > 0
     assert r.num_parameters == sum(p.numel() for p in _seed_gan().parameters())
+
+
+class _TensorLossGenerator(DummyGenerator):
+    """Returns its losses as tensors, one still attached to the graph, as many user models do."""
+
+    name = "tensor-loss"
+
+    def train_step(self, batch, step):
+        loss = ((torch.sigmoid(self.logits) - batch.float() / 255) ** 2).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss, "scale": self.noise_scale.abs() * 2}
+
+
+def test_tensor_losses_are_read_once_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PyTorch's "Converting a tensor with requires_grad=True" would raise
+        r = train(_TensorLossGenerator(DummyConfig()), _images(), Budget(steps=3), seed=0, log_every=1)
+    assert r.status == "ok"
+    assert all(type(row["loss"]) is float and type(row["scale"]) is float for row in r.log)
+    assert r.log[0]["scale"] == pytest.approx(0.2)
+
+
+def test_loss_that_is_not_a_number_is_refused_in_one_line():
+    from genbench.harness import loss_floats
+
+    model = DummyGenerator(DummyConfig())
+    with pytest.raises(TypeError, match=r"^DummyGenerator.train_step returned loss 'loss' with shape \(4,\); "
+                                        r"return one number per loss \(e.g. loss.mean\(\)\)$"):
+        loss_floats(model, {"loss": torch.zeros(4)})
+    with pytest.raises(TypeError, match=r"returned loss 'loss' = None; losses must be numbers or one-element"):
+        loss_floats(model, {"loss": None})

@@ -86,7 +86,7 @@ def test_arrays_uint8_float_and_int(tmp_path):
 
 @pytest.mark.parametrize("array, message", [
     (np.full((4, 28, 28), np.nan, np.float32), "non-finite"),
-    (np.full((4, 28, 28), 1.5, np.float32), "outside \\[0, 1\\]"),
+    (np.full((4, 28, 28), 1.5, np.float32), "float values in \\[1.50, 1.50\\]; samples must be in \\[0, 1\\]"),
     (np.full((4, 28, 28), 300, np.int32), "outside \\[0, 255\\]"),
     (np.zeros((4, 3, 28, 28), np.uint8), "is not \\(N,H,W\\)"),
     (np.zeros((4, 28, 28), bool), "dtype bool"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pandas as pd
@@ -159,3 +160,37 @@ def test_leaderboard_states_revisions_and_flags_dirty_ones(tmp_path):
 def test_one_clean_revision_is_one_line(suite_dir):
     notes = json.loads(write_report(suite_dir)["json"].read_text())["notes"]
     assert "Code revision of every run: unknown." in notes
+
+
+def test_plot_colours_never_repeat_and_the_legend_covers_no_point():
+    from genbench.report.leaderboard import fid_cost_figure, series_styles
+
+    for n in (1, 10, 11, 20, 21, 45):
+        colours = [colour for colour, _ in series_styles(n)]
+        assert len(set(colours)) == n, n
+    points = [(f"model-{i:02d}", 10.0 ** (i / 4), 5.0 + i) for i in range(11)]  # 11 models, as in the issue
+    fig = fid_cost_figure(points, "sampling throughput [img/s]", log_x=True)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    faces = [tuple(c.get_facecolor()[0]) for c in ax.collections]
+    assert len(faces) == 11 and len(set(faces)) == 11
+    (legend,) = fig.legends
+    renderer = fig.canvas.get_renderer()
+    assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+
+
+def test_compared_folder_is_named_short_with_the_full_path_in_a_tooltip(tmp_path):
+    from genbench.report.leaderboard import short_folder_names
+
+    assert short_folder_names(["/a/b/results/mnist-small", "/c/old/results/mnist-small", "runs/x"]) == {
+        "/a/b/results/mnist-small": "b/results/mnist-small", "/c/old/results/mnist-small": "old/results/mnist-small",
+        "runs/x": "runs/x"}
+    mine, refs = tmp_path / "mine" / "syn", tmp_path / 'odd "<name>&' / ("long-" * 20) / "syn"
+    write_run_record(mine / "good" / "seed0", _record("good", 0, 7.5))
+    write_run_record(refs / "mid" / "seed0", _record("mid", 0, 20.0))
+    page = write_report(mine, [refs])["html"].read_text()
+    short = f"{'long-' * 20}/syn"
+    assert f'<span title="{html.escape(str(refs))}">{short.replace("/", "/<wbr>")}</span>' in page
+    assert f">{refs}<" not in page  # the long path is never shown as cell text

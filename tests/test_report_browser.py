@@ -79,7 +79,10 @@ def _inspect(driver, page: Path) -> dict:
             requests[params["requestId"]] = params["request"]["url"]
         elif message["method"] == "Network.loadingFailed" and params.get("blockedReason"):
             blocked[requests.get(params["requestId"])] = params["blockedReason"]
-    return {"closed": closed, "opened": opened, "images": images, "resources": resources,
+    tables = driver.execute_script(  # each table: its right edge and widths against the page's
+        "return Array.from(document.querySelectorAll('table'), t => [Math.ceil(t.getBoundingClientRect().right),"
+        " t.scrollWidth, t.clientWidth, document.documentElement.clientWidth])")
+    return {"closed": closed, "opened": opened, "images": images, "resources": resources, "tables": tables,
             "requests": list(requests.values()), "blocked": blocked,
             "details": driver.execute_script("return document.querySelectorAll('details').length")}
 
@@ -89,6 +92,8 @@ def _assert_self_contained_and_fits(seen: dict, page: Path) -> None:
         scroll_width, client_width = seen[state]
         assert client_width > WIDTH - 40, seen  # the window really is 1400 px wide (less a scrollbar)
         assert scroll_width <= client_width, f"horizontal overflow with details {state}: {seen[state]}"
+    for right, scroll_width, client_width, page_width in seen["tables"]:  # measured with every details open
+        assert scroll_width <= client_width and right <= page_width, seen["tables"]
     assert seen["images"] and all(src.startswith("data:image/png") for src, _, _ in seen["images"])
     assert all(complete and width > 0 for _, complete, width in seen["images"]), seen["images"]
     assert page.resolve().as_uri() in seen["requests"]  # the log records requests: the page's own is there
@@ -174,3 +179,41 @@ def test_the_content_security_policy_blocks_what_slips_in(browser, tmp_path):
     page.write_text(html.replace("</body>", '<img src="http://127.0.0.1:9/x.png"></body>'))
     seen = _inspect(browser, page)
     assert seen["blocked"] == {"http://127.0.0.1:9/x.png": "csp"}
+
+
+def test_a_compared_folder_with_a_long_absolute_path_fits(browser, tmp_path):
+    """The `from` column names a compared folder briefly (full path in a tooltip): every table fits 1400 px."""
+    mine = tmp_path / "mine" / "stress"
+    refs = tmp_path.joinpath(*["a-deeply-nested-folder-of-someones-experiments"] * 6, "results", "stress")
+    models = {mine: {f"competitor-{i}": None for i in range(6)},
+              refs: {"dcgan-from-last-week": None, "real-data": "ceiling", "train-copy": "memorizer",
+                     "independent-pixels": "floor"}}
+    for folder, entries in models.items():
+        for i, (model, role) in enumerate(entries.items()):
+            for seed in range(3):
+                write_run_record(folder / model / f"seed{seed}", _record(model, seed, 10.0 * (i + 1) + seed, role))
+    page = write_report(mine, [refs.absolute()])["html"]
+    seen = _inspect(browser, page)
+    _assert_self_contained_and_fits(seen, page)
+    assert len(seen["tables"]) >= 2 + 10  # competitors, reference rows and each model's details
+    titles = browser.execute_script("return Array.from(document.querySelectorAll('td span[title]'), s => s.title)")
+    assert titles and set(titles) == {str(refs.absolute())}
+
+
+def test_the_committed_page_with_a_new_model_and_a_long_compared_path_fits(browser, tmp_path):
+    """As a user runs it: one new model, `--compare` with the committed mnist-small folder at a long absolute path."""
+    source = REPO / "results" / "mnist-small"
+    refs = tmp_path.joinpath(*["someones-experiments-folder"] * 4, "genbench", "results", "mnist-small")
+    for run_file in source.glob("*/seed*/*"):
+        if run_file.name in ("run.json", "samples.png", "train_log.csv"):
+            target = refs / run_file.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_file, target)
+    mine = tmp_path / "mine" / "mnist-small"
+    for seed_dir in sorted((refs / "seed-gan").glob("seed*")):
+        record = json.loads((seed_dir / "run.json").read_text())
+        record["model"]["name"] = "ext-lsgan"
+        write_run_record(mine / "ext-lsgan" / seed_dir.name, record)
+    page = write_report(mine, [refs.absolute()])["html"]
+    seen = _inspect(browser, page)
+    _assert_self_contained_and_fits(seen, page)

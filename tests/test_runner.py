@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+import genbench
 from genbench.errors import ConfigError
 from genbench.run.plan import run_suite
 from genbench.suite import load_suite, parse_suite, suite_names
@@ -134,6 +135,9 @@ def test_a_finished_run_folder_loads_back_as_its_trained_model(tmp_path):
     run_dir = tmp_path / "t" / "seed-gan" / "seed0"
     model, record = load_trained_run(run_dir)
     assert model.name == "seed-gan" and record.seed == 0 and not model.training
+    public = genbench.load_run(run_dir)  # the documented entry point: a registered model needs no file
+    assert type(public) is type(model) and not public.training
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in public.state_dict().items())
     saved = torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)["state"]["model"]
     loaded = model.state_dict()
     assert saved.keys() == loaded.keys()

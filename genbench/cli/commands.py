@@ -148,9 +148,10 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             text(rec.model_name), str(rec.seed), rec.status, f"{ach.get('images', 0):,}",
             *(format_number(m.get(key)) for key in ("train_images_per_s", "fid", "is", "nll_bpd")),
         )
-    console.print(table)
+    summary = Console()  # the result on stdout, progress and problems on stderr: `genbench run ... > summary.txt`
+    summary.print(table)
     suite_name = records[0].suite_name if records else suite
-    console.print(text(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}"
+    summary.print(text(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}"
                        + (f" (with the runs of {', '.join(compare)})" if compare else "")))
     for rec in records:
         if rec.status not in ("ok", "capped"):

@@ -391,6 +391,52 @@ def _mpl(label: str) -> str:
     return label.replace("$", r"\$")
 
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def series_styles(n: int) -> list[tuple[tuple[float, float, float, float], str]]:
+    """``n`` (RGBA colour, marker) pairs whose colours all differ: the palette is sized to ``n``.
+
+    Up to 10 series get matplotlib's tab10, up to 20 tab20, more evenly spaced hues of
+    a rainbow map; markers cycle as well, so neighbouring hues differ in shape too.
+    """
+    from matplotlib import colormaps
+
+    if n <= 10:
+        colours = [colormaps["tab10"](i) for i in range(n)]
+    elif n <= 20:
+        colours = [colormaps["tab20"](i) for i in range(n)]
+    else:
+        colours = [colormaps["gist_rainbow"](i / n) for i in range(n)]
+    return [(tuple(float(c) for c in colour), _MARKERS[i % len(_MARKERS)]) for i, colour in enumerate(colours)]
+
+
+def fid_cost_figure(points: Sequence[tuple[str, float, float]], x_label: str, log_x: bool) -> Any:
+    """Scatter of ``(model, x, fid)`` points, one colour (and marker) per model, the legend outside the axes.
+
+    Returns the matplotlib ``Figure``: the legend sits to the right of the axes, so it
+    never covers a point.
+    """
+    from matplotlib.figure import Figure
+
+    names = sorted({p[0] for p in points})
+    # Two plots still sit side by side in a 1400-px window with a one-column legend.
+    fig = Figure(figsize=(4.8 + 1.6 * math.ceil(len(names) / 20), 3.8), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    for name, (colour, marker) in zip(names, series_styles(len(names)), strict=True):
+        xs = [p[1] for p in points if p[0] == name]
+        ys = [p[2] for p in points if p[0] == name]
+        ax.scatter(xs, ys, label=_mpl(name), s=30, color=colour, marker=marker)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("FID (domain features, lower is better)")
+    ax.grid(True, alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=8, ncols=math.ceil(len(names) / 20))
+    return fig
+
+
 def _plot(records: list[RunRecord], x_key: str, x_label: str, log_x: bool) -> str | None:
     """Scatter of FID against one per-run figure, one colour per model; PNG data URI."""
     points = []
@@ -401,22 +447,7 @@ def _plot(records: list[RunRecord], x_key: str, x_label: str, log_x: bool) -> st
             points.append((rec.model_name, float(x), float(m["fid"])))
     if not points:
         return None
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 3.8), dpi=100, layout="tight")
-    ax = fig.subplots()
-    for name in sorted({p[0] for p in points}):
-        xs = [p[1] for p in points if p[0] == name]
-        ys = [p[2] for p in points if p[0] == name]
-        ax.scatter(xs, ys, label=_mpl(name), s=30)
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("FID (domain features, lower is better)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return _figure_uri(fig)
+    return _figure_uri(fid_cost_figure(points, x_label, log_x))
 
 
 _LOG_AXES = ("step", "images", "seconds")  # train_log.csv columns that are not logged values
@@ -466,14 +497,15 @@ def _loss_curves(models: Sequence[str], runs: dict[str, list[tuple[int, Path]]])
             "images" in log for _, log in logs)
         x_col = "images" if by_images else "step"
         keys = list(dict.fromkeys(c for _, log in logs for c in _loss_columns(log)))
+        colours = [colour for colour, _ in series_styles(len(keys))]
         for i, key in enumerate(keys):
             for j, log in enumerate(log for _, log in logs if key in log):
                 # Each logged value is one batch's: a moving average over 5% of the run shows the trend.
                 window = max(1, len(log) // 20)
                 if window > 1:
-                    ax.plot(log[x_col], log[key], color=f"C{i % 10}", lw=0.6, alpha=0.2)
+                    ax.plot(log[x_col], log[key], color=colours[i], lw=0.6, alpha=0.2)
                 ax.plot(log[x_col], log[key].rolling(window, center=True, min_periods=1).mean(),
-                        color=f"C{i % 10}", lw=1.0, alpha=0.9, label=_mpl(key) if j == 0 else None)
+                        color=colours[i], lw=1.0, alpha=0.9, label=_mpl(key) if j == 0 else None)
         values = np.concatenate([log[k].to_numpy(dtype=float) for _, log in logs for k in keys if k in log])
         values = values[np.isfinite(values)]
         if values.size:  # the 1st-99th percentile: a diverging run's last values do not flatten the curves
@@ -501,13 +533,16 @@ def _metric_keys(records: Sequence[RunRecord]) -> list[str]:
 
 def _details_html(model: str, anchor: str, summary: ModelSummary, records: list[RunRecord], origin: str | None,
                   meta: Mapping[str, MetricSpec]) -> str:
-    """A model's ``<details>`` block: status, every metric's mean ± std and its value per ok seed."""
+    """A model's ``<details>`` block: status, every metric's mean ± std and its value per ok seed.
+
+    ``origin``: HTML naming the compared folder the runs come from (None: this folder).
+    """
     esc = html.escape
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: r.seed)
     counts = ", ".join(f"{summary.status.get(s, 0)} {s}" for s in STATUSES)
     head = (f'<details id="{anchor}"><summary><b>{esc(model)}</b> · {esc(counts)}'
             + f" · revision{'s' if len(summary.revisions) > 1 else ''} {esc(', '.join(sorted(summary.revisions)))}"
-            + (f" · from {esc(origin)}" if origin else "") + "</summary>")
+            + (f" · from {origin}" if origin else "") + "</summary>")
     problems = "".join(f"<p>seed {r.seed}: {esc(r.status)}: {esc(str(r.error or 'no error recorded'))}</p>"
                        for r in sorted(records, key=lambda r: r.seed) if r.status != "ok")
     rows = []
@@ -516,7 +551,7 @@ def _details_html(model: str, anchor: str, summary: ModelSummary, records: list[
             f'<span class="v">seed {r.seed}: {esc(fmt(float(r.metrics[key]), math.nan, 1))}</span>'
             for r in ok if isinstance(r.metrics.get(key), (int, float)) and not isinstance(r.metrics[key], bool))
         rows.append(f'<tr><td class="name">{esc(_label(key, meta))}</td>'
-                    f'<td class="num">{esc(fmt(summary.mean(key), summary.std(key), summary.n(key)))}</td>'
+                    f'<td class="num">{_number_html(fmt(summary.mean(key), summary.std(key), summary.n(key)))}</td>'
                     f'<td class="seeds">{per_seed}</td></tr>')
     table = ('<table class="detail"><thead><tr><th class="name">metric</th><th>mean ± std</th>'
              '<th class="name">per ok seed</th></tr></thead>'
@@ -530,7 +565,8 @@ _STYLE = (
     "table{border-collapse:collapse;font-size:14px;margin:0.5em 0}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}"
     "th{background:#f3f3f3}"
-    "td.num{white-space:nowrap;font-variant-numeric:tabular-nums}"
+    "td.num{font-variant-numeric:tabular-nums}"  # its numbers are nowrap spans: a cell breaks only before ±
+    "td.name span[title]{overflow-wrap:normal}"  # a compared folder breaks after a '/', never mid-word
     "td.name,th.name{text-align:left;overflow-wrap:anywhere;min-width:9ch}"
     "td.seeds{text-align:left}span.v{white-space:nowrap;font-variant-numeric:tabular-nums}"
     "table.reference td{background:#f7f7f2;font-style:italic}"
@@ -542,6 +578,34 @@ _STYLE = (
 # Nothing may leave the file: no script, no network, images from data: URIs only.
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _TEXT_COLUMNS = ("reference", "model", "from")
+
+
+def short_folder_names(folders: Sequence[str]) -> dict[str, str]:
+    """A short name for each compared folder: its last two path parts, more where they would clash.
+
+    The HTML page shows it in the ``from`` column, the full path in a tooltip, so that a
+    long absolute path neither widens the table nor breaks mid-word.
+    """
+    parts = {f: Path(f).parts for f in dict.fromkeys(folders)}
+    longest = max((len(p) for p in parts.values()), default=1)
+    for k in range(2, longest + 1):
+        names = {f: str(Path(*p[-k:])) if p else f for f, p in parts.items()}
+        if len(set(names.values())) == len(names):
+            return names
+    return {f: f for f in parts}
+
+
+def _folder_html(folder: str, short: Mapping[str, str]) -> str:
+    full = str(Path(folder).absolute())
+    name = html.escape(short.get(folder, folder)).replace("/", "/<wbr>")
+    return f'<span title="{html.escape(full)}">{name}</span>'
+
+
+def _number_html(cell: str) -> str:
+    """A ``mean ± std`` cell that may wrap before the ``±`` (and nowhere else) when a table is tight."""
+    mean, sep, std = cell.partition(" ± ")
+    return f'<span class="v">{html.escape(mean)}</span>' + (f' <span class="v">± {html.escape(std)}</span>'
+                                                            if sep else "")
 
 
 def _header_html(label: str) -> str:
@@ -563,6 +627,8 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
     anchors = {model: f"model-{i}" for i, model in enumerate(models)}
     runs = {m: sorted(((r.seed, folder_of.get(m, suite_dir) / m / f"seed{r.seed}") for r in records
                        if r.model_name == m), key=lambda p: p[0]) for m in models}
+    froms = board["compared_from"] if len(board) else []
+    short = short_folder_names([f for f in froms if isinstance(f, str)])
     tables = []
     for caption, header, rows in _tables(board, tests, only=PRIMARY, agreement=agreement) if len(board) else []:
         classes = ["name" if h in _TEXT_COLUMNS else "num" for h in header]
@@ -573,6 +639,10 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
                 text = esc(cell)
                 if h == "model":
                     text = f'<a href="#{anchors[cell]}">{text}</a>'
+                elif h == "from" and cell != THIS_FOLDER:
+                    text = _folder_html(cell, short)
+                elif cls == "num" and " ± " in cell:
+                    text = _number_html(cell)
                 tds.append(f'<td class="{cls}">{text}</td>')
             body.append("<tr>" + "".join(tds) + "</tr>")
         table_class = ' class="reference"' if caption else ""
@@ -581,8 +651,7 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
                       + "".join(f'<th class="{c}">{_header_html(h)}</th>' for h, c in zip(header, classes, strict=True))
                       + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
     summaries = aggregate(records)
-    froms = board["compared_from"] if len(board) else []
-    origin = {m: f for m, f in zip(models, froms, strict=True) if isinstance(f, str)}
+    origin = {m: _folder_html(f, short) for m, f in zip(models, froms, strict=True) if isinstance(f, str)}
     details = [_details_html(m, anchors[m], summaries[m], [r for r in records if r.model_name == m],
                              origin.get(m), meta) for m in models if m in summaries]
     curves, no_log = _loss_curves(models, runs)
