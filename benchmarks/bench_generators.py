@@ -10,9 +10,9 @@ import os
 import pytest
 import torch
 
-from genbench.harness import seed_everything
 from genbench.protocol import Role
 from genbench.registry import generator_names, get_generator, make_config
+from genbench.run.process import seed_everything
 
 BATCH = 256
 DEVICE = torch.device(os.environ.get("GENBENCH_BENCH_DEVICE", "cpu"))

@@ -6,8 +6,8 @@ batching, budget accounting, logging and the final checkpoint.
 
 import torch
 
-from genbench.harness import train
 from genbench.run.budget import Budget
+from genbench.run.train import train
 from tests.conftest import DummyConfig, DummyGenerator
 
 

@@ -35,7 +35,7 @@ def __getattr__(name: str):
 
         return run_suite
     if name == "load_run":
-        from genbench.trained import load_run
+        from genbench.run.trained import load_run
 
         return load_run
     raise AttributeError(name)

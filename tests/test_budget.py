@@ -1,8 +1,8 @@
 import pytest
 
 from genbench.errors import ConfigError
-from genbench.harness import train
 from genbench.run.budget import Budget, BudgetTracker, parse_budget_overrides
+from genbench.run.train import train
 from tests.conftest import DummyConfig, DummyGenerator
 
 

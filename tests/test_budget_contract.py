@@ -34,7 +34,7 @@ def _run(out, **kw):
 
 def test_capped_run_is_excluded_counted_and_named(tmp_path, data_root, monkeypatch):
     """A tiny seconds cap on a huge images budget: the run is `capped`, never averaged in, failed by check."""
-    monkeypatch.setattr("genbench.execute._default_evaluator", lambda: stub_evaluator)  # speed: no feature network
+    monkeypatch.setattr("genbench.run.task._default_evaluator", lambda: stub_evaluator)  # speed: no feature network
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--models", "seed-gan", "--budget",
                                   "images=100000000,seconds=0.5", "--out", str(out), "--no-progress",

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from genbench import Capability
-from genbench.harness import seed_everything
 from genbench.protocol import RunContext, check_generator_class
 from genbench.registry import generator_names, get_generator, make_config
+from genbench.run.process import seed_everything
 
 
 def _build(name, seed=0):

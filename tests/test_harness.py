@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from genbench.errors import CheckpointError
-from genbench.harness import CHECKPOINT_NAME, seed_everything, train
 from genbench.registry import get_generator, make_config
 from genbench.run.budget import Budget
+from genbench.run.process import seed_everything
+from genbench.run.train import CHECKPOINT_NAME, train
 from tests.conftest import DummyConfig, DummyGenerator
 
 
@@ -135,7 +136,7 @@ def test_tensor_losses_are_read_once_without_a_warning():
 
 
 def test_loss_that_is_not_a_number_is_refused_in_one_line():
-    from genbench.harness import loss_floats
+    from genbench.run.train import loss_floats
 
     model = DummyGenerator(DummyConfig())
     with pytest.raises(TypeError, match=r"^DummyGenerator.train_step returned loss 'loss' with shape \(4,\); "

@@ -25,7 +25,7 @@ def _enospc(*args, **kwargs):
 def test_disk_full_on_checkpoint_marks_run_failed(tmp_path, monkeypatch):
     _run(tmp_path, seeds=[0])
     before = (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes()
-    monkeypatch.setattr("genbench.harness.atomic_torch_save", _enospc)
+    monkeypatch.setattr("genbench.run.train.atomic_torch_save", _enospc)
     (rec,) = _run(tmp_path, seeds=[1])
     assert rec.status == "failed" and "No space left on device" in rec.error
     assert (tmp_path / "r" / "seed-gan" / "seed0" / "run.json").read_bytes() == before
@@ -130,7 +130,7 @@ class _Payload:
 def test_crafted_pickle_checkpoint_never_runs_code(tmp_path):
     import torch
 
-    from genbench.harness import CHECKPOINT_NAME
+    from genbench.run.train import CHECKPOINT_NAME
 
     marker = tmp_path / "pwned"
     run_dir = tmp_path / "r" / "seed-gan" / "seed0"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from genbench.execute import save_grid
 from genbench.report.leaderboard import write_report
 from genbench.results import write_run_record
+from genbench.run.task import save_grid
 from tests.conftest import REPO
 
 WIDTH, HEIGHT = 1400, 900

@@ -129,7 +129,7 @@ def test_efficiency_figures(tmp_path):
 
 def test_a_finished_run_folder_loads_back_as_its_trained_model(tmp_path):
     from genbench.errors import CheckpointError
-    from genbench.harness import CHECKPOINT_NAME, load_trained_run
+    from genbench.run.train import CHECKPOINT_NAME, load_trained_run
 
     _run(tmp_path)
     run_dir = tmp_path / "t" / "seed-gan" / "seed0"

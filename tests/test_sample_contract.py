@@ -132,7 +132,7 @@ def test_out_of_range_after_training_fails_evaluation_instead_of_clamping(data_r
 @pytest.mark.parametrize("model", ["dcgan", "vae"])  # BatchNorm and a sampling decoder
 def test_the_precheck_changes_no_number_of_a_run(tmp_path, data_root, monkeypatch, model):
     """A run with the pre-check ends in the very state of one without it: weights, optimizers, RNGs, log."""
-    import genbench.execute
+    import genbench.run.task
     from genbench.run.plan import run_suite
     from genbench.suite import parse_suite
     from tests.conftest import stub_evaluator
@@ -146,7 +146,7 @@ def test_the_precheck_changes_no_number_of_a_run(tmp_path, data_root, monkeypatc
         precheck_sampling(model, seed)
 
     for checked in (True, False):
-        monkeypatch.setattr(genbench.execute, "precheck_sampling", counted if checked else lambda model, seed: None)
+        monkeypatch.setattr(genbench.run.task, "precheck_sampling", counted if checked else lambda model, seed: None)
         out = tmp_path / str(checked)
         (rec,) = run_suite(suite, out=out, evaluator=stub_evaluator, show_progress=False, data_root=data_root,
                            checkpoint_every_seconds=None)

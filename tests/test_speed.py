@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 import genbench
-import genbench.harness as harness
+import genbench.run.train as harness
 from genbench.cli import main
 from genbench.evaluate import sample_speed
 from genbench.run.budget import Budget

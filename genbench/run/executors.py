@@ -1,6 +1,6 @@
 """Run each (model, seed) as a Ray task: one machine, a multi-GPU node or a cluster.
 
-Each task calls :func:`genbench.execute.execute_run`, so a run is trained, checkpointed,
+Each task calls :func:`genbench.run.task.execute_run`, so a run is trained, checkpointed,
 evaluated and recorded exactly as the local executor does it. Ray reserves
 ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs per task and packs tasks onto the
 nodes. A worker that dies (killed, out of memory, node lost) is retried by Ray; the
@@ -30,9 +30,9 @@ from rich.console import Console
 
 from genbench.device import resolve_device_name
 from genbench.errors import ConfigError
-from genbench.execute import Evaluator, RunSpec, execute_run
 from genbench.results import RunRecord
 from genbench.run.progress import ProgressBoard
+from genbench.run.task import Evaluator, RunSpec, execute_run
 
 MAX_RETRIES = 3  # Ray's own default for tasks whose worker dies
 POLL_SECONDS = 0.25

@@ -2,7 +2,7 @@
 
 The driver owns every decision about the results folder (what exists, what may be
 continued, what ``--overwrite`` removes), then hands self-contained :class:`RunSpec`
-objects to an executor: ``local`` calls :func:`genbench.execute.execute_run` in a
+objects to an executor: ``local`` calls :func:`genbench.run.task.execute_run` in a
 loop in this process, ``ray`` calls it as one Ray task per run. The driver alone
 writes the leaderboard, from the records on disk.
 """
@@ -22,14 +22,6 @@ from rich.console import Console
 from genbench.data.datasets import SPLIT_SIZES, load_split
 from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
-from genbench.execute import (
-    Evaluator,
-    RunSpec,
-    execute_run,
-    run_dir_for,
-    save_grid,
-)
-from genbench.harness import CHECKPOINT_NAME, load_average
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config, validate_config
 from genbench.report.compare import gather
@@ -37,7 +29,16 @@ from genbench.report.leaderboard import write_report
 from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record
 from genbench.run.budget import Budget, parse_budget_overrides
 from genbench.run.lock import leaderboard_lock, run_lock
+from genbench.run.process import load_average
 from genbench.run.progress import ProgressBoard
+from genbench.run.task import (
+    Evaluator,
+    RunSpec,
+    execute_run,
+    run_dir_for,
+    save_grid,
+)
+from genbench.run.train import CHECKPOINT_NAME
 from genbench.suite import ModelEntry, Suite, load_suite
 from genbench.term import text
 from genbench.validation import expect_seeds

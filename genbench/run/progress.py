@@ -1,6 +1,6 @@
 """The driver's progress display: one line per active run and an overall counter.
 
-Runs report ``(fraction, info)`` through a :class:`~genbench.execute.RunProgress`
+Runs report ``(fraction, info)`` through a :class:`~genbench.run.task.RunProgress`
 callback; the local executor calls :meth:`ProgressBoard.update` directly, the Ray
 executor forwards the same events from its workers through a queue.
 """

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import GenbenchError, InputError
-from genbench.harness import load_average
 from genbench.kv import split_items
+from genbench.run.process import load_average
 from genbench.speed.trees import SourceTree, export_revision, repo_root, working_tree
 from genbench.speed.worker import EVAL, FEATURES, METRICS, SAMPLE, TRAIN
 from genbench.stats import median_ci, paired_ratio

@@ -7,7 +7,8 @@ sides and only the code under test differs, as in asv. It must therefore import
 nothing of genbench at module level and use only long-standing public APIs of
 the code under test: ``genbench.registry`` (``generator_names``, ``get_generator``,
 ``make_config``), ``genbench.suite.load_suite``, ``genbench.data.datasets.load_split``,
-``genbench.harness.seed_everything``, ``genbench.run.efficiency.train_flops_per_image``,
+``genbench.run.process.seed_everything``, ``genbench.run.efficiency.train_flops_per_image``
+(in trees from before the subpackages: ``genbench.data``, ``genbench.harness``, ``genbench.efficiency``),
 ``genbench.features`` (``load_extractor``, ``load_reference``) and
 ``genbench.evaluate`` (``EvalConfig``, ``distribution_metrics``).
 
@@ -41,6 +42,22 @@ FEATURES, METRICS = "feature_images_per_s", "metric_images_per_s"
 EVAL = "eval"  # pseudo-model: the `genbench eval` workloads (features + metrics on fixed images)
 SAMPLE_PROBE = 8  # images in the warm-up sample call that estimates the cost of a full one
 FULL_WARMUP_SECONDS = 2.0  # a full sample call estimated to take longer is not run in warm-up
+
+
+def _flat_or_nested(nested: str, flat: str, name: str):
+    """``name`` from the module ``nested``, or from ``flat`` where that module does not exist.
+
+    ``genbench speed --against REV`` runs this file against old revisions too, whose
+    modules sat flat in ``genbench/`` before the subpackages (``genbench.harness`` before
+    ``genbench.run.process``): a comparison with such a revision must still run.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module(nested)
+    except ImportError:
+        module = importlib.import_module(flat)
+    return getattr(module, name)
 
 
 class Clock:
@@ -82,8 +99,8 @@ class Workloads:
         if expect and Path(self.genbench_file) != Path(expect).resolve():
             raise RuntimeError(f"imported genbench from {self.genbench_file}, expected {expect}")
         from genbench.data.datasets import load_split
-        from genbench.harness import seed_everything
         from genbench.registry import generator_names, get_generator
+        from genbench.run.train import seed_everything
         from genbench.suite import load_suite
 
         self.device = torch.device(msg["device"])
@@ -118,7 +135,8 @@ class Workloads:
     # -- generators ----------------------------------------------------------------
     def _setup_model(self, name: str) -> dict:
         from genbench.registry import get_generator, make_config
-        from genbench.run.efficiency import train_flops_per_image
+        train_flops_per_image = _flat_or_nested("genbench.run.efficiency", "genbench.efficiency",
+                                                "train_flops_per_image")
 
         cls = get_generator(name)
         entry = next((e for e in self.suite.models if e.name == name), None)

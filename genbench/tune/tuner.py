@@ -290,7 +290,8 @@ def validation_score(model: Generator, task: TrialTask, device: torch.device) ->
     the domain features. ``nll_bpd``: mean NLL of the first ``nll_images`` validation images
     (all 10,000 when the suite sets none).
     """
-    from genbench.evaluate import EvalConfig, _likelihood, _sample, _seed_model_calls
+    from genbench.evaluate.model import _likelihood, _sample, _seed_model_calls
+    from genbench.evaluate.settings import EvalConfig
     from genbench.features import load_extractor
     from genbench.metrics.fid import fid_from_features
     from genbench.metrics.likelihood import KEY_NLL_BPD, nll_summary
@@ -320,8 +321,9 @@ def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, 
     loss is recorded (status ``failed``/``diverged``, score None), never raised.
     """
     from genbench.device import resolve_device
-    from genbench.harness import seed_everything, train
     from genbench.registry import make_config, validate_config
+    from genbench.run.process import seed_everything
+    from genbench.run.train import train
 
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"trial": int(index), "config": _jsonable(values), "metric": task.metric, "score": None,

@@ -3,7 +3,7 @@
 ``genbench reproduce results/mnist-small`` reads the records of one suite folder,
 rebuilds each record's run spec from the record itself (suite and version, model,
 the record's full config, seed, budget asked, torch threads, device), reruns it into
-a scratch folder through :func:`genbench.execute.execute_run` (the one function
+a scratch folder through :func:`genbench.run.task.execute_run` (the one function
 every executor calls), and compares the two records:
 
 - ``identical``: the status, the work done (steps and images) and every metric of the
@@ -36,14 +36,14 @@ from rich.console import Console
 
 from genbench.data.datasets import SPLIT_SIZES, dataset_names, load_split
 from genbench.errors import ConfigError, InputError
-from genbench.execute import Evaluator, RunSpec, execute_run, run_dir_for
-from genbench.harness import CHECKPOINT_NAME
 from genbench.protocol import Generator
 from genbench.registry import get_generator, make_config, validate_config
 from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
 from genbench.revision import RevisionCheck, revision_check, used_paths
 from genbench.run.budget import Budget
 from genbench.run.progress import ProgressBoard
+from genbench.run.task import Evaluator, RunSpec, execute_run, run_dir_for
+from genbench.run.train import CHECKPOINT_NAME
 from genbench.suite import EvalSettings, Suite, load_suite
 from genbench.verify.check import (
     WORK_COUNTS,

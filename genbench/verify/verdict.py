@@ -1,15 +1,18 @@
 """The words a comparison ends in, shared by ``genbench check``, ``genbench speed`` and ``genbench reproduce``.
 
-A :class:`Verdict` is a ``str`` (:class:`enum.StrEnum`): it is written to JSON, tables and
-messages as its plain word, and compares equal to it.
+A :class:`Verdict` is a ``str``: it is written to JSON, tables and messages as its plain
+word, and compares equal to it.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum
 
 
-class Verdict(StrEnum):
+class Verdict(str, Enum):  # enum.StrEnum from Python 3.11; genbench supports 3.10
+    __str__ = str.__str__
+    __format__ = str.__format__
+
     # A figure against a baseline (check) or against an old revision (speed).
     HELD = "held"
     IMPROVED = "improved"

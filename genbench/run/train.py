@@ -25,6 +25,7 @@ from genbench.errors import CheckpointError, ConfigError
 from genbench.files.atomic import atomic_torch_save, atomic_write_text
 from genbench.protocol import Generator, RunContext
 from genbench.run.budget import Budget, BudgetTracker
+from genbench.run.process import rss_mb, seed_everything
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -33,31 +34,6 @@ CHECKPOINT_FORMAT = 1
 # that a run has many (load spikes then move single windows, not the figure), long enough
 # to span several steps of the fast models.
 SPEED_WINDOW_SECONDS = 0.5
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and every CUDA device)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def load_average() -> list[float] | None:
-    """The machine's 1, 5 and 15-minute load averages (None where the OS keeps none)."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def rss_mb() -> float:
-    """Current resident set size of this process in MiB (Linux /proc; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def _rng_state(data_gen: torch.Generator) -> dict[str, Any]:

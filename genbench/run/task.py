@@ -31,7 +31,6 @@ import genbench
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.files.atomic import atomic_write_bytes
-from genbench.harness import CHECKPOINT_NAME, load_average, seed_everything, train
 from genbench.protocol import Generator, RunContext
 from genbench.registry import make_config, metric_specs
 from genbench.results import (
@@ -47,6 +46,8 @@ from genbench.results import (
 from genbench.run.budget import Budget
 from genbench.run.efficiency import calibrate_flops, train_flops_per_image
 from genbench.run.lock import run_lock
+from genbench.run.process import load_average, seed_everything
+from genbench.run.train import CHECKPOINT_NAME, train
 from genbench.sample_contract import precheck_sampling
 from genbench.suite import Suite
 

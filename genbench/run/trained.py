@@ -49,7 +49,7 @@ def load_run(
     The model is rebuilt as the run built it: its class, the config in ``run.json``,
     ``setup`` with the run's dataset (and ``data_root``, None: ``$GENBENCH_DATA`` or the
     cache), then the weights of ``checkpoint.pt``, checked against the record's model,
-    config and seed (:func:`genbench.harness.load_trained_run`).
+    config and seed (:func:`genbench.run.train.load_trained_run`).
 
     ``model_file``: for a run of a ``--model file.py:Class`` plug-in, the file the class
     comes from (``file.py``, or ``file.py:Class``); it is imported the way ``--model``
@@ -58,8 +58,8 @@ def load_run(
 
     Raises :class:`~genbench.errors.GenbenchError` subclasses with one-line messages.
     """
-    from genbench.harness import load_trained_run
     from genbench.results import RUN_FILE, read_run_record
+    from genbench.run.train import load_trained_run
 
     run_dir = Path(run_dir)
     try:
