@@ -7,7 +7,7 @@ finite, with values in [0, 1]. :func:`sample_problem` is the one rule, used
   (:func:`precheck_sampling`), so a wrong shape or range fails a run in seconds
   instead of after its budget;
 - after training, on every batch evaluation draws (:func:`check_samples`);
-- by ``genbench eval`` on float arrays (:mod:`genbench.imageio`).
+- by ``genbench eval`` on float arrays (:mod:`genbench.files.images`).
 
 Values up to ``SAMPLE_TOLERANCE`` outside [0, 1] are float rounding (a sigmoid or
 ``(x + 1) / 2`` can overshoot by an ulp); they are accepted and clamped when

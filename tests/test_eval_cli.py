@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-import genbench.imageio
+import genbench.files.images
 from genbench.cli.eval import eval_command
 from genbench.data.datasets import load_split
 
@@ -207,14 +207,14 @@ def test_symlink_loop_folder_and_single_image(tmp_path, digits):
 
 def test_file_vanishing_mid_scan(tmp_path, digits, monkeypatch):
     folder = _folder(tmp_path / "v", digits[:4])
-    scan = genbench.imageio._scan_folder
+    scan = genbench.files.images._scan_folder
 
     def scan_then_delete(path):
         listed = scan(path)
         os.remove(folder / "001.png")  # another process removes a file after the listing
         return listed
 
-    monkeypatch.setattr(genbench.imageio, "_scan_folder", scan_then_delete)
+    monkeypatch.setattr(genbench.files.images, "_scan_folder", scan_then_delete)
     _assert_one_line_error(_run(["--samples", str(folder), "--json", str(tmp_path / "o.json")]), "001.png", "vanished")
 
 

@@ -23,10 +23,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import genbench.imageio as gio
+import genbench.files.decode as gdecode
+import genbench.files.images as gio
 from genbench.cli.eval import eval_command
 from genbench.errors import InputError
-from genbench.imageio import load_images
+from genbench.files.images import load_images
 
 
 def _digits(folder, n=3):
@@ -77,7 +78,7 @@ def test_a_link_to_dev_zero_is_refused_unread(tmp_path):
     # In a child whose address space may grow by only 1 GiB: reading /dev/zero must not get that far.
     code = (
         "import resource, sys\n"
-        "import genbench.imageio as gio\n"
+        "import genbench.files.images as gio\n"
         "from genbench.errors import InputError\n"
         "vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "resource.setrlimit(resource.RLIMIT_AS, (vm + 2**30, vm + 2**30))\n"
@@ -222,7 +223,7 @@ def test_truncated_npy_and_npz_are_clear_errors(tmp_path):
 
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_arrays_read_in_pieces_equal_numpy(tmp_path, monkeypatch, order):
-    monkeypatch.setattr(gio, "ARRAY_CHUNK_BYTES", 5 * 784 * 8)  # five images per piece
+    monkeypatch.setattr(gdecode, "ARRAY_CHUNK_BYTES", 5 * 784 * 8)  # five images per piece
     x = np.random.default_rng(3).random((23, 1, 28, 28))
     x = np.asfortranarray(x) if order == "F" else x
     np.save(tmp_path / "a.npy", x)

@@ -10,9 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from genbench import imageio
 from genbench.errors import InputError
-from genbench.imageio import load_images, luma, match_pairs, to_canonical_batch
+from genbench.files import decode as imageio
+from genbench.files.images import load_images
+from genbench.files.pairs import match_pairs
+from genbench.files.pixels import luma, to_canonical_batch
 from genbench.protocol import quantize
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 from genbench.errors import InputError
-from genbench.imageio import load_images
+from genbench.files.images import load_images
 
 SUFFIXES = [".png", ".jpg", ".bmp", ".npy", ".npz"]
 PROP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

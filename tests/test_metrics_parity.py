@@ -19,7 +19,7 @@ import genbench.features as gf
 from genbench.data.datasets import load_split
 from genbench.data.splits import REFERENCE, split_images
 from genbench.evaluate import EvalConfig, distribution_metrics
-from genbench.imageio import load_images
+from genbench.files.images import load_images
 from genbench.metrics.fid import fid_bootstrap_interval, fid_from_features
 from genbench.metrics.prdc import knn_radii, precision_recall_density_coverage
 from genbench.metrics.reconstruction import completion_metrics, reconstruction_metrics

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from genbench import Capability, Generator
-from genbench.imageio import load_images
+from genbench.files.images import load_images
 from genbench.sample_contract import (
     SAMPLE_TOLERANCE,
     SampleContractError,

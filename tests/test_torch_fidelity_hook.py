@@ -61,7 +61,7 @@ def _run(code: str, folders) -> dict:
 
 def test_registered_in_either_import_order(folders):
     import genbench.features as gf
-    from genbench.imageio import load_images
+    from genbench.files.images import load_images
 
     first = _run(GENBENCH_FIRST, folders)
     second = _run(TORCH_FIDELITY_FIRST, folders)
@@ -78,7 +78,7 @@ def test_registered_in_either_import_order(folders):
 def test_eval_start_up_imports_neither_torch_fidelity_nor_torchvision():
     code = """
 import sys
-import genbench.cli, genbench.cli.eval, genbench.evaluate, genbench.imageio
+import genbench.cli, genbench.cli.eval, genbench.evaluate, genbench.files.images
 from genbench.features import load_extractor, load_reference
 print(sorted(m for m in ("torch_fidelity", "torchvision", "torch._dynamo", "skimage") if m in sys.modules))
 """

@@ -1,7 +1,7 @@
 """``genbench eval`` (score a folder or array of images) and ``genbench features train``.
 
 Both are thin shells over :func:`genbench.evaluate.evaluate_samples`,
-:func:`genbench.imageio.load_images` and :func:`genbench.features.train_extractor`.
+:func:`genbench.files.images.load_images` and :func:`genbench.features.train_extractor`.
 Errors in the input are one line ``Error: ...`` on stderr with exit code 2. The
 input folder is only read: results go to ``./eval.json`` unless ``--json`` says
 otherwise (``--json -`` prints the JSON to stdout and the table to stderr).
@@ -114,7 +114,7 @@ def eval_command(samples_path, dataset, reference_path, features, inception_weig
                  json_path, skip_bad, device, data_root, seed) -> None:
     """Score generated images against a dataset's test split (FID, KID, IS, precision/recall, density/coverage).
 
-    Images become 28x28 gray the way genbench's own samples are (see genbench.imageio):
+    Images become 28x28 gray the way genbench's own samples are (see genbench.files.images):
     colour -> ITU-R 601 luma, 16-bit -> scaled to 8-bit, other sizes -> bilinear resize
     (with a warning). The input folder is never written to. Only regular files are
     read, each within 30 s and a size limit (128 MiB for an image, 2 GiB for an array
@@ -132,7 +132,8 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
     import genbench
     from genbench.evaluate import EvalConfig, evaluate_samples
     from genbench.files.atomic import atomic_write_json
-    from genbench.imageio import load_images, match_pairs
+    from genbench.files.images import load_images
+    from genbench.files.pairs import match_pairs
 
     to_stdout = json_path == "-"
     console = Console(stderr=to_stdout)

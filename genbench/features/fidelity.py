@@ -11,7 +11,7 @@ knows ``genbench-mnist`` and ``genbench-fashion-mnist``::
 
 torch-fidelity hands the extractor ``[B,3,H,W] uint8`` batches (every image file
 converted to RGB by PIL). They are turned into canonical gray 28x28 images with
-:func:`genbench.imageio.to_canonical_batch`, the conversion ``genbench eval`` applies
+:func:`genbench.files.pixels.to_canonical_batch`, the conversion ``genbench eval`` applies
 to files, so both tools score identical pixels with identical weights. Feature
 names: ``features`` (penultimate layer; FID, KID, precision/recall) and ``logits``
 (Inception Score).
@@ -38,7 +38,7 @@ from genbench.features.extractor import (
     extractor_name,
 )
 from genbench.features.ssl import SSL_DATASETS, SSL_PREFIX, build_ssl_net
-from genbench.imageio import to_canonical_batch
+from genbench.files.pixels import to_canonical_batch
 
 FEATURE_LAYER = "features"
 LOGITS_LAYER = "logits"

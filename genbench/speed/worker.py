@@ -98,10 +98,11 @@ class Workloads:
         expect = msg.get("expect_genbench")
         if expect and Path(self.genbench_file) != Path(expect).resolve():
             raise RuntimeError(f"imported genbench from {self.genbench_file}, expected {expect}")
-        from genbench.data.datasets import load_split
         from genbench.registry import generator_names, get_generator
-        from genbench.run.train import seed_everything
         from genbench.suite import load_suite
+
+        load_split = _flat_or_nested("genbench.data.datasets", "genbench.data", "load_split")
+        seed_everything = _flat_or_nested("genbench.run.process", "genbench.harness", "seed_everything")
 
         self.device = torch.device(msg["device"])
         self.seed_everything = seed_everything
