@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from genbench.errors import InputError
-from genbench.report.leaderboard import headline_markdown
+from genbench.report.markdown_page import headline_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

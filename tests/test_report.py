@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from genbench.report.aggregate import aggregate
-from genbench.report.leaderboard import leaderboard_frame, write_report
+from genbench.report.leaderboard import write_report
+from genbench.report.table import leaderboard_frame
 from genbench.results import RunRecord, collect_runs, json_safe, write_run_record
 from genbench.verify.check import summarise
 
@@ -163,7 +164,7 @@ def test_one_clean_revision_is_one_line(suite_dir):
 
 
 def test_plot_colours_never_repeat_and_the_legend_covers_no_point():
-    from genbench.report.leaderboard import fid_cost_figure, series_styles
+    from genbench.report.plots import fid_cost_figure, series_styles
 
     for n in (1, 10, 11, 20, 21, 45):
         colours = [colour for colour, _ in series_styles(n)]
@@ -182,7 +183,7 @@ def test_plot_colours_never_repeat_and_the_legend_covers_no_point():
 
 
 def test_compared_folder_is_named_short_with_the_full_path_in_a_tooltip(tmp_path):
-    from genbench.report.leaderboard import short_folder_names
+    from genbench.report.html_page import short_folder_names
 
     assert short_folder_names(["/a/b/results/mnist-small", "/c/old/results/mnist-small", "runs/x"]) == {
         "/a/b/results/mnist-small": "b/results/mnist-small", "/c/old/results/mnist-small": "old/results/mnist-small",

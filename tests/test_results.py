@@ -3,7 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from genbench.report.leaderboard import leaderboard_frame, write_report
+from genbench.report.leaderboard import write_report
+from genbench.report.table import leaderboard_frame
 from genbench.results import collect_runs, json_safe, write_run_record
 
 
