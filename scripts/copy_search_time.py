@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from genbench.data import load_split
+from genbench.data.datasets import load_split
+from genbench.data.splits import REFERENCE, TRAIN, split_images
 from genbench.metrics.copying import nearest_distances
-from genbench.splits import REFERENCE, TRAIN, split_images
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ import math
 
 import torch
 
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.errors import CheckpointError
-from genbench.harness import CHECKPOINT_NAME, load_trained_run
 from genbench.registry import get_generator, make_config
+from genbench.run.train import CHECKPOINT_NAME, load_trained_run
 
 
 def load(run_dir: str):

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from genbench.data import load_split
-from genbench.harness import load_trained_run
+from genbench.data.datasets import load_split
 from genbench.protocol import to_signed
+from genbench.run.train import load_trained_run
 from genbench_baselines.ddpm import discretized_gaussian_log_likelihood
 
 BITS = 784 * math.log(2)

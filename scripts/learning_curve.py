@@ -24,15 +24,15 @@ from pathlib import Path
 
 import torch
 
-from genbench.budget import Budget
-from genbench.data import load_split
+from genbench.data.datasets import load_split
 from genbench.features import load_extractor
-from genbench.harness import train
 from genbench.metrics.confidence import confident_fraction
 from genbench.metrics.inception_score import inception_score
 from genbench.protocol import quantize
 from genbench.registry import get_generator, make_config
-from genbench.runner import save_grid
+from genbench.run.budget import Budget
+from genbench.run.task import save_grid
+from genbench.run.train import train
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Fill README.md's headline leaderboard from the committed run records.
 
 Every block ``<!-- leaderboard:SUITE -->`` ... ``<!-- /leaderboard -->`` in the file is
-replaced by :func:`genbench.report.headline_markdown` of ``results/SUITE`` (the primary
+replaced by :func:`genbench.report.markdown_page.headline_markdown` of ``results/SUITE`` (the primary
 columns of that suite's leaderboard, rebuilt from its ``run.json`` records), so the
 README's numbers are never copied by hand. ``tests/test_readme.py`` fails when a block
 differs from what this script would write.
@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from genbench.io import atomic_write_text
-from genbench.report import headline_markdown
+from genbench.files.atomic import atomic_write_text
+from genbench.report.markdown_page import headline_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"(<!-- leaderboard:(?P<suite>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /leaderboard -->)", re.DOTALL)

@@ -5,7 +5,7 @@ Usage: ``GENBENCH_DATA=DIR python scripts/reference_split_fid.py``
 Prints a Markdown table: FID (genbench's MNIST features, 2,000 images unless stated)
 against the whole 10,000-image test split (the protocol before reference rows, in
 which real-data's held-out images sit inside the reference) and against the 8,000
-reference images that exclude them (:mod:`genbench.splits`). Rows: the held-out
+reference images that exclude them (:mod:`genbench.data.splits`). Rows: the held-out
 images as real-data samples them, the same drawn with replacement (seeds 0-2),
 training images, blurred training images and independent-pixels samples. Then
 ``copy_fraction`` of the held-out images against the reference images' threshold,
@@ -19,11 +19,11 @@ import torch
 from torchvision.transforms.functional import gaussian_blur
 
 import genbench.features as gf
+from genbench.data.splits import HELD_OUT, REFERENCE, TEST, TRAIN, held_out_mask, split_images
 from genbench.metrics.copying import copy_fraction_from_distances, copy_threshold, nearest_distances
 from genbench.metrics.fid import fid_from_features
 from genbench.protocol import RunContext, quantize
 from genbench.registry import get_generator, make_config
-from genbench.splits import HELD_OUT, REFERENCE, TEST, TRAIN, held_out_mask, split_images
 
 
 def main() -> None:

@@ -25,12 +25,12 @@ from PIL import Image
 from torchvision.transforms.functional import gaussian_blur
 
 import genbench.features as gf
-from genbench.data import load_split
+from genbench.data.datasets import load_split
+from genbench.data.splits import REFERENCE
 from genbench.evaluate import ssl_metrics
 from genbench.features import ssl
 from genbench.metrics.fid import fid_from_features
 from genbench.protocol import quantize
-from genbench.splits import REFERENCE
 
 N = 2000
 GRID = 8  # execute.save_grid: 8 x 8 samples, 2-pixel padding

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from genbench.data import load_split
-from genbench.harness import load_trained_run
+from genbench.data.datasets import load_split
+from genbench.run.train import load_trained_run
 
 BPD = 784 * math.log(2)
 
