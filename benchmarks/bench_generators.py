@@ -10,8 +10,9 @@ import os
 import pytest
 import torch
 
+from genbench.config import make_config
 from genbench.protocol import Role
-from genbench.registry import generator_names, get_generator, make_config
+from genbench.registry import generator_names, get_generator
 from genbench.run.process import seed_everything
 
 BATCH = 256

@@ -20,8 +20,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names
 from genbench.errors import ConfigError
+from genbench.registry import generator_names, get_generator
 from genbench.run.budget import Budget
 from genbench.validation import (
     describe,
@@ -124,13 +126,6 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     Model names must be registered generators, and each model's ``settings`` must build a
     valid config, so a bad suite fails here, before anything trains.
     """
-    from genbench.registry import (
-        generator_names,
-        get_generator,
-        make_config,
-        validate_config,
-    )
-
     expect_table(raw, source)
     _reject_unknown(source, raw, _TOP_KEYS)
     for key in ("name", "version", "dataset", "models", "budget"):

@@ -21,9 +21,10 @@ import math
 
 import torch
 
+from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import CheckpointError
-from genbench.registry import get_generator, make_config
+from genbench.registry import get_generator
 from genbench.run.train import CHECKPOINT_NAME, load_trained_run
 
 

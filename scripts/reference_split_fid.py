@@ -19,11 +19,12 @@ import torch
 from torchvision.transforms.functional import gaussian_blur
 
 import genbench.features as gf
+from genbench.config import make_config
 from genbench.data.splits import HELD_OUT, REFERENCE, TEST, TRAIN, held_out_mask, split_images
 from genbench.metrics.copying import copy_fraction_from_distances, copy_threshold, nearest_distances
 from genbench.metrics.fid import fid_from_features
 from genbench.protocol import RunContext, quantize
-from genbench.registry import get_generator, make_config
+from genbench.registry import get_generator
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from genbench.registry import make_config
+from genbench.config import make_config
 from genbench_baselines.ddpm import (
     DDPM,
     IDDPM,

@@ -12,8 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from genbench.config import make_config
 from genbench.data.datasets import load_split
-from genbench.registry import get_generator, make_config
+from genbench.registry import get_generator
 from genbench_baselines.pixel_lstm import PixelLSTM, _neighbour_tokens_at
 from genbench_baselines.pixelcnn import PixelCNN
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from genbench.registry import get_generator, make_config
+from genbench.config import make_config
+from genbench.registry import get_generator
 from genbench_baselines.dcgan import DCGAN, SNDCGAN
 from genbench_baselines.vae import VAE, discretized_logistic_log_prob, discretized_logistic_mean
 from genbench_baselines.wgan_gp import WGANGP

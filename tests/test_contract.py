@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from genbench import Capability
+from genbench.config import make_config
 from genbench.protocol import RunContext, check_generator_class
-from genbench.registry import generator_names, get_generator, make_config
+from genbench.registry import generator_names, get_generator
 from genbench.run.process import seed_everything
 
 

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from genbench.config import make_config
 from genbench.errors import CheckpointError
-from genbench.registry import get_generator, make_config
+from genbench.registry import get_generator
 from genbench.run.budget import Budget
 from genbench.run.process import seed_everything
 from genbench.run.train import CHECKPOINT_NAME, train

@@ -8,13 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import main
+from genbench.config import make_config, validate_config
 from genbench.errors import ConfigError
 from genbench.registry import (
     get_generator,
     load_generator_from_file,
-    make_config,
     register_generator,
-    validate_config,
 )
 from tests.conftest import DummyGenerator
 

@@ -62,7 +62,7 @@ def _finish(driver, out, mode="fresh"):
 
 
 def _comparable(out, seed):
-    from genbench.registry import metric_specs
+    from genbench.metrics import metric_specs
 
     specs = metric_specs()
     rec = json.loads((out / "k" / "seed-gan" / f"seed{seed}" / "run.json").read_text())

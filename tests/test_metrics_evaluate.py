@@ -11,8 +11,8 @@ import torch
 from genbench import Capability, Generator, to_unit
 from genbench.data.datasets import load_split
 from genbench.evaluate import EvalConfig, EvalResult, evaluate_model, evaluate_samples
+from genbench.metrics import metric_specs
 from genbench.metrics.likelihood import bits_per_dim, nll_summary
-from genbench.registry import metric_specs
 
 FAST = EvalConfig(fid_bootstrap_reps=20, kid_subsets=20)
 DISTRIBUTION = ("fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "is", "is_std",

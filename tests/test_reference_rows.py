@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from genbench.config import make_config
 from genbench.data.splits import HELD_OUT, REFERENCE, TRAIN, split_images
 from genbench.protocol import Role, RunContext, check_generator_class
-from genbench.registry import get_generator, make_config
+from genbench.registry import get_generator
 
 BITS = 784 * math.log(2.0)
 

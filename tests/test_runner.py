@@ -25,7 +25,7 @@ def _run(tmp_path, **kw):
 
 def _strip_timing(rec):
     """The record without what legitimately differs between equal runs: timings, host, executor, a busy machine."""
-    from genbench.registry import metric_specs
+    from genbench.metrics import metric_specs
 
     specs = metric_specs()
     rec = rec.to_json()

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 
 import genbench.tune.tuner as tune_mod
 from genbench.cli import main
+from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, DataError
-from genbench.registry import get_generator, load_generator_from_file, make_config
+from genbench.registry import get_generator, load_generator_from_file
 from genbench.suite import load_suite, parse_suite, suite_names
 from genbench.tune.search_space import Choice, LogUniform, Uniform, sample_config, validate_search_space
 from genbench.tune.tuner import (

@@ -116,7 +116,8 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     any run failed (a model or harness error, named in the output), 2 on unusable input,
     130 after Ctrl-C (finished runs are kept; continue with --resume).
     """
-    from genbench.registry import load_generator_from_file, parse_set_options
+    from genbench.config import parse_set_options
+    from genbench.registry import load_generator_from_file
     from genbench.run.plan import run_suite
 
     if resume and overwrite:
@@ -177,7 +178,8 @@ def _finish_hint(rec) -> str:
 def list_cmd():
     """Show suites, generators, datasets and metrics."""
     from genbench.data.datasets import dataset_names
-    from genbench.registry import generator_names, get_generator, metric_specs
+    from genbench.metrics import metric_specs
+    from genbench.registry import generator_names, get_generator
     from genbench.suite import load_suite, suite_names
 
     console = Console()

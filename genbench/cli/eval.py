@@ -57,7 +57,7 @@ def _finite(value: Any) -> Any:
 
 
 def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: str) -> Table:
-    from genbench.registry import metric_specs
+    from genbench.metrics import metric_specs
 
     specs = metric_specs()
     table = Table(title=title)

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from genbench.metrics.fid import fid_from_features
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_CLASSES_COVERED = "classes_covered"
 KEY_CLASS_KL = "class_kl"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_CONFIDENT_FRACTION = "confident_fraction"
 DEFAULT_THRESHOLD = 0.9

@@ -63,7 +63,7 @@ from genbench.data.datasets import default_cache_root, resolve_data_root
 from genbench.data.splits import REFERENCE, TRAIN, split_images
 from genbench.files.atomic import atomic_torch_save
 from genbench.metrics.copying import _data_hash, nearest_distances
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_COPY_CT = "copy_ct"
 KEY_COPY_CT_P = "copy_ct_p"

@@ -52,7 +52,7 @@ from torch import Tensor
 from genbench.data.datasets import default_cache_root, resolve_data_root
 from genbench.data.splits import REFERENCE, TRAIN, split_images
 from genbench.files.atomic import atomic_torch_save
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_COPY_FRACTION = "copy_fraction"
 DEFAULT_QUANTILE = 0.05

@@ -1,6 +1,6 @@
 """Evaluation-side counts and speeds (the harness's own speeds are in ``throughput.py``)."""
 
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_N_SAMPLES = "n_samples"
 KEY_FEATURE_IMAGES_PER_S = "feature_images_per_s"

@@ -28,7 +28,7 @@ from genbench.metrics._fidelity_math import (
     fid_features_to_statistics,
     fid_statistics_to_metric,
 )
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_FID = "fid"
 KEY_FID_CI_LOW = "fid_ci_low"

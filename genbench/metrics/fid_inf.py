@@ -24,7 +24,7 @@ from scipy.stats import linregress
 from torch import Tensor
 
 from genbench.metrics.fid import fid_from_features
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_FID_INF = "fid_inf"
 NUM_POINTS = 15  # Chong & Forsyth's num_points

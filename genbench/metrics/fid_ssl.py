@@ -11,7 +11,7 @@ shifts, and nothing else.
 
 from __future__ import annotations
 
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_FID_SSL = "fid_ssl"
 KEY_PRECISION_SSL = "precision_ssl"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from genbench.metrics._fidelity_math import isc_features_to_metric
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_IS = "is"
 KEY_IS_STD = "is_std"

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from genbench.metrics._blas import single_threaded_blas
 from genbench.metrics._fidelity_math import kid_features_to_metric
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_KID = "kid"
 KEY_KID_STD = "kid_std"

@@ -12,8 +12,8 @@ import math
 
 from torch import Tensor
 
+from genbench.metrics.spec import MetricSpec, register_metric
 from genbench.protocol import NUM_PIXELS, Capability
-from genbench.registry import MetricSpec, register_metric
 
 KEY_NLL_BPD = "nll_bpd"
 KEY_NLL_IS_BOUND = "nll_is_bound"

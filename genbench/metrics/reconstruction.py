@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
+from genbench.metrics.spec import MetricSpec, register_metric
 from genbench.protocol import Capability
-from genbench.registry import MetricSpec, register_metric
 
 KEY_PSNR = "psnr"
 KEY_MSE = "mse"

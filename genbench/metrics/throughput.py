@@ -5,7 +5,7 @@ train_step time, the evaluator's sample calls) with a distribution-free 95%
 interval of the median (:func:`genbench.stats.median_ci`).
 """
 
-from genbench.registry import MetricSpec, register_metric
+from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_TRAIN_IMAGES_PER_S = "train_images_per_s"
 KEY_TRAIN_IMAGES_PER_S_CI_LOW = "train_images_per_s_ci_low"

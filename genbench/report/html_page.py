@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from genbench.registry import MetricSpec, metric_specs
+from genbench.metrics import metric_specs
+from genbench.metrics.spec import MetricSpec
 from genbench.report.aggregate import ModelSummary, aggregate
 from genbench.report.plots import _loss_curves, _plot, _png_data_uri
 from genbench.report.rank_agreement import RankAgreement

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.files.atomic import atomic_write_files, json_text
-from genbench.registry import metric_specs
+from genbench.metrics import metric_specs
 from genbench.report.aggregate import aggregate
 from genbench.report.compare import Sources, gather
 from genbench.report.html_page import render_html

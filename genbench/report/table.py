@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from genbench.metrics import metric_specs
+from genbench.metrics.spec import MetricSpec
 from genbench.protocol import Role
-from genbench.registry import MetricSpec, metric_specs
 from genbench.report.aggregate import ModelSummary, aggregate
 from genbench.report.compare import ComparedFolder
 from genbench.report.rank_agreement import RankAgreement

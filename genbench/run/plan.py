@@ -19,11 +19,12 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, load_split
 from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
 from genbench.protocol import Generator
-from genbench.registry import get_generator, make_config, validate_config
+from genbench.registry import get_generator
 from genbench.report.compare import gather
 from genbench.report.leaderboard import write_report
 from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record

@@ -28,11 +28,12 @@ from typing import Any, Protocol
 import torch
 
 import genbench
+from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.files.atomic import atomic_write_bytes
+from genbench.metrics import metric_specs
 from genbench.protocol import Generator, RunContext
-from genbench.registry import make_config, metric_specs
 from genbench.results import (
     RUN_FILE,
     RunRecord,

@@ -192,7 +192,8 @@ def load_trained_run(
     ``generator``: the class to rebuild (default: the registered one of the record's name);
     ``context``: passed to ``setup`` before the weights are loaded, as the harness does.
     """
-    from genbench.registry import get_generator, make_config
+    from genbench.config import make_config
+    from genbench.registry import get_generator
     from genbench.results import RUN_FILE, read_run_record
 
     record = read_run_record(Path(run_dir) / RUN_FILE)

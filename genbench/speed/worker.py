@@ -5,10 +5,11 @@ the same interpreter, ``PYTHONPATH`` pointing at the tree under test (the workin
 tree or an exported git revision), so that the measuring code is the same on both
 sides and only the code under test differs, as in asv. It must therefore import
 nothing of genbench at module level and use only long-standing public APIs of
-the code under test: ``genbench.registry`` (``generator_names``, ``get_generator``,
-``make_config``), ``genbench.suite.load_suite``, ``genbench.data.datasets.load_split``,
+the code under test: ``genbench.registry`` (``generator_names``, ``get_generator``),
+``genbench.config.make_config``, ``genbench.suite.load_suite``, ``genbench.data.datasets.load_split``,
 ``genbench.run.process.seed_everything``, ``genbench.run.efficiency.train_flops_per_image``
-(in trees from before the subpackages: ``genbench.data``, ``genbench.harness``, ``genbench.efficiency``),
+(in trees from before the subpackages: ``genbench.data``, ``genbench.harness``, ``genbench.efficiency``,
+``genbench.registry.make_config``),
 ``genbench.features`` (``load_extractor``, ``load_reference``) and
 ``genbench.evaluate`` (``EvalConfig``, ``distribution_metrics``).
 
@@ -135,7 +136,9 @@ class Workloads:
 
     # -- generators ----------------------------------------------------------------
     def _setup_model(self, name: str) -> dict:
-        from genbench.registry import get_generator, make_config
+        from genbench.registry import get_generator
+
+        make_config = _flat_or_nested("genbench.config", "genbench.registry", "make_config")
         train_flops_per_image = _flat_or_nested("genbench.run.efficiency", "genbench.efficiency",
                                                 "train_flops_per_image")
 

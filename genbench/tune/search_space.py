@@ -8,7 +8,7 @@ A generator declares ``search_space = {"lr": LogUniform(1e-5, 1e-2), "beta1": Un
     batch_size = { choice = [64, 128] }
 
 Every value a distribution can produce is checked against the Config like a suite-file
-setting (:func:`genbench.registry.make_config`): an unknown field, a wrong type or a value
+setting (:func:`genbench.config.make_config`): an unknown field, a wrong type or a value
 outside the field's bounds is one error before anything trains. The random searcher draws
 trial ``i``'s values from a generator seeded by ``(seed, i)`` alone, so the same trials come
 out whatever the executor, the order trials finish in, or where a resumed tune restarts.
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from genbench.config import make_config
 from genbench.errors import ConfigError
 from genbench.validation import describe
 
@@ -116,10 +117,9 @@ def validate_search_space(
 
     ``base``: the settings the sampled values are laid over (tiny config, suite settings).
     Checks each distribution's own shape, then each endpoint (ranges) or each value
-    (choices) through :func:`genbench.registry.make_config`, so field names, types and
+    (choices) through :func:`genbench.config.make_config`, so field names, types and
     declared bounds are judged exactly as for a suite-file setting.
     """
-    from genbench.registry import make_config
 
     where = where or f"{cls.__name__}.search_space"
     if not isinstance(space, Mapping) or not space:

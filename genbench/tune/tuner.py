@@ -320,8 +320,8 @@ def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, 
     Returns the trial's record (:data:`TRIAL_FIELDS`); a model's own error or a diverged
     loss is recorded (status ``failed``/``diverged``, score None), never raised.
     """
+    from genbench.config import make_config, validate_config
     from genbench.device import resolve_device
-    from genbench.registry import make_config, validate_config
     from genbench.run.process import seed_everything
     from genbench.run.train import train
 

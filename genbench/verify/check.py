@@ -24,7 +24,7 @@ from typing import Any
 from genbench.errors import InputError
 from genbench.files.atomic import atomic_write_json
 from genbench.kv import split_items, split_pair
-from genbench.registry import metric_specs
+from genbench.metrics import metric_specs
 from genbench.report.aggregate import aggregate
 from genbench.results import (
     STATUSES,

@@ -34,10 +34,11 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names, load_split
 from genbench.errors import ConfigError, InputError
 from genbench.protocol import Generator
-from genbench.registry import get_generator, make_config, validate_config
+from genbench.registry import get_generator
 from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
 from genbench.revision import RevisionCheck, revision_check, used_paths
 from genbench.run.budget import Budget
