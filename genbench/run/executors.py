@@ -1,6 +1,9 @@
-"""Run each (model, seed) as a Ray task: one machine, a multi-GPU node or a cluster.
+"""The executors: where the runs of a plan execute, behind one interface (:class:`Executor`).
 
-Each task calls :func:`genbench.run.task.execute_run`, so a run is trained, checkpointed,
+:class:`LocalExecutor` runs them one after another in this process. :class:`RayExecutor`
+runs each (model, seed) as a Ray task: one machine, a multi-GPU node or a cluster.
+
+Each Ray task calls :func:`genbench.run.task.execute_run`, so a run is trained, checkpointed,
 evaluated and recorded exactly as the local executor does it. Ray reserves
 ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs per task and packs tasks onto the
 nodes. A worker that dies (killed, out of memory, node lost) is retried by Ray; the
@@ -24,11 +27,11 @@ import contextlib
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 
-from genbench.device import resolve_device_name
+from genbench.device import resolve_device, resolve_device_name
 from genbench.errors import ConfigError
 from genbench.results import RunRecord
 from genbench.run.progress import ProgressBoard
@@ -69,6 +72,43 @@ def _task(spec: RunSpec, queue: Any, evaluator: Evaluator | None) -> dict[str, A
             queue.actor.put_nowait.remote((spec.key, fraction, info))
 
     return execute_run(spec, executor="ray", evaluator=evaluator, progress=progress).to_json()
+
+
+class Executor(Protocol):
+    """Schedules runs; each run itself is :func:`genbench.run.task.execute_run`, wherever it executes."""
+
+    def resolve_device(self, device: str) -> str:
+        """``--device`` as the device every run will use (``auto`` resolved where the runs execute)."""
+        ...
+
+    def run(self, specs: list[RunSpec], board: ProgressBoard, *, evaluator: Evaluator | None, cpus_per_run: int,
+            gpus_per_run: float) -> list[RunRecord]:
+        """Execute every spec, report progress on ``board``, return the records."""
+        ...
+
+    def close(self) -> None:
+        """Release what the executor started."""
+        ...
+
+
+class LocalExecutor:
+    """Runs the specs one after another in this process (``--executor local``)."""
+
+    def resolve_device(self, device: str) -> str:
+        return str(resolve_device(device))
+
+    def run(self, specs: list[RunSpec], board: ProgressBoard, *, evaluator: Evaluator | None, cpus_per_run: int,
+            gpus_per_run: float) -> list[RunRecord]:
+        records = []
+        for spec in specs:
+            rec = execute_run(spec, executor="local", evaluator=evaluator,
+                              progress=lambda fraction, info, key=spec.key: board.update(key, fraction, info))
+            board.finish(spec.key, rec.status)
+            records.append(rec)
+        return records
+
+    def close(self) -> None:
+        pass
 
 
 class RayExecutor:

@@ -21,7 +21,6 @@ from rich.console import Console
 
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, load_split
-from genbench.device import resolve_device
 from genbench.errors import ConfigError, GenbenchError
 from genbench.protocol import Generator
 from genbench.registry import get_generator
@@ -29,13 +28,13 @@ from genbench.report.compare import gather
 from genbench.report.leaderboard import write_report
 from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record
 from genbench.run.budget import Budget, parse_budget_overrides
+from genbench.run.executors import Executor, LocalExecutor, RayExecutor
 from genbench.run.lock import leaderboard_lock, run_lock
 from genbench.run.process import load_average
 from genbench.run.progress import ProgressBoard
 from genbench.run.task import (
     Evaluator,
     RunSpec,
-    execute_run,
     run_dir_for,
     save_grid,
 )
@@ -211,16 +210,6 @@ def _prepare_out(specs: list[RunSpec], *, resume: bool, overwrite: bool,
     return todo, kept
 
 
-def _run_local(specs: list[RunSpec], board: ProgressBoard, evaluator: Evaluator | None) -> list[RunRecord]:
-    records = []
-    for spec in specs:
-        rec = execute_run(spec, executor="local", evaluator=evaluator,
-                          progress=lambda fraction, info, key=spec.key: board.update(key, fraction, info))
-        board.finish(spec.key, rec.status)
-        records.append(rec)
-    return records
-
-
 def write_leaderboard(suite_dir: Path, compare: Sequence[str | os.PathLike] = ()) -> None:
     """Rebuild the suite's leaderboard from its records (and the ``compare`` folders'), under the leaderboard lock."""
     try:
@@ -294,14 +283,8 @@ def run_suite(
     suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
     budget_overrides = parse_budget_overrides(budget) if isinstance(budget, str) else budget
     console = console or Console(stderr=True)
-    if executor == "ray":
-        from genbench.run.executors import RayExecutor
-
-        ray_exec = RayExecutor(address=ray_address, console=console)
-        dev_name = ray_exec.resolve_device(device)
-    else:
-        ray_exec = None
-        dev_name = str(resolve_device(device))
+    runner: Executor = RayExecutor(address=ray_address, console=console) if executor == "ray" else LocalExecutor()
+    dev_name = runner.resolve_device(device)
     threads = int(cpus_per_run) if cpus_per_run is not None else default_threads(dev_name)
     busy = busy_warning()
     try:
@@ -323,11 +306,8 @@ def run_suite(
         records: list[RunRecord] = list(kept)
         try:
             with ProgressBoard(console, [s.key for s in todo], enabled=show_progress) as board:
-                if ray_exec is not None:
-                    gpus = gpus_per_run if gpus_per_run is not None else (1.0 if dev_name.startswith("cuda") else 0.0)
-                    records += ray_exec.run(todo, board, evaluator=evaluator, cpus_per_run=threads, gpus_per_run=gpus)
-                else:
-                    records += _run_local(todo, board, evaluator)
+                gpus = gpus_per_run if gpus_per_run is not None else (1.0 if dev_name.startswith("cuda") else 0.0)
+                records += runner.run(todo, board, evaluator=evaluator, cpus_per_run=threads, gpus_per_run=gpus)
         except BaseException:  # Ctrl-C, a held lock, a full disk: still show every run finished so far
             if suite_dir.is_dir():
                 with contextlib.suppress(OSError, GenbenchError):  # the first error is the one to report
@@ -335,8 +315,7 @@ def run_suite(
             raise
         write_leaderboard(suite_dir, compare)
     finally:
-        if ray_exec is not None:
-            ray_exec.close()
+        runner.close()
     order = {(s.model, s.seed): i for i, s in enumerate(specs)}
     return sorted(records, key=lambda r: order.get((r.model_name, r.seed), len(order)))
 
