@@ -10,6 +10,10 @@ from enum import Enum
 
 
 class Verdict(str, Enum):  # enum.StrEnum from Python 3.11; genbench supports 3.10
+    """How a figure compares: against a baseline or an old revision (``held``, ``improved``,
+    ``regressed``, ``work changed``, ``missing``), or a rerun against its record
+    (``identical``, ``within tolerance``, ``different``)."""
+
     __str__ = str.__str__
     __format__ = str.__format__
 
