@@ -34,6 +34,8 @@ def _strip_timing(rec):
     for key in list(rec["metrics"]):
         if key in specs and specs[key].group == "speed":
             rec["metrics"].pop(key)
+    rec["null_reasons"] = {k: v for k, v in rec.get("null_reasons", {}).items()
+                           if not (k in specs and specs[k].group == "speed")}  # e.g. too few timing windows
     rec["budget"]["achieved"].pop("seconds")
     # Whether the machine was busy when a run started is a fact about the machine, like its load average.
     rec["warnings"] = [w for w in rec["warnings"] if not w.startswith("the machine was busy")]

@@ -151,7 +151,8 @@ def test_plugin_declares_a_search_space(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--budget", "seconds=30"], "Error: --budget for tuning takes images=N or steps=N, not seconds"),
     (["--budget", "images=64,seconds=30"], "Error: --budget for tuning takes images=N or steps=N, not seconds"),
-    ([], "Error: suite smoke's budget has a seconds limit (120 s), which gives faster machines more work"),
+    ([], f"Error: suite smoke's budget has a seconds limit ({load_suite('smoke').default_budget.seconds:g} s), "
+         "which gives faster machines more work"),
     (["--budget", "steps=2", "--models", "real-data"], "Error: real-data is a reference row (ceiling), not a "
                                                        "competitor: it is not tuned"),
     (["--budget", "steps=0"], "Error: budget steps must be at least 1"),

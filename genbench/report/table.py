@@ -200,9 +200,9 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance], agreement: R
         notes.append(describe_agreement(agreement))
     if len(board) and "copy_ct_p" in ordered_metrics(board):
         notes.append("`copy_ct_p`: one-sided p-value of Meehan et al.'s data-copying test (C_T): small when the "
-                     "samples sit closer to the training set than fresh test images do. Samples near the middle of "
-                     "the data (blurred or noisy averages, such as the floor's) read small too: copying shows as a "
-                     "small p together with a good FID or a high copy_fraction (each model's details).")
+                     "samples sit closer to the training set than fresh test images do. Samples crowded into a few "
+                     "cells (collapsed, blurred averages) can read small too: copying shows as a small p together "
+                     "with a good FID or a high copy_fraction (each model's details).")
     roles = [Role(r) for r in board["role"] if r != Role.COMPETITOR.value] if len(board) else []
     if roles:
         names = board.loc[board["role"] != Role.COMPETITOR.value, "model"]
