@@ -29,7 +29,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The runner pulls in the harness, metrics and data; import it only when used.
+    # run.plan pulls in training, metrics and data; import it only when used.
     if name == "run_suite":
         from genbench.run.plan import run_suite
 
