@@ -23,15 +23,10 @@ from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, DataError
 from genbench.registry import get_generator, load_generator_from_file
 from genbench.suite import load_suite, parse_suite, suite_names
+from genbench.tune.plan import TRIALS_FILE, plan_tune
 from genbench.tune.search_space import Choice, LogUniform, Uniform, sample_config, validate_search_space
-from genbench.tune.tuner import (
-    TRIALS_FILE,
-    best_trial,
-    expected_best_curve,
-    plan_tune,
-    run_tune,
-    tuned_suite_path,
-)
+from genbench.tune.tuned import best_trial, expected_best_curve, tuned_suite_path
+from genbench.tune.tuner import run_tune
 from tests.conftest import DATA_ROOT, DummyConfig, DummyGenerator
 
 

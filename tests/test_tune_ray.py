@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from genbench.suite import parse_suite
-from genbench.tune.tuner import TRIALS_FILE, plan_tune, run_tune
+from genbench.tune.plan import TRIALS_FILE, plan_tune
+from genbench.tune.tuner import run_tune
 from tests.conftest import DATA_ROOT
 
 ray = pytest.importorskip("ray.tune", reason="genbench tune --executor ray needs: pip install 'genbench[tune]'")

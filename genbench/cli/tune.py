@@ -1,4 +1,4 @@
-"""``genbench tune``: equal hyperparameter-search effort per model (a thin shell over :mod:`genbench.tune.tuner`)."""
+"""``genbench tune``: equal hyperparameter-search effort per model (a thin shell over :mod:`genbench.tune`)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def tune_command(suite, models, model_files, trials, budget, search, executor, r
     `genbench run --suite`. Exit 2 on unusable input, 130 after Ctrl-C (resume with --resume).
     """
     from genbench.registry import load_generator_from_file
-    from genbench.tune.tuner import plan_tune, run_tune, tuned_suite_path
+    from genbench.tune.plan import plan_tune
+    from genbench.tune.tuned import tuned_suite_path
+    from genbench.tune.tuner import run_tune
 
     if executor != "ray" and ray_address is not None:
         raise click.UsageError("--ray-address needs --executor ray")
@@ -76,7 +78,7 @@ def tune_command(suite, models, model_files, trials, budget, search, executor, r
         click.echo(f"Interrupted: finished trials are kept in {plain(plan.out)}; continue with the same "
                    f"command and --resume.", err=True)
         click.get_current_context().exit(130)
-    from genbench.tune.tuner import best_trial
+    from genbench.tune.tuned import best_trial
 
     table = Table(title=f"genbench tune: {trials} trial(s) per model in {time.perf_counter() - t0:.0f} s")
     for col in ("model", "metric", "ok", "failed", "best trial", "best score", "trial seconds"):

@@ -34,7 +34,7 @@ class TrialSourceSearcher(Searcher):
         return got
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        from genbench.tune.tuner import failed_record
+        from genbench.tune.trial import failed_record
 
         got = self.suggested.pop(trial_id, None)
         if got is None:

@@ -1,0 +1,139 @@
+"""One trial: train on ``train-fit`` under the trial budget, score on ``train-validation`` by the
+model's primary metric, return the trial's record (failures recorded, never raised)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genbench.data.splits import FIT, VALIDATION, split_images
+from genbench.errors import GenbenchError
+from genbench.files.atomic import atomic_torch_save
+from genbench.protocol import Generator, RunContext
+from genbench.tune.plan import TrialTask, _jsonable
+
+# -- one trial ---------------------------------------------------------------------------------
+
+_VAL_MEMO: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def validation_statistics(dataset: str, data_root: str | None, extractor: Any) -> tuple[np.ndarray, np.ndarray]:
+    """FID statistics ``(mu [D], sigma [D,D])`` of the validation images in ``extractor``'s space.
+
+    Cached under the stats folder by the images' content hash and the extractor's weights
+    hash, so other data under the same name never meets stale statistics.
+    """
+    from genbench.features.reference import stats_dir
+    from genbench.metrics._fidelity_math import fid_features_to_statistics
+
+    images = split_images(dataset, VALIDATION, data_root)
+    digest = hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]
+    path = stats_dir() / f"{dataset}-{VALIDATION}-{digest}-{extractor.name}-{extractor.sha256[:16]}.pt"
+    if path in _VAL_MEMO:
+        return _VAL_MEMO[path]
+    stats = None
+    if path.is_file():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            stats = (blob["mu"].numpy(), blob["sigma"].numpy())
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            stats = None
+    if stats is None:
+        feats = extractor.extract(images).features
+        s = fid_features_to_statistics(feats.float())
+        stats = (np.asarray(s["mu"]), np.asarray(s["sigma"]))
+        atomic_torch_save({"mu": torch.from_numpy(stats[0]), "sigma": torch.from_numpy(stats[1])}, path)
+    _VAL_MEMO[path] = stats
+    return stats
+
+
+def validation_score(model: Generator, task: TrialTask, device: torch.device) -> float | None:
+    """The model's ``primary_metric`` on the validation split (lower is better); None if not finite.
+
+    ``fid``: the suite's ``n_samples`` samples against the validation images' statistics in
+    the domain features. ``nll_bpd``: mean NLL of the first ``nll_images`` validation images
+    (all 10,000 when the suite sets none).
+    """
+    from genbench.evaluate.model import _likelihood, _sample, _seed_model_calls
+    from genbench.evaluate.settings import EvalConfig
+    from genbench.features import load_extractor
+    from genbench.metrics.fid import fid_from_features
+    from genbench.metrics.likelihood import KEY_NLL_BPD, nll_summary
+
+    model.eval()
+    dataset = task.suite.dataset
+    if task.metric == "nll_bpd":
+        images = split_images(dataset, VALIDATION, task.data_root)
+        n = task.suite.eval.nll_images
+        images = images if n is None else images[:n]
+        _seed_model_calls(task.seed)
+        ll = _likelihood(model, images, device, None)
+        return nll_summary(ll)[KEY_NLL_BPD] if bool(torch.isfinite(ll).all()) else None
+    n = task.suite.eval.n_samples
+    samples = _sample(model, n, task.seed, device, n if model.sample_in_one_call else EvalConfig().sample_batch_size,
+                      None)
+    extractor = load_extractor("genbench", dataset, device)
+    mu, sigma = validation_statistics(dataset, task.data_root, extractor)
+    fid = fid_from_features(extractor.extract(samples).features, mu, sigma)
+    return fid if math.isfinite(fid) else None
+
+
+def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, Any]:
+    """Train one configuration on ``train-fit`` under the task's budget and score it on ``train-validation``.
+
+    Returns the trial's record (:data:`TRIAL_FIELDS`); a model's own error or a diverged
+    loss is recorded (status ``failed``/``diverged``, score None), never raised.
+    """
+    from genbench.config import make_config, validate_config
+    from genbench.device import resolve_device
+    from genbench.run.process import seed_everything
+    from genbench.run.train import train
+
+    t0 = time.perf_counter()
+    rec: dict[str, Any] = {"trial": int(index), "config": _jsonable(values), "metric": task.metric, "score": None,
+                           "status": "failed", "error": None, "images": 0, "steps": 0, "train_seconds": None,
+                           "eval_seconds": None, "seconds": None}
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(task.threads)
+    try:
+        device = resolve_device(task.device)
+        config = make_config(task.generator, {**task.base, **values}, text=False)
+        fit = split_images(task.suite.dataset, FIT, task.data_root)
+        validate_config(task.generator, config, train_size=len(fit))
+        seed_everything(task.seed)
+        model = task.generator(config).to(device)
+        model.setup(RunContext(task.suite.dataset, task.data_root))
+        result = train(model, fit, task.budget, seed=task.seed)
+        rec.update(status=result.status, error=result.error, images=result.achieved["images"],
+                   steps=result.achieved["steps"], train_seconds=result.achieved["seconds"])
+        if result.status == "ok":
+            t1 = time.perf_counter()
+            score = validation_score(model, task, device)
+            rec["eval_seconds"] = round(time.perf_counter() - t1, 3)
+            if score is None:
+                rec.update(status="diverged", error=f"validation {task.metric} is not finite")
+            else:
+                rec["score"] = float(score)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except GenbenchError as exc:
+        rec["error"] = str(exc)
+    except Exception as exc:  # a failing configuration is a measured outcome of the search, not a crash
+        rec["error"] = f"{type(exc).__name__}: {exc}"
+        rec["traceback"] = traceback.format_exc(limit=6)
+    finally:
+        torch.set_num_threads(threads_before)
+    rec["seconds"] = round(time.perf_counter() - t0, 3)
+    return rec
+
+
+def failed_record(task: TrialTask, index: int, values: dict[str, Any], error: str) -> dict[str, Any]:
+    return {"trial": index, "config": _jsonable(values), "metric": task.metric, "score": None, "status": "failed",
+            "error": error, "images": 0, "steps": 0, "train_seconds": None, "eval_seconds": None, "seconds": None}
