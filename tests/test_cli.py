@@ -48,7 +48,7 @@ def test_bad_arguments_one_line_exit_2(args, message, tmp_path):
 
 
 def test_missing_data_is_one_line_error(tmp_path, monkeypatch):
-    from genbench import data as gdata
+    from genbench.data import datasets as gdata
 
     monkeypatch.setattr(gdata, "_download", lambda root, ds: (_ for _ in ()).throw(OSError("offline")))
     r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--data-root", str(tmp_path / "empty"),

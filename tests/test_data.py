@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from genbench import data as gdata
+from genbench.data import datasets as gdata
 from genbench.errors import DataError
 
 
