@@ -20,7 +20,9 @@ for the comparison alone). Figures land in ``extra_info``:
   the page cache first). The two are run alternately ``GENBENCH_BENCH_REPEATS`` times
   (default 5), so that the load of a shared machine falls on both; the medians and
   ``speedup`` (torch-fidelity's median over genbench's) are reported, together with
-  genbench eval's default (every metric) in the same rotation. The values must agree:
+  genbench eval's default (every metric) in the same rotation, and genbench eval's own
+  timings (start-up, reading, features, each metric) with the floor of the work:
+  start-up + reading + features. The values must agree:
   FID/KID/IS within 1e-4 relative (``tests/test_metrics_parity.py`` checks the same
   on a smaller folder in every test run).
 
@@ -140,6 +142,7 @@ def test_end_to_end_vs_torch_fidelity(benchmark, request, tmp_path):
     for cmd in contenders.values():  # caches (reference statistics, torch-fidelity's features) and page cache
         _timed(cmd, tmp_path)
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    parts: dict[str, list[float]] = {}  # genbench eval's own timings, per round
     names = list(contenders)
     for r in range(REPEATS):
         for name in names[r % len(names):] + names[: r % len(names)]:  # rotate who goes first
@@ -147,6 +150,11 @@ def test_end_to_end_vs_torch_fidelity(benchmark, request, tmp_path):
             times[name].append(seconds)
             if name == "torch_fidelity":
                 theirs = json.loads(stdout.strip().splitlines()[-1])
+            if name == "genbench":
+                t = json.loads((tmp_path / "fik.json").read_text())["timings"]
+                # Start-up: the process's wall time before eval's own clock starts and after it stops.
+                for key, value in {"startup": seconds - t["total_seconds"], **t}.items():
+                    parts.setdefault(key.removesuffix("_seconds"), []).append(value)
     ours = json.loads((tmp_path / "fik.json").read_text())
     for key, their_key in (("fid", "frechet_inception_distance"), ("kid", "kernel_inception_distance_mean"),
                            ("is", "inception_score_mean")):
@@ -163,3 +171,11 @@ def test_end_to_end_vs_torch_fidelity(benchmark, request, tmp_path):
     })
     print(f"\n{EVAL_N} PNGs, median of {REPEATS}: " + ", ".join(f"{k} {v:.2f} s" for k, v in medians.items())
           + f"; torch-fidelity / genbench = {medians['torch_fidelity'] / medians['genbench']:.2f}")
+    # The floor of this work: what genbench cannot skip (start-up, reading the PNGs, the
+    # features every metric needs, which torch-fidelity computes with the same network).
+    part_medians = {k: statistics.median(v) for k, v in parts.items()}
+    floor = sum(part_medians.get(k, 0.0) for k in ("startup", "read", "features"))
+    benchmark.extra_info.update({"genbench_parts_median": part_medians, "floor_seconds": floor})
+    print("genbench eval's parts (medians): " + ", ".join(f"{k} {v:.2f} s" for k, v in part_medians.items())
+          + f"; floor (start-up + read + features) {floor:.2f} s; a 2x speedup needs "
+          f"{medians['torch_fidelity'] / 2:.2f} s")
