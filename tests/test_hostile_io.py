@@ -37,8 +37,13 @@ def _tmp_files(root: Path) -> list[str]:
 
 _WRITER = """
 import os, sys, time
+import signal
 import torch
 import genbench.files.atomic as gio
+
+# Ctrl-C as in a Python started from a terminal: a parent started in the background by a
+# non-interactive shell hands its children SIGINT ignored, and the test is about the signal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 real_fsync = os.fsync
 
