@@ -182,8 +182,11 @@ def test_ctrl_c_cancels_outstanding_tasks_and_resume_continues(tmp_path):
     driver.write_text(DRIVER)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "GENBENCH_DATA": str(Path(DATA_ROOT).resolve())}
+    # SIGINT at its default, as from a terminal: a pytest started in the background by a
+    # non-interactive shell would hand the driver SIGINT ignored, and the test is about Ctrl-C.
     proc = subprocess.Popen([sys.executable, str(driver), str(out), "fresh", "400"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "ready"
     runs = [out / "c" / "slow-dummy" / f"seed{s}" for s in (0, 1, 2)]
     deadline = time.monotonic() + 180
