@@ -37,13 +37,8 @@ def _tmp_files(root: Path) -> list[str]:
 
 _WRITER = """
 import os, sys, time
-import signal
 import torch
 import genbench.files.atomic as gio
-
-# Ctrl-C as in a Python started from a terminal: a parent started in the background by a
-# non-interactive shell hands its children SIGINT ignored, and the test is about the signal.
-signal.signal(signal.SIGINT, signal.default_int_handler)
 
 real_fsync = os.fsync
 
@@ -70,7 +65,10 @@ def test_signal_during_a_checkpoint_write_removes_the_temporary_file(tmp_path, s
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # the child imports the genbench under test
-    proc = subprocess.Popen([sys.executable, str(script), str(checkpoint)], stdout=subprocess.PIPE, text=True, env=env)
+    # SIGINT at its default, as from a terminal: a pytest started in the background by a
+    # non-interactive shell would hand the child SIGINT ignored, and the test is about the signal.
+    proc = subprocess.Popen([sys.executable, str(script), str(checkpoint)], stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline().strip() == "writing"
         assert len(_tmp_files(run_dir)) == 1 and _tmp_files(run_dir)[0].startswith(".checkpoint.pt.")
