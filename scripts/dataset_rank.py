@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau, rankdata
 
+from genbench.results import collect_runs
+
 REPS = 1000
 LEVEL = 0.95
 
@@ -39,13 +41,15 @@ def _board(folder: Path) -> dict:
 
 def _values(folder: Path, models: set[str], metric: str) -> dict[str, np.ndarray]:
     """Per model, the metric of its ok runs (``MODEL/seedK/run.json``)."""
+    records, problems = collect_runs(folder)
+    if problems:
+        raise SystemExit(f"error: unreadable run records: {'; '.join(problems)}")
     out: dict[str, list[float]] = {}
-    for path in sorted(folder.glob("*/seed*/run.json")):
-        with path.open(encoding="utf-8") as fh:
-            rec = json.load(fh)
-        name, value = rec["model"]["name"], rec.get("metrics", {}).get(metric)
-        if name in models and rec.get("status") == "ok" and isinstance(value, (int, float)) and math.isfinite(value):
-            out.setdefault(name, []).append(float(value))
+    for rec in records:
+        value = rec.metrics.get(metric)
+        if rec.model_name in models and rec.status == "ok" and isinstance(value, (int, float)) \
+                and math.isfinite(value):
+            out.setdefault(rec.model_name, []).append(float(value))
     return {m: np.asarray(v) for m, v in out.items()}
 
 
