@@ -22,6 +22,7 @@ from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, DataError
 from genbench.registry import get_generator, load_generator_from_file
+from genbench.results import git_hash
 from genbench.suite import load_suite, parse_suite, suite_names
 from genbench.tune.plan import TRIALS_FILE, plan_tune
 from genbench.tune.search_space import Choice, LogUniform, Uniform, sample_config, validate_search_space
@@ -196,6 +197,7 @@ def test_tune_completes_without_the_test_split_and_writes_its_outputs(no_test_sp
         assert [t["config"] for t in trials] == [sample_config(get_generator(model).search_space, 1, i)
                                                  for i in range(3)]
         assert all(t["images"] == 2 * t["config"]["batch_size"] for t in trials)  # the same work: 2 steps each
+        assert all(t["git_hash"] == git_hash() for t in trials)  # each trial names the code that made it
         assert (out / model / "expected_best.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert len((out / model / "expected_best.csv").read_text().splitlines()) == 4
     # The tuned suite parses back as a suite whose settings build each model's best trial's config.
@@ -211,6 +213,7 @@ def test_tune_completes_without_the_test_split_and_writes_its_outputs(no_test_sp
     text = (out / "smoke-tuned.toml").read_text()
     assert f"# tuned: {(out / 'vae' / TRIALS_FILE).as_posix()}, K = 3, per-trial budget steps=2, search random, " \
            f"seed 1; best trial" in text
+    assert f"# Code revision(s) of the trials: {git_hash()}.\n" in text
 
 
 # -- faults, resume, Ctrl-C -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from genbench.data.splits import FIT, VALIDATION, VALIDATION_SIZE
 from genbench.errors import ConfigError
 from genbench.files.atomic import atomic_write_text
 from genbench.protocol import Generator, Role
+from genbench.results import git_hash
 from genbench.run.budget import Budget, parse_budget_overrides
 from genbench.suite import ModelEntry, Suite, load_suite
 from genbench.tune.search_space import (
@@ -28,7 +29,7 @@ CURVE_FILE = "expected_best.csv"
 PLOT_FILE = "expected_best.png"
 SEARCHES = ("random", "tpe")
 TRIAL_FIELDS = ("trial", "config", "metric", "score", "status", "error", "images", "steps",
-                "train_seconds", "eval_seconds", "seconds")
+                "train_seconds", "eval_seconds", "seconds", "git_hash")
 
 
 # -- planning: everything checked before a trial starts ----------------------------------------
@@ -204,5 +205,8 @@ class TrialsLog:
         return records
 
     def append(self, record: dict[str, Any]) -> None:
+        """Add one finished trial, stamped with the driver's code revision (``git_hash``, as a run
+        record names it): a resumed tune may span commits, and each trial says which code made it."""
         old = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
-        atomic_write_text(self.path, old + json.dumps(record, allow_nan=False) + "\n")
+        line = json.dumps({**record, "git_hash": git_hash()}, allow_nan=False)
+        atomic_write_text(self.path, old + line + "\n")
