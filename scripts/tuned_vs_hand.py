@@ -4,13 +4,15 @@ Usage (after `genbench tune` and `genbench run --suite .../SUITE-tuned.toml`):
 
     python scripts/tuned_vs_hand.py results/mnist-small results/mnist-small-tuned --metric fid
 
-For every model the tuned folder holds, prints a markdown table: its per-seed mean ± sample
+For every model both folders hold, prints a markdown table: its per-seed mean ± sample
 std and rank among these models in each folder, and significance letters computed over
 all of them at once (hand-tuned and tuned rows together, two rows per model), by the
 leaderboard's own test (:func:`genbench.report.significance.compare_models`: Welch's
 t-test per pair, Holm-adjusted over all pairs; two rows share a letter when their
 difference is not significant). Then Kendall's τ-b between the two rankings of the means.
-Only ``ok`` runs count, as in the leaderboard.
+Only ``ok`` runs count, as in the leaderboard. ``--context`` adds the
+hand-tuned folder's other (untuned) models as rows of the same test, to show where the
+tuned models land on the whole leaderboard; ranks stay among the models both folders hold.
 
 The tuned folder must hold runs of the hand-tuned folder's suite as `genbench tune` rewrote
 it (name ``SUITE-tuned``, same version): the tuned suite file keeps its source suite's
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau, rankdata
 
+from genbench.metrics import metric_specs
 from genbench.report.significance import compare_models
 from genbench.results import collect_runs
 
@@ -51,20 +54,29 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("hand", type=Path, help="results folder of the hand-tuned suite")
     p.add_argument("tuned", type=Path, help="results folder of the tuned suite")
-    p.add_argument("--metric", default="fid", help="a lower-is-better metric both folders report (default: fid)")
+    p.add_argument("--metric", default="fid", help="a registered metric both folders report (default: fid); "
+                   "ranks and tests follow its direction")
+    p.add_argument("--context", action="store_true",
+                   help="also list the hand-tuned folder's untuned models, in the same significance test")
     a = p.parse_args()
+    spec = metric_specs().get(a.metric)
+    if spec is None or spec.higher_is_better is None:
+        raise SystemExit(f"error: {a.metric!r} is not a metric with a direction; choose one of "
+                         + ", ".join(k for k, v in sorted(metric_specs().items()) if v.higher_is_better is not None))
+    sign = -1.0 if spec.higher_is_better else 1.0
     hand, hand_suites = _values(a.hand, a.metric)
     tuned, tuned_suites = _values(a.tuned, a.metric)
     if len(hand_suites) != 1 or {(n + "-tuned", v) for n, v in hand_suites} != tuned_suites:
         raise SystemExit(f"error: {a.tuned} must hold runs of the tuned suite of {a.hand}'s one suite at the same "
                          f"version; found {sorted(map(str, hand_suites))} and {sorted(map(str, tuned_suites))}")
     models = sorted(set(hand) & set(tuned))
-    if len(models) < 2:
-        raise SystemExit(f"error: {len(models)} model(s) report {a.metric} in both folders; need 2")
-    sig = compare_models({**{m: hand[m] for m in models}, **{m + TUNED: tuned[m] for m in models}},
-                         a.metric, higher_is_better=False)
+    if not models:
+        raise SystemExit(f"error: no model reports {a.metric} in both folders")
+    others = sorted(set(hand) - set(tuned)) if a.context else []
+    sig = compare_models({**{m: hand[m] for m in models + others}, **{m + TUNED: tuned[m] for m in models}},
+                         a.metric, higher_is_better=spec.higher_is_better)
     means = np.array([[hand[m].mean(), tuned[m].mean()] for m in models])
-    ranks = [rankdata(means[:, k], method="min").astype(int) for k in (0, 1)]
+    ranks = [rankdata(sign * means[:, k], method="min").astype(int) for k in (0, 1)]
 
     def cell(v: np.ndarray, rank: int, name: str) -> str:
         spread = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else ""
@@ -73,10 +85,15 @@ def main() -> None:
     print(f"| model | hand-tuned {a.metric} | rank | group | tuned {a.metric} | rank | group | Holm p, hand vs tuned |")
     print("|---|---|---|---|---|---|---|---|")
     pair_p = {frozenset((t.a, t.b)): t.p_holm for t in sig.pairs}
-    for i, m in sorted(enumerate(models), key=lambda im: (means[im[0], 0], im[1])):
+    for i, m in sorted(enumerate(models), key=lambda im: (sign * means[im[0], 0], im[1])):
         p_ht = pair_p.get(frozenset((m, m + TUNED)))
         print(f"| {m} | {cell(hand[m], ranks[0][i], m)} | {cell(tuned[m], ranks[1][i], m + TUNED)} | "
               f"{'—' if p_ht is None else f'{p_ht:.2g}'} |")
+    for m in sorted(others, key=lambda m: sign * hand[m].mean()):
+        v = hand[m]
+        spread = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else ""
+        print(f"| {m} (not tuned) | {v.mean():.2f}{spread} (n={len(v)}) | — | {sig.letters.get(m) or '—'} "
+              "| — | — | — | — |")
     print()
     print(f"Groups: {sig.method}, alpha {sig.alpha}, over all {len(sig.models)} rows at once; "
           "rows sharing a letter are not shown to differ.")
