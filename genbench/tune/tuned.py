@@ -131,7 +131,8 @@ def write_tuned_suite(plan: TunePlan, results: dict[str, list[dict[str, Any]]]) 
     lines.append(f"models = {_toml([t.model for t, _ in chosen])}")
     if skipped:
         lines.append(f"# not tuned (no trial scored): {', '.join(t.model for t, _ in skipped)}")
-    revisions = sorted({str(r.get("git_hash")) for recs in results.values() for r in recs})
+    # Trials written before trials recorded their revision have none: say so rather than "None".
+    revisions = sorted({r.get("git_hash") or "not recorded" for recs in results.values() for r in recs})
     lines.append(f"# Code revision(s) of the trials: {', '.join(revisions)}.")
     lines += ["", "[budget]", *(f"{k} = {_toml(v)}" for k, v in suite.default_budget.to_dict().items()
                                 if v is not None)]
