@@ -27,6 +27,8 @@ KS = (1, 2, 4, 8)
 
 
 def _fmt(value: float) -> str:
+    # Four significant digits below 10, not term.format_number's three: the bits/dim of vae's
+    # trials differ in the third decimal, and three digits would print them as ties.
     return f"{value:.4g}" if abs(value) < 10 else f"{value:.1f}"
 
 
