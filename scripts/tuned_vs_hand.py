@@ -97,6 +97,14 @@ def main() -> None:
     print()
     print(f"Groups: {sig.method}, alpha {sig.alpha}, over all {len(sig.models)} rows at once; "
           "rows sharing a letter are not shown to differ.")
+    if len(models) >= 2:
+        # Each side alone over the same models: the test a leaderboard of just these models prints.
+        for label, side in (("hand-tuned", hand), ("tuned", tuned)):
+            alone = compare_models({m: side[m] for m in models}, a.metric, higher_is_better=spec.higher_is_better)
+            shown = [f"{t.a} vs {t.b} (p {t.p_holm:.2g})" for t in alone.pairs if t.significant]
+            print(f"{label} alone over these {len(models)} models: "
+                  + ", ".join(f"{m} {alone.letters.get(m) or '—'}" for m in models)
+                  + f"; pairs shown to differ, {len(shown)} of {len(alone.pairs)}: {', '.join(shown) or 'none'}.")
     if len(models) >= 3:
         tau = kendalltau(means[:, 0], means[:, 1])
         moved = [f"{m} {ranks[0][i]} → {ranks[1][i]}" for i, m in enumerate(models) if ranks[0][i] != ranks[1][i]]
