@@ -78,9 +78,12 @@ def main() -> None:
     means = np.array([[hand[m].mean(), tuned[m].mean()] for m in models])
     ranks = [rankdata(sign * means[:, k], method="min").astype(int) for k in (0, 1)]
 
-    def cell(v: np.ndarray, rank: int, name: str) -> str:
+    def mean_sd(v: np.ndarray) -> str:
         spread = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else ""
-        return f"{v.mean():.2f}{spread} (n={len(v)}) | {rank} | {sig.letters.get(name) or '—'}"
+        return f"{v.mean():.2f}{spread} (n={len(v)})"
+
+    def cell(v: np.ndarray, rank: int, name: str) -> str:
+        return f"{mean_sd(v)} | {rank} | {sig.letters.get(name) or '—'}"
 
     print(f"| model | hand-tuned {a.metric} | rank | group | tuned {a.metric} | rank | group | Holm p, hand vs tuned |")
     print("|---|---|---|---|---|---|---|---|")
@@ -90,10 +93,7 @@ def main() -> None:
         print(f"| {m} | {cell(hand[m], ranks[0][i], m)} | {cell(tuned[m], ranks[1][i], m + TUNED)} | "
               f"{'—' if p_ht is None else f'{p_ht:.2g}'} |")
     for m in sorted(others, key=lambda m: sign * hand[m].mean()):
-        v = hand[m]
-        spread = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else ""
-        print(f"| {m} (not tuned) | {v.mean():.2f}{spread} (n={len(v)}) | — | {sig.letters.get(m) or '—'} "
-              "| — | — | — | — |")
+        print(f"| {m} (not tuned) | {mean_sd(hand[m])} | — | {sig.letters.get(m) or '—'} | — | — | — | — |")
     print()
     print(f"Groups: {sig.method}, alpha {sig.alpha}, over all {len(sig.models)} rows at once; "
           "rows sharing a letter are not shown to differ.")
