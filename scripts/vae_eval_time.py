@@ -7,7 +7,9 @@ Usage, alternating two checkouts in fresh processes (the order flipped every rou
 Prints one JSON line: seconds for the IWAE bound (the suite's k = 100) of 1,000 fixed random
 uint8 images, and milliseconds per training step at batch 128 (the mean of 30 steps after
 3 warm-up steps), and the bound's sum, which must be equal on both sides for the comparison to
-be of the same work. An untrained model at the default settings, seed 0, torch's default threads.
+be of the same work. An untrained model at the default settings, seed 0, torch's default threads,
+and the allocator setting of genbench's runs (genbench.allocator) where the checkout has one;
+``GENBENCH_KEEP_FREED_MEMORY=0`` turns it off for an A/B run in one checkout.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from genbench.registry import get_generator
 
 
 def main() -> None:
+    try:  # each checkout's allocator setting, as its own runs would have it
+        from genbench.allocator import keep_freed_memory
+    except ImportError:  # a checkout from before genbench.allocator
+        pass
+    else:
+        keep_freed_memory()
     cls = get_generator("vae")
     torch.manual_seed(0)
     model = cls(make_config(cls, {}, text=False))

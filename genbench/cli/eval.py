@@ -130,11 +130,13 @@ def eval_command(samples_path, dataset, reference_path, features, inception_weig
 def _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups, json_path,
           skip_bad, device, data_root, seed) -> None:
     import genbench
+    from genbench.allocator import keep_freed_memory
     from genbench.evaluate import EvalConfig, evaluate_samples
     from genbench.files.atomic import atomic_write_json
     from genbench.files.images import load_images
     from genbench.files.pairs import match_pairs
 
+    keep_freed_memory()
     to_stdout = json_path == "-"
     console = Console(stderr=to_stdout)
     err = Console(stderr=True)

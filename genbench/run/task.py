@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import torch
 
 import genbench
+from genbench.allocator import keep_freed_memory
 from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
@@ -231,6 +232,7 @@ def _execute_locked(
 ) -> RunRecord:
     for stale in run_dir.glob(".*.tmp"):  # left by a process killed mid-write; we hold the run's lock
         stale.unlink(missing_ok=True)
+    keep_freed_memory()  # in this process, be it the CLI's or a Ray worker's
     threads_before = torch.get_num_threads()
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)

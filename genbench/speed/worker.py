@@ -94,6 +94,12 @@ class Workloads:
             torch.set_num_interop_threads(threads)
         import genbench
 
+        try:  # each side's allocator setting, as its own runs would have it
+            from genbench.allocator import keep_freed_memory
+        except ImportError:  # a revision from before genbench.allocator
+            pass
+        else:
+            keep_freed_memory()
         self.torch = torch
         self.genbench_file = str(Path(genbench.__file__).resolve())
         expect = msg.get("expect_genbench")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genbench.allocator import keep_freed_memory
 from genbench.data.splits import FIT, VALIDATION, split_images
 from genbench.errors import GenbenchError
 from genbench.files.atomic import atomic_torch_save
@@ -100,6 +101,7 @@ def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, 
     rec: dict[str, Any] = {"trial": int(index), "config": _jsonable(values), "metric": task.metric, "score": None,
                            "status": "failed", "error": None, "images": 0, "steps": 0, "train_seconds": None,
                            "eval_seconds": None, "seconds": None}
+    keep_freed_memory()  # in this process, be it the CLI's or a Ray worker's
     threads_before = torch.get_num_threads()
     torch.set_num_threads(task.threads)
     try:
