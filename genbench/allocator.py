@@ -18,6 +18,7 @@ a machine short of memory, or to compare).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import sys
@@ -27,25 +28,18 @@ _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
 _THRESHOLD = 1 << 30  # blocks below 1 GiB come from the heap, and up to 1 GiB free at its top stays mapped
 
-_state: dict[str, bool] = {}
-
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds once per process; True if they are raised.
 
     False, and nothing changed, on a C library other than glibc, or when
     ``GENBENCH_KEEP_FREED_MEMORY=0``.
     """
-    if "applied" in _state:
-        return _state["applied"]
-    applied = False
-    if os.environ.get(ENV, "1") != "0" and sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
-        try:
-            libc = ctypes.CDLL(None)
-            # mallopt returns 1 on success.
-            applied = (libc.mallopt(_M_MMAP_THRESHOLD, _THRESHOLD) == 1
-                       and libc.mallopt(_M_TRIM_THRESHOLD, _THRESHOLD) == 1)
-        except (OSError, AttributeError):
-            applied = False
-    _state["applied"] = applied
-    return applied
+    if os.environ.get(ENV, "1") == "0" or not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return False
+    # mallopt returns 1 on success.
+    return libc.mallopt(_M_MMAP_THRESHOLD, _THRESHOLD) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, _THRESHOLD) == 1
