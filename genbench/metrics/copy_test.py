@@ -55,8 +55,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.cluster.vq import vq
-from scipy.stats import mannwhitneyu, norm
 from torch import Tensor
 
 from genbench.data.datasets import default_cache_root, resolve_data_root
@@ -107,6 +105,9 @@ def _flat_float(images: Tensor) -> np.ndarray:
 
 def assign_cells(images: Tensor, centroids: Tensor) -> Tensor:
     """Cell (nearest centroid, Euclidean) of each image ``[N,1,28,28] uint8``; ``[N]`` int64."""
+    # scipy's modules are imported where used: they are slow to import, and only the copy test needs them.
+    from scipy.cluster.vq import vq
+
     labels, _ = vq(_flat_float(images), centroids.numpy(), check_finite=False)
     return torch.from_numpy(labels.astype(np.int64))
 
@@ -153,6 +154,8 @@ def fit_cells(train: Tensor, fresh: Tensor, k: int = NUM_CELLS, seed: int = KMEA
 
 def _z_mann_whitney(sample_d: np.ndarray, fresh_d: np.ndarray) -> float:
     """Meehan et al.'s z-scored U of the samples' distances against the fresh images' (their ``Zu``)."""
+    from scipy.stats import mannwhitneyu
+
     m, n = len(sample_d), len(fresh_d)
     u = mannwhitneyu(sample_d, fresh_d, alternative="less").statistic  # U of the samples
     return float((u - (m * n / 2 - 0.5)) / math.sqrt(m * n * (m + n + 1) / 12))
@@ -180,6 +183,8 @@ def copy_test(
     if not weights:
         return None
     w, z = np.asarray(weights), np.asarray(zs)
+    from scipy.stats import norm
+
     c_t = float(w @ z / w.sum())
     sd0 = math.sqrt(float(w @ w)) / float(w.sum())
     return c_t, float(norm.cdf(c_t / sd0))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import linregress
 from torch import Tensor
 
 from genbench.metrics.fid import fid_from_features
@@ -58,6 +57,8 @@ def fid_infinity(
     reps: int = REPS,
 ) -> float:
     """FD∞ of ``generated [N,D]`` features against the reference statistics (see the module docstring)."""
+    from scipy.stats import linregress  # here, not at the top: scipy.stats is slow to import and only FD∞ needs it
+
     n = len(generated)
     sizes = subset_sizes(n, num_points, min_fraction)
     rng = np.random.default_rng(seed)
