@@ -23,7 +23,7 @@ try:  # optional speed-up (a compiled wheel that not every platform has); PIL de
 except ImportError:
     pyspng = None
 from genbench.files.pixels import SIZE, _chunk_to_uint8, _image_to_gray, luma, resize_gray
-from genbench.files.safe_open import BadFile, _open_regular, _read_exact
+from genbench.files.safe_open import BadFile, _open_regular, _read_exact, read_regular
 
 PIL_FORMATS = ["PNG", "JPEG", "BMP"]
 # Largest image accepted, in pixels: far above any sensible sample, far below what
@@ -96,10 +96,7 @@ def _decode_pil(data: bytes, pixel_limit: int, notes: set[str]) -> np.ndarray:
 
 
 def _read_image(path: Path, pixel_limit: int, file_limit: int, notes: set[str]) -> np.ndarray:
-    with _open_regular(path, file_limit) as fh:
-        data = fh.read(file_limit + 1)
-    if len(data) > file_limit:
-        raise BadFile(f"grew past the per-file limit of {file_limit} bytes while being read")
+    data = read_regular(path, file_limit)
     if not data:
         raise BadFile("empty file (0 bytes)")
     gray = _decode_png_fast(data, pixel_limit)

@@ -71,7 +71,11 @@ from genbench.files.safe_open import ARRAY_LIMIT_BYTES, FILE_LIMIT_BYTES, BadFil
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 ARRAY_EXTENSIONS = (".npy", ".npz")
 READ_TIMEOUT_S = 30.0  # per file, reading and decoding
-READ_THREADS = 2  # files in flight: one can wait on the disk while another decodes
+# One reader thread: with the files in the page cache (samples just written), reading and
+# decoding a small PNG is about as short as handing the GIL to another thread, so a second
+# thread reads slower; from a cold cache a second one is faster (both in
+# results/speed/README.md). The thread exists for the time limit.
+READ_THREADS = 1
 MAX_LISTED = 5  # bad files named in one error line
 
 
@@ -93,7 +97,7 @@ class LoadedImages:
 # -- reading many files -------------------------------------------------------------
 
 class _Reader:
-    """Runs ``jobs`` in order on daemon threads, each within ``timeout`` seconds.
+    """Runs ``job(item)`` for each of ``items`` in order on daemon threads, each within ``timeout`` seconds.
 
     The caller sleeps until every job is done, or until the finished prefix holds
     ``limit`` items (``size(value)`` per successful job): waking it for each of
@@ -103,14 +107,15 @@ class _Reader:
     cannot keep the process alive, and a fresh thread takes over the remaining jobs.
     """
 
-    def __init__(self, jobs: list[Callable[[], object]], *, threads: int, timeout: float,
+    def __init__(self, job: Callable[[str], object], items: list[str], *, threads: int, timeout: float,
                  size: Callable[[object], int], limit: int | None) -> None:
-        self._jobs = jobs
-        self._threads = max(1, min(threads, len(jobs)))
+        self._job = job
+        self._items = items
+        self._threads = max(1, min(threads, len(items)))
         self._timeout = timeout
         self._size = size
         self._limit = limit
-        self._outcomes: list[tuple[bool, object] | None] = [None] * len(jobs)
+        self._outcomes: list[tuple[bool, object] | None] = [None] * len(items)
         self._started: dict[int, float] = {}  # job in progress -> when it started
         self._next = 0
         self._prefix = 0  # jobs 0..prefix-1 have outcomes
@@ -123,7 +128,7 @@ class _Reader:
 
     def _take(self) -> int | None:
         with self._cond:
-            if self._stop or self._next == len(self._jobs):
+            if self._stop or self._next == len(self._items):
                 return None
             i, self._next = self._next, self._next + 1
             self._started[i] = time.monotonic()
@@ -132,7 +137,7 @@ class _Reader:
     def _work(self) -> None:
         while (i := self._take()) is not None:
             try:
-                outcome = (True, self._jobs[i]())
+                outcome = (True, self._job(self._items[i]))
             except BaseException as exc:  # handed to the caller, who decides
                 outcome = (False, exc)
             with self._cond:
@@ -142,14 +147,14 @@ class _Reader:
 
     def _advance(self) -> None:  # holding the lock
         # Once stopped the prefix is final: a job finishing later must not extend it.
-        while not self._stop and self._prefix < len(self._jobs) and self._outcomes[self._prefix] is not None:
+        while not self._stop and self._prefix < len(self._items) and self._outcomes[self._prefix] is not None:
             ok, value = self._outcomes[self._prefix]
             self._prefix += 1
             self._prefix_items += self._size(value) if ok else 0
             if self._limit is not None and self._prefix_items >= self._limit:
                 self._stop = True
                 break
-        if self._stop or self._prefix == len(self._jobs):
+        if self._stop or self._prefix == len(self._items):
             self._cond.notify_all()
 
     def run(self) -> list[tuple[bool, object]]:
@@ -160,7 +165,7 @@ class _Reader:
         for _ in range(self._threads):
             self._spawn()
         with self._cond:
-            while not (self._stop or self._prefix == len(self._jobs)):
+            while not (self._stop or self._prefix == len(self._items)):
                 now = time.monotonic()
                 late = [i for i, started in self._started.items() if now - started > self._timeout]
                 for i in late:
@@ -199,18 +204,22 @@ def _failure_reason(exc: object) -> str:
     raise exc
 
 
-def _scan_folder(folder: Path) -> tuple[list[Path], int]:
-    """Files with a supported extension in ``folder`` (sorted by name), and how many others."""
+def _scan_folder(folder: Path) -> tuple[list[str], int]:
+    """Paths of the files with a supported extension in ``folder`` (sorted by name), and how many others.
+
+    Paths are strings: a pathlib object per file costs more than reading a small PNG.
+    """
     try:
         with os.scandir(folder) as it:
             names = sorted(entry.name for entry in it)
     except OSError as exc:
         raise InputError(f"cannot list {folder}: {_describe_os_error(exc)}") from None
-    chosen = [folder / n for n in names if n.lower().endswith(IMAGE_EXTENSIONS + ARRAY_EXTENSIONS)]
+    base = os.fspath(folder)
+    chosen = [os.path.join(base, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS + ARRAY_EXTENSIONS)]
     return chosen, len(names) - len(chosen)
 
 
-def _list_inputs(path: Path) -> tuple[list[Path], int]:
+def _list_inputs(path: Path) -> tuple[list[str], int]:
     try:
         os.stat(path)  # follows symlinks: reports loops and dangling links here
     except OSError as exc:
@@ -221,7 +230,7 @@ def _list_inputs(path: Path) -> tuple[list[Path], int]:
         return _scan_folder(path)
     if not path.name.lower().endswith(IMAGE_EXTENSIONS + ARRAY_EXTENSIONS):
         raise InputError(f"{path}: not a folder nor a .png/.jpg/.jpeg/.bmp/.npy/.npz file")
-    return [path], 0
+    return [os.fspath(path)], 0
 
 
 def _summarize_bad(bad: list[tuple[str, str]]) -> str:
@@ -230,8 +239,14 @@ def _summarize_bad(bad: list[tuple[str, str]]) -> str:
     return shown + more
 
 
-def _is_array(path: Path) -> bool:
-    return path.name.lower().endswith(ARRAY_EXTENSIONS)
+def _stem_suffix(name: str) -> tuple[str, str]:
+    """``(PurePath(name).stem, PurePath(name).suffix)``, without building a path object."""
+    i = name.rfind(".")
+    return (name[:i], name[i:]) if 0 < i < len(name) - 1 else (name, "")
+
+
+def _is_array(path: str) -> bool:
+    return path.lower().endswith(ARRAY_EXTENSIONS)
 
 
 def load_images(
@@ -261,10 +276,10 @@ def load_images(
         other = f" ({n_other} other entries ignored)" if n_other else ""
         raise InputError(f"{what}: no .png/.jpg/.jpeg/.bmp/.npy/.npz files in {source}{other}")
 
-    def read(f: Path) -> tuple[np.ndarray, set[str]]:
+    def read(f: str) -> tuple[np.ndarray, set[str]]:
         notes: set[str] = set()
         if _is_array(f):
-            return _read_array(f, pixel_limit, array_limit, max_images, notes), notes
+            return _read_array(Path(f), pixel_limit, array_limit, max_images, notes), notes
         return _read_image(f, pixel_limit, file_limit, notes)[None], notes
 
     arrays: list[np.ndarray] = []
@@ -277,19 +292,21 @@ def load_images(
     with warnings.catch_warnings():
         # PIL warns between its limit and twice it; genbench refuses anything over pixel_limit.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        reader = _Reader([lambda f=f: read(f) for f in files], threads=threads, timeout=read_timeout,
+        reader = _Reader(read, files, threads=threads, timeout=read_timeout,
                          size=lambda value: len(value[0]), limit=max_images)
         for f, (ok, value) in zip(files, reader.run(), strict=False):
+            name = os.path.basename(f)
             if not ok:
-                bad.append((f.name, _failure_reason(value)))
+                bad.append((name, _failure_reason(value)))
                 continue
             a, notes = value
             arrays.append(a)
+            stem, suffix = _stem_suffix(name)
             if _is_array(f):
-                keys.extend(f"{f.stem}[{i}]" for i in range(len(a)))
+                keys.extend(f"{stem}[{i}]" for i in range(len(a)))
             else:
-                keys.append(f.stem)
-            lossy_files += f.suffix.lower() in (".jpg", ".jpeg")
+                keys.append(stem)
+            lossy_files += suffix.lower() in (".jpg", ".jpeg")
             for note in notes:
                 if note.startswith("resized "):
                     resized[note.removeprefix("resized ")] = resized.get(note.removeprefix("resized "), 0) + 1

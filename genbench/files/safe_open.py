@@ -52,6 +52,33 @@ def _open_regular(path: Path, limit_bytes: int) -> BinaryIO:
     return open(fd, "rb")
 
 
+def read_regular(path: str | os.PathLike, limit_bytes: int) -> bytes:
+    """All the bytes of a regular file of at most ``limit_bytes``, checked as :func:`_open_regular` checks.
+
+    The first read asks for the size ``fstat`` gave plus one byte, so a small file costs a
+    small buffer (asking for the limit would allocate all of it on every file); a file
+    that grows while being read is read on, and refused once over the limit.
+    """
+    _check_regular(os.stat(path), limit_bytes)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        request = os.fstat(fd)
+        _check_regular(request, limit_bytes)
+        parts, got, want = [], 0, request.st_size + 1
+        while got <= limit_bytes:
+            part = os.read(fd, min(want, limit_bytes + 1 - got))
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+            want = max(want, 2**20)
+    finally:
+        os.close(fd)
+    if got > limit_bytes:
+        raise BadFile(f"grew past the per-file limit of {limit_bytes} bytes while being read")
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
     """``n`` bytes, fewer only at the end of the stream."""
     parts, got = [], 0
