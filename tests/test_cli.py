@@ -121,3 +121,20 @@ def test_batch_size_above_the_training_split_is_refused_before_training(tmp_path
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "batch_size" in r.output and "60000" in r.output
     assert not any(tmp_path.iterdir())  # refused while planning: nothing trained, nothing written
+
+
+def test_console_script_passes_exit_codes_and_output_through(tmp_path):
+    """``genbench.cli:console`` (the installed script; here as ``python -m genbench.cli``) exits
+    with the command's code and all of its output, after freezing the garbage collector."""
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "genbench.cli", *args], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+
+    ok = run("--version")
+    assert ok.returncode == 0 and ok.stdout.strip().endswith(genbench.__version__)
+    bad = run("eval", "--samples", str(tmp_path / "missing"))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [f"Error: {tmp_path / 'missing'}: no such file or folder"]

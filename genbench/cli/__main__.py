@@ -1,5 +1,5 @@
 """``python -m genbench.cli``: the console script without installing it."""
 
-from genbench.cli.commands import main
+from genbench.cli import console
 
-main()
+console()
