@@ -109,6 +109,27 @@ def test_file_size_limit(tmp_path):
     assert len(load_images(folder, file_limit=10_000, skip_bad=True)) == 3
 
 
+def test_a_file_that_grows_while_read_is_read_on_and_refused_over_the_limit(tmp_path, monkeypatch):
+    """The first read asks for fstat's size + 1 byte; bytes beyond it are still read, up to the limit."""
+    from genbench.files.safe_open import BadFile, read_regular
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * 4)  # 1,024 bytes
+
+    def stale(real):  # the size when the file was checked: it has grown since
+        def call(target):
+            st = list(real(target))
+            st[6] = 10  # st_size
+            return os.stat_result(st)
+        return call
+
+    monkeypatch.setattr(os, "stat", stale(os.stat))
+    monkeypatch.setattr(os, "fstat", stale(os.fstat))
+    assert read_regular(path, 2_000) == path.read_bytes()
+    with pytest.raises(BadFile, match="grew past the per-file limit of 1000 bytes while being read"):
+        read_regular(path, 1_000)
+
+
 def test_read_timeout_names_the_file_and_the_rest_is_read(tmp_path, monkeypatch):
     folder = _digits(tmp_path / "s", n=4)
     read = gio._read_image

@@ -35,8 +35,8 @@ def _check_regular(st: os.stat_result, limit_bytes: int) -> None:
         raise BadFile(f"{st.st_size} bytes is over the per-file limit of {limit_bytes} bytes")
 
 
-def _open_regular(path: Path, limit_bytes: int) -> BinaryIO:
-    """Open a regular file (symlinks followed) of at most ``limit_bytes`` for reading.
+def _open_checked(path: str | os.PathLike, limit_bytes: int) -> tuple[int, os.stat_result]:
+    """A file descriptor of a regular file (symlinks followed) of at most ``limit_bytes``, and its ``fstat``.
 
     The path is checked before opening, so a device is never opened, and the open file
     again, so what is read is what was checked. ``O_NONBLOCK`` keeps a FIFO swapped in
@@ -45,26 +45,29 @@ def _open_regular(path: Path, limit_bytes: int) -> BinaryIO:
     _check_regular(os.stat(path), limit_bytes)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        _check_regular(os.fstat(fd), limit_bytes)
+        st = os.fstat(fd)
+        _check_regular(st, limit_bytes)
     except BaseException:
         os.close(fd)
         raise
-    return open(fd, "rb")
+    return fd, st
+
+
+def _open_regular(path: Path, limit_bytes: int) -> BinaryIO:
+    """Open a regular file of at most ``limit_bytes`` for reading, checked as :func:`_open_checked` checks."""
+    return open(_open_checked(path, limit_bytes)[0], "rb")
 
 
 def read_regular(path: str | os.PathLike, limit_bytes: int) -> bytes:
-    """All the bytes of a regular file of at most ``limit_bytes``, checked as :func:`_open_regular` checks.
+    """All the bytes of a regular file of at most ``limit_bytes``, checked as :func:`_open_checked` checks.
 
     The first read asks for the size ``fstat`` gave plus one byte, so a small file costs a
     small buffer (asking for the limit would allocate all of it on every file); a file
     that grows while being read is read on, and refused once over the limit.
     """
-    _check_regular(os.stat(path), limit_bytes)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    fd, st = _open_checked(path, limit_bytes)
     try:
-        request = os.fstat(fd)
-        _check_regular(request, limit_bytes)
-        parts, got, want = [], 0, request.st_size + 1
+        parts, got, want = [], 0, st.st_size + 1
         while got <= limit_bytes:
             part = os.read(fd, min(want, limit_bytes + 1 - got))
             if not part:
