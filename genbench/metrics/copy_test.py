@@ -169,6 +169,8 @@ def copy_test(
 
     None when no cell holds ``min_cell_samples`` samples and a fresh image.
     """
+    from scipy.stats import norm
+
     m = len(sample_cells)
     q_counts = torch.bincount(sample_cells, minlength=num_cells)
     p_share = torch.bincount(fresh_cells, minlength=num_cells).double() / len(fresh_cells)
@@ -183,8 +185,6 @@ def copy_test(
     if not weights:
         return None
     w, z = np.asarray(weights), np.asarray(zs)
-    from scipy.stats import norm
-
     c_t = float(w @ z / w.sum())
     sd0 = math.sqrt(float(w @ w)) / float(w.sum())
     return c_t, float(norm.cdf(c_t / sd0))
