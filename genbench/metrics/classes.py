@@ -46,19 +46,19 @@ register_metric(MetricSpec(
     KEY_CLASSES_COVERED,
     "classes (of the domain classifier's) to which at least half of their test-split share of the samples is "
     "assigned; 10 for real MNIST",
-    unit="classes", higher_is_better=True, default_tol=0.1,
+    unit="classes", higher_is_better=True, kind="count",
 ))
 register_metric(MetricSpec(
     KEY_CLASS_KL,
     "KL(p_samples || p_test) of the samples' predicted-class histogram from the test split's labels; 0 for real "
     "images, ln 2 for half of the classes",
-    unit="nats", higher_is_better=False, default_tol=0.5,
+    unit="nats", higher_is_better=False, kind="distance",
 ))
 register_metric(MetricSpec(
     KEY_FID_INTRA,
     "intra-class FID: mean over classes of the FID between the samples assigned to a class and that class's test "
     f"images (StudioGAN's iFID); None below {MIN_CLASS_SAMPLES} samples in a class",
-    unit="", higher_is_better=False, default_tol=0.2,
+    unit="", higher_is_better=False, kind="distance",
 ))
 
 

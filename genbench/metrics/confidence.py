@@ -18,7 +18,7 @@ DEFAULT_THRESHOLD = 0.9
 
 register_metric(MetricSpec(
     KEY_CONFIDENT_FRACTION, "fraction of samples whose domain-classifier top-class probability is >= 0.9",
-    unit="fraction", higher_is_better=True, default_tol=0.05,
+    unit="fraction", higher_is_better=True, kind="fraction",
 ))
 
 

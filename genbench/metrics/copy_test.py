@@ -76,13 +76,13 @@ register_metric(MetricSpec(
     KEY_COPY_CT,
     "Meehan et al. (2020)'s C_T: per k-means cell of the training set a Mann-Whitney Z of the samples' against "
     "fresh test images' distances to the training set, weighted by the test share; << 0 when samples copy",
-    unit="Z", higher_is_better=None, group="quality",
+    unit="Z", higher_is_better=None, kind="uncertainty", group="quality",
 ))
 register_metric(MetricSpec(
     KEY_COPY_CT_P,
     "one-sided p-value of copy_ct under 'no copying': small when the samples sit closer to the training set than "
     "fresh test images do",
-    unit="p", higher_is_better=None, group="quality",
+    unit="p", higher_is_better=None, kind="uncertainty", group="quality",
 ))
 
 ProgressFn = Callable[[str, int, int], None]

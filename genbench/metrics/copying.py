@@ -62,8 +62,7 @@ register_metric(MetricSpec(
     KEY_COPY_FRACTION,
     "share of samples whose nearest training image (pixel L2) is nearer than the 5th percentile of that distance "
     "for held-out real images; ~0.05 for fresh images, 1 for copies (Meehan et al. 2020)",
-    # Binomial noise at the nominal 0.05 with 500 samples is about +-0.02 (2 sd): 40% of the value.
-    unit="fraction", higher_is_better=False, default_tol=0.5,
+    unit="fraction", higher_is_better=False, kind="fraction",
 ))
 
 ProgressFn = Callable[[str, int, int], None]

@@ -36,15 +36,15 @@ KEY_FID_CI_HIGH = "fid_ci_high"
 
 register_metric(MetricSpec(
     KEY_FID, "Fréchet distance between generated and test-split features (Heusel et al. 2017)",
-    unit="", higher_is_better=False, default_tol=0.15,
+    unit="", higher_is_better=False, kind="distance",
 ))
 register_metric(MetricSpec(
     KEY_FID_CI_LOW, "lower end of FID's 95% bootstrap interval (resampled generated samples)",
-    unit="", higher_is_better=None, group="info",
+    unit="", higher_is_better=None, kind="uncertainty", group="info",
 ))
 register_metric(MetricSpec(
     KEY_FID_CI_HIGH, "upper end of FID's 95% bootstrap interval (resampled generated samples)",
-    unit="", higher_is_better=None, group="info",
+    unit="", higher_is_better=None, kind="uncertainty", group="info",
 ))
 
 

@@ -34,7 +34,7 @@ register_metric(MetricSpec(
     KEY_FID_INF,
     "FID extrapolated to infinitely many samples: intercept of a line in 1/N through the FIDs of 15 random "
     "subsets (FD∞, Chong & Forsyth 2020); comparable across sample counts",
-    unit="", higher_is_better=False, default_tol=0.2,
+    unit="", higher_is_better=False, kind="distance",
 ))
 
 

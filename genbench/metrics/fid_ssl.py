@@ -19,13 +19,13 @@ KEY_RECALL_SSL = "recall_ssl"
 
 register_metric(MetricSpec(
     KEY_FID_SSL, "Fréchet distance between generated and test-split features of the self-supervised (SimCLR) encoder",
-    unit="", higher_is_better=False, default_tol=0.15,
+    unit="", higher_is_better=False, kind="distance",
 ))
 register_metric(MetricSpec(
     KEY_PRECISION_SSL, "precision (k=5) in the self-supervised encoder's features (Kynkäänniemi et al. 2019)",
-    unit="fraction", higher_is_better=True, default_tol=0.05,
+    unit="fraction", higher_is_better=True, kind="fraction",
 ))
 register_metric(MetricSpec(
     KEY_RECALL_SSL, "recall (k=5) in the self-supervised encoder's features (Kynkäänniemi et al. 2019)",
-    unit="fraction", higher_is_better=True, default_tol=0.05,
+    unit="fraction", higher_is_better=True, kind="fraction",
 ))

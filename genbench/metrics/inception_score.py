@@ -19,11 +19,11 @@ KEY_IS_STD = "is_std"
 
 register_metric(MetricSpec(
     KEY_IS, "Inception Score of the samples under the feature network's classifier (Salimans et al. 2016)",
-    unit="", higher_is_better=True, default_tol=0.05,
+    unit="", higher_is_better=True, kind="score",
 ))
 register_metric(MetricSpec(
     KEY_IS_STD, "standard deviation of the Inception Score over its splits",
-    unit="", higher_is_better=None, group="info",
+    unit="", higher_is_better=None, kind="uncertainty", group="info",
 ))
 
 

@@ -20,11 +20,11 @@ KEY_KID_STD = "kid_std"
 
 register_metric(MetricSpec(
     KEY_KID, "Kernel Inception Distance: mean unbiased MMD^2 over random subsets (Bińkowski et al. 2018)",
-    unit="", higher_is_better=False, default_tol=0.5,
+    unit="", higher_is_better=False, kind="distance",
 ))
 register_metric(MetricSpec(
     KEY_KID_STD, "standard deviation of the KID estimate over its subsets",
-    unit="", higher_is_better=None, group="info",
+    unit="", higher_is_better=None, kind="uncertainty", group="info",
 ))
 
 

@@ -21,15 +21,15 @@ KEY_NLL_BPD_STDERR = "nll_bpd_stderr"
 
 register_metric(MetricSpec(
     KEY_NLL_BPD, "negative log-likelihood of test images in bits per dimension (an upper bound if nll_is_bound)",
-    unit="bits/dim", higher_is_better=False, requires=Capability.LOG_LIKELIHOOD, default_tol=0.02, group="likelihood",
+    unit="bits/dim", higher_is_better=False, kind="likelihood", requires=Capability.LOG_LIKELIHOOD, group="likelihood",
 ))
 register_metric(MetricSpec(
     KEY_NLL_IS_BOUND, "true when nll_bpd is a bound (ELBO/IWAE/VLB) rather than an exact likelihood",
-    unit="bool", higher_is_better=None, requires=Capability.LOG_LIKELIHOOD, group="likelihood",
+    unit="bool", higher_is_better=None, kind="info", requires=Capability.LOG_LIKELIHOOD, group="likelihood",
 ))
 register_metric(MetricSpec(
     KEY_NLL_BPD_STDERR, "standard error of nll_bpd over test images",
-    unit="bits/dim", higher_is_better=None, requires=Capability.LOG_LIKELIHOOD, group="info",
+    unit="bits/dim", higher_is_better=None, kind="uncertainty", requires=Capability.LOG_LIKELIHOOD, group="info",
 ))
 
 

@@ -28,19 +28,19 @@ KEY_COVERAGE = "coverage"
 
 register_metric(MetricSpec(
     KEY_PRECISION, "fraction of samples inside the k-NN (k=5) manifold of the test split (Kynkäänniemi et al. 2019)",
-    unit="fraction", higher_is_better=True, default_tol=0.05,
+    unit="fraction", higher_is_better=True, kind="fraction",
 ))
 register_metric(MetricSpec(
     KEY_RECALL, "fraction of test images inside the k-NN (k=5) manifold of the samples (Kynkäänniemi et al. 2019)",
-    unit="fraction", higher_is_better=True, default_tol=0.05,
+    unit="fraction", higher_is_better=True, kind="fraction",
 ))
 register_metric(MetricSpec(
     KEY_DENSITY, "mean number of test-image k-NN balls (k=5) holding a sample, over k (Naeem et al. 2020)",
-    unit="", higher_is_better=True, default_tol=0.1,
+    unit="", higher_is_better=True, kind="score",
 ))
 register_metric(MetricSpec(
     KEY_COVERAGE, "fraction of test images whose k-NN ball (k=5) holds a sample (Naeem et al. 2020)",
-    unit="fraction", higher_is_better=True, default_tol=0.05,
+    unit="fraction", higher_is_better=True, kind="fraction",
 ))
 
 DEFAULT_CHUNK = 1024

@@ -29,23 +29,23 @@ PSNR_CAP_DB = 100.0
 
 register_metric(MetricSpec(
     KEY_PSNR, "peak signal-to-noise ratio of reconstructions of test images (per image, averaged)",
-    unit="dB", higher_is_better=True, requires=Capability.RECONSTRUCT, default_tol=0.05, group="reconstruction",
+    unit="dB", higher_is_better=True, kind="score", requires=Capability.RECONSTRUCT, group="reconstruction",
 ))
 register_metric(MetricSpec(
     KEY_MSE, "mean squared error of reconstructions of test images, on 0-255 pixel values",
-    unit="", higher_is_better=False, requires=Capability.RECONSTRUCT, default_tol=0.15, group="reconstruction",
+    unit="", higher_is_better=False, kind="distance", requires=Capability.RECONSTRUCT, group="reconstruction",
 ))
 register_metric(MetricSpec(
     KEY_SSIM, "structural similarity of reconstructions of test images (Wang et al. 2004)",
-    unit="", higher_is_better=True, requires=Capability.RECONSTRUCT, default_tol=0.05, group="reconstruction",
+    unit="", higher_is_better=True, kind="fraction", requires=Capability.RECONSTRUCT, group="reconstruction",
 ))
 register_metric(MetricSpec(
     KEY_COMPLETION_PSNR, "PSNR of the completed bottom half of test images given the top 14 rows",
-    unit="dB", higher_is_better=True, requires=Capability.COMPLETE, default_tol=0.1, group="reconstruction",
+    unit="dB", higher_is_better=True, kind="score", requires=Capability.COMPLETE, group="reconstruction",
 ))
 register_metric(MetricSpec(
     KEY_COMPLETION_MSE, "MSE of the completed bottom half of test images given the top 14 rows (0-255 values)",
-    unit="", higher_is_better=False, requires=Capability.COMPLETE, default_tol=0.2, group="reconstruction",
+    unit="", higher_is_better=False, kind="distance", requires=Capability.COMPLETE, group="reconstruction",
 ))
 
 
