@@ -1,6 +1,8 @@
 """`genbench check` and `genbench baseline save` on synthetic run records."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,14 +13,17 @@ from genbench.results import write_run_record
 from genbench.verify.check import compare, parse_tolerances, save_baseline
 
 
-def _write(root, model, seed, fid=10.0, is_=8.0, ips_norm=1000.0, status="ok", suite="syn"):
+def _write(root, model, seed, fid=10.0, is_=8.0, ips_norm=1000.0, status="ok", suite="syn", images=10,
+           extra=None, bound=None):
     write_run_record(root / model / f"seed{seed}", {
-        "schema_version": 1, "model": {"name": model}, "seed": seed, "status": status,
+        "schema_version": 1, "model": {"name": model, "config": {"lr": 1e-3}, "likelihood_is_bound": bound},
+        "seed": seed, "status": status,
         "suite": {"name": suite, "version": 1}, "dataset": "mnist", "device": "cpu",
-        "machine": {"processor": "cpu", "cpu_count": 2}, "budget": {"kind": "images", "achieved": {"images": 10}},
+        "machine": {"processor": "cpu", "cpu_count": 2},
+        "budget": {"asked": {"images": images}, "kind": "images", "achieved": {"images": images}},
         # Raw throughput differs 3x between "machines"; only the normalised figure is compared.
         "metrics": {"fid": fid, "is": is_, "train_images_per_s": ips_norm * 3 * (seed + 1),
-                    "train_images_per_s_norm": ips_norm},
+                    "train_images_per_s_norm": ips_norm, **(extra or {})},
     })
 
 
@@ -39,17 +44,21 @@ def _verdicts(comparisons):
 def test_baseline_contents(base):
     b = json.loads(base.read_text())
     assert b["suite"] == "syn"
-    assert b["models"]["a"]["metrics"] == {"fid": 10.0, "is": 8.0, "train_images_per_s_norm": 1000.0}
+    # One value per ok seed, and what the runs were made with.
+    assert b["models"]["a"]["metrics"] == {"fid": [10.0], "is": [8.0], "train_images_per_s_norm": [1000.0]}
+    assert b["models"]["a"]["seeds"] == [0]
+    assert b["models"]["a"]["made_with"]["budget"] == {"images": 10}
+    assert b["models"]["a"]["made_with"]["config"] == {"lr": 1e-3}
     assert "train_images_per_s" not in b["models"]["a"]["metrics"]  # compared through its normalised figure
 
 
 @pytest.mark.parametrize(
     "fid, is_, expect_fid, expect_is",
     [
-        (12.0, 8.0, "regressed", "held"),   # higher FID is worse (default tolerance < 20%)
+        (12.0, 8.0, "regressed", "held"),   # higher FID is worse (one seed: the distance floor, 5%)
         (10.0, 6.0, "held", "regressed"),   # lower IS is worse
-        (7.0, 9.5, "improved", "improved"),  # better in both directions is not a regression
-        (10.2, 7.95, "held", "held"),        # inside tolerance
+        (7.0, 9.5, "improved", "improved"),  # better beyond tolerance in both directions: flagged, not a regression
+        (10.4, 7.65, "held", "held"),        # inside the floors
     ],
 )
 def test_directions(tmp_path, base, fid, is_, expect_fid, expect_is):
@@ -137,3 +146,109 @@ def test_bad_inputs(tmp_path, base):
     assert r.exit_code == 2 and "is not a genbench baseline" in r.output
     r = CliRunner().invoke(main, ["check", str(tmp_path / "base"), "--baseline", str(base), "--tol", "fidd=1%"])
     assert r.exit_code == 2 and "unknown metric(s) fidd" in r.output
+
+
+def test_an_unexplained_improvement_fails_and_says_so(tmp_path, base):
+    now = tmp_path / "now"
+    _write(now, "a", 0, fid=5.0)  # FID halved: a leak or a bug as likely as a real gain
+    _write(now, "b", 0, fid=20.0)
+    r = CliRunner().invoke(main, ["check", str(now), "--baseline", str(base), "--json", "-"])
+    assert r.exit_code == 1
+    payload = json.loads(r.stdout)
+    assert payload["improvements"] == 1 and payload["regressions"] == 0 and payload["failed_models"] == ["a"]
+    assert "improved beyond tolerance" in r.stderr and "refreshed on purpose" in r.stderr
+
+
+def _seeds_baseline(tmp_path, fids, extra=None):
+    root = tmp_path / "seeds"
+    for seed, fid in enumerate(fids):
+        _write(root, "a", seed, fid=fid, extra={k: v[seed] for k, v in (extra or {}).items()})
+    path = tmp_path / "seeds.json"
+    save_baseline(root, path)
+    return path
+
+
+def test_bands_are_the_prediction_interval_of_the_seeds(tmp_path):
+    # Five seeds: mean 10, sd sqrt(0.625); t(0.995, 4) = 4.604095 (tables); sqrt(1 + 1/5).
+    base = _seeds_baseline(tmp_path, [10.0, 11.0, 9.0, 10.5, 9.5])
+    half = 4.604095 * 0.625 ** 0.5 * 1.2 ** 0.5
+    for fid, verdict in ((10.0 + half - 0.01, "held"), (10.0 + half + 0.01, "regressed"),
+                         (10.0 - half - 0.01, "improved")):
+        now = tmp_path / f"now{fid}"
+        _write(now, "a", 0, fid=fid)
+        (c,) = [c for c in compare(now, base)[0] if c.metric == "fid"]
+        assert c.verdict == verdict and c.seeds == 5
+        assert c.high == pytest.approx(10.0 + half, rel=1e-6) and c.low == pytest.approx(10.0 - half, rel=1e-6)
+        assert "99% PI of 5 seeds" in c.tolerance
+
+
+def test_seeds_that_agree_leave_the_floor(tmp_path):
+    base = _seeds_baseline(tmp_path, [10.0, 10.0, 10.0])
+    now = tmp_path / "now"
+    _write(now, "a", 0, fid=10.45)  # inside 5% of 10: a zero spread never makes a zero tolerance
+    (c,) = [c for c in compare(now, base)[0] if c.metric == "fid"]
+    assert c.verdict == "held" and "floor 5%" in c.tolerance
+
+
+def test_fractions_near_zero_get_an_absolute_tolerance(tmp_path):
+    """A recall of 0.0015 that reads 0.007 is +367% but 0.0055 in absolute terms: held; 0.05 is beyond it."""
+    base = _seeds_baseline(tmp_path, [10.0], extra={"recall": [0.0015]})
+    for recall, verdict in ((0.007, "held"), (0.05, "improved")):
+        now = tmp_path / f"now{recall}"
+        _write(now, "a", 0, extra={"recall": recall})
+        (c,) = [c for c in compare(now, base)[0] if c.metric == "recall"]
+        assert (c.verdict, c.kind) == (verdict, "fraction")
+
+
+def test_uncertainty_estimates_are_not_gated(tmp_path):
+    base = _seeds_baseline(tmp_path, [10.0], extra={"kid_std": [0.01], "fid_ci_high": [11.0]})
+    now = tmp_path / "now"
+    _write(now, "a", 0, extra={"kid_std": 0.5, "fid_ci_high": 30.0})
+    metrics = {c.metric for c in compare(now, base)[0]}
+    assert "fid" in metrics and not metrics & {"kid_std", "fid_ci_high"}
+
+
+def test_models_checks_a_subset(tmp_path, base):
+    now = tmp_path / "now"
+    _write(now, "a", 0)
+    r = CliRunner().invoke(main, ["check", str(now), "--baseline", str(base), "--models", "a"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["check", str(now), "--baseline", str(base), "--models", "a,c"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "--models: 'c' not in the baseline; its models: a, b" in r.output
+
+
+@pytest.mark.parametrize("changes, what", [
+    ({"images": 5}, "another budget than the baseline: images 10 -> 5"),
+    ({"bound": True}, "another likelihood_is_bound than the baseline: None -> True"),
+])
+def test_results_made_otherwise_are_refused(tmp_path, base, changes, what):
+    now = tmp_path / "now"
+    _write(now, "a", 0, **changes)
+    _write(now, "b", 0, fid=20.0)
+    r = CliRunner().invoke(main, ["check", str(now), "--baseline", str(base)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert f"a seed 0 was made with {what}" in r.output and "refresh the baseline on purpose" in r.output
+
+
+def test_baseline_save_refuses_seeds_made_differently(tmp_path):
+    root = tmp_path / "mixed"
+    _write(root, "a", 0, images=10)
+    _write(root, "a", 1, images=20)
+    r = CliRunner().invoke(main, ["baseline", "save", str(root), str(tmp_path / "b.json")])
+    assert r.exit_code == 2 and "a's runs in" in r.output and "made with different settings" in r.output
+
+
+CROSS_MACHINE = Path(os.environ.get("GENBENCH_DATA", "../shared/data")).parent / "cross-machine"
+
+
+@pytest.mark.skipif(not (CROSS_MACHINE / "smoke-intel-xeon-7b09c96").is_dir(),
+                    reason="../shared/cross-machine (records made on another processor) is not here")
+def test_unchanged_code_on_another_processor_passes_the_gate():
+    """Smoke records of commit 7b09c96 made on an Intel Xeon, checked against the baseline made on an AMD EPYC."""
+    r = CliRunner().invoke(main, ["check", str(CROSS_MACHINE / "smoke-intel-xeon-7b09c96"),
+                                  "--baseline", "results/baselines/smoke.json", "--json", "-"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    assert payload["regressions"] == payload["improvements"] == payload["work_changed"] == 0
+    assert len(payload["comparisons"]) > 200

@@ -51,7 +51,7 @@ def _one_line_exit_2(r, message):
 
 def test_a_good_baseline_holds(tmp_path, results, good):
     r = _check(tmp_path, results, good)
-    assert r.exit_code == 0 and "0 regressed, 0 work changed, 0 improved, 2 held" in r.output
+    assert r.exit_code == 0 and "0 regressed, 0 improved beyond tolerance, 0 work changed, 2 held" in r.output
 
 
 def test_empty_models_is_unusable(tmp_path, results, good):
@@ -65,7 +65,7 @@ def test_no_metric_at_all_is_unusable(tmp_path, results, good):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_baseline_values_are_unusable(tmp_path, results, good, literal):
-    raw = json.dumps(good).replace('"fid": 10.0', f'"fid": {literal}')
+    raw = json.dumps(good).replace('"fid": [10.0]', f'"fid": [{literal}]')
     assert literal in raw
     _one_line_exit_2(_check(tmp_path, results, None, raw), "models.a.metrics.fid must be a finite number")
 
@@ -85,9 +85,12 @@ def test_results_mixing_suite_versions_are_unusable(tmp_path, results, good):
     (lambda b: b.pop("suite_version"), "has no `suite_version`"),
     (lambda b: b["models"]["a"].pop("status"), "models.a has no `status`"),
     (lambda b: b["models"]["a"].pop("metrics"), "models.a has no `metrics`"),
-    (lambda b: b["models"]["a"]["metrics"].update(fid="10"), "models.a.metrics.fid must be a number, got a string"),
-    (lambda b: b["models"]["a"]["metrics"].update(fid=None), "models.a.metrics.fid must be a number, got nothing"),
-    (lambda b: b["models"]["a"]["metrics"].update(fid=True), "models.a.metrics.fid must be a number, got a boolean"),
+    (lambda b: b["models"]["a"]["metrics"].update(fid=10.0), "models.a.metrics.fid must be a list of one value per"),
+    (lambda b: b["models"]["a"]["metrics"].update(fid=[]), "models.a.metrics.fid must be a list of one value per"),
+    (lambda b: b["models"]["a"]["metrics"].update(fid=["10"]), "models.a.metrics.fid must be a number, got a string"),
+    (lambda b: b["models"]["a"]["metrics"].update(fid=[None]), "models.a.metrics.fid must be a number, got nothing"),
+    (lambda b: b["models"]["a"]["metrics"].update(fid=[True]), "models.a.metrics.fid must be a number, got a boolean"),
+    (lambda b: b["models"]["a"].pop("made_with"), "models.a.made_with: expected a table"),
     (lambda b: b["models"]["a"]["status"].update(ok="1"), "models.a.status.ok must be an integer, got a string"),
     (lambda b: b["models"]["a"]["status"].update(ok=-1), "models.a.status.ok must be at least 0"),
     (lambda b: b["models"]["a"]["status"].update(weird=1), "models.a.status: unknown status 'weird'"),

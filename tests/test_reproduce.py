@@ -16,7 +16,15 @@ from genbench.results import RunRecord, read_run_record, write_run_record
 from genbench.revision import repo_root, revision_check, used_paths
 from genbench.run.plan import run_suite
 from genbench.verify.check import Tolerance, parse_tolerances
-from genbench.verify.reproduce import DIFFERENT, IDENTICAL, WITHIN, compare_records, load_records
+from genbench.verify.reproduce import (
+    CONSISTENT,
+    DIFFERENT,
+    IDENTICAL,
+    WITHIN,
+    compare_records,
+    load_records,
+    seed_values_by_model,
+)
 from tests.conftest import REPO
 
 MODEL = "seed-gan"  # a real GAN at its tiny smoke size: trains and evaluates in seconds
@@ -58,7 +66,7 @@ def test_smoke_run_reproduces_identical(smoke, tmp_path):
     assert run["verdict"] == IDENTICAL and run["differences"] == []
     assert {"fid", "kid", "precision", "num_parameters"} <= set(run["compared"])
     assert "train_images_per_s" in run["excluded"] and "train_images_per_s" not in run["compared"]
-    assert "1 identical, 0 within tolerance, 0 different" in r.output
+    assert "1 identical, 0 within tolerance, 0 consistent, 0 different" in r.output
     # The rerun went to --out, never into the results folder, and its record is the original's twin.
     again = read_run_record(keep / "smoke" / MODEL / "seed0" / "run.json")
     assert again.metrics["fid"] == read_run_record(smoke / MODEL / "seed0" / "run.json").metrics["fid"]
@@ -98,7 +106,7 @@ def test_changed_seed_is_different_and_an_old_revision_is_named(smoke, tmp_path)
     (run,) = json.loads((tmp_path / "v.json").read_text())["runs"]
     assert run["verdict"] == DIFFERENT and run["seed"] == 1
     fid = next(d for d in run["differences"] if d["metric"] == "fid")
-    assert fid["verdict"] == DIFFERENT and fid["tolerance"] == "1%"
+    assert fid["verdict"] == DIFFERENT and fid["tolerance"] == "--tol 1%"
     if not git:
         return
     assert f"code changed since the record's revision {root_commit[:10]}" in " ".join(r.output.split())
@@ -171,8 +179,8 @@ def test_equal_metrics_are_identical_and_speed_is_not_compared():
 
 
 @pytest.mark.parametrize("changes, tol, verdict, metric", [
-    ({"fid": 101.0}, None, WITHIN, "fid"),           # 1%, within fid's registry tolerance
-    ({"fid": 150.0}, None, DIFFERENT, "fid"),        # 50%
+    ({"fid": 101.0}, None, WITHIN, "fid"),           # 1%, within the distance kind's floor (5%)
+    ({"fid": 150.0}, None, DIFFERENT, "fid"),        # 50%, and no committed seeds to show such a spread
     ({"fid": 80.0}, None, DIFFERENT, "fid"),         # better by 20% is not a reproduction either
     ({"fid": 101.0}, "fid=0.5", DIFFERENT, "fid"),   # --tol as in check: absolute 0.5
     ({"fid": 150.0}, "fid=60%", WITHIN, "fid"),
@@ -201,6 +209,40 @@ def test_status_and_work_done_are_compared_exactly():
     failed = _record()
     failed.status = "failed"
     assert compare_records(_record(), failed)[1][0].metric == "status"
+
+
+def test_uncertainty_estimates_are_reported_not_judged():
+    verdict, diffs, compared, excluded, _ = compare_records(_record(kid_std=0.1), _record(kid_std=0.5))
+    assert (verdict, diffs) == (IDENTICAL, []) and "kid_std" in excluded and "kid_std" not in compared
+
+
+def test_consistent_rests_on_the_committed_seeds_prediction_interval():
+    # Committed FIDs of three seeds: mean 100, sd 10; t(0.995, 2) = 9.924843 (tables); sqrt(1 + 1/3).
+    seeds = {"fid": [90.0, 100.0, 110.0]}
+    half = 9.924843 * 10.0 * (4 / 3) ** 0.5
+    verdict, diffs, *_ = compare_records(_record(), _record(fid=100.0 + half - 1), seed_values=seeds)
+    assert verdict == CONSISTENT and diffs[0].seeds == 3
+    assert diffs[0].interval == pytest.approx((100.0 - half, 100.0 + half), rel=1e-6)
+    assert diffs[0].seeds_mean == 100.0 and diffs[0].seeds_sd == pytest.approx(10.0)
+    assert compare_records(_record(), _record(fid=100.0 + half + 1), seed_values=seeds)[0] == DIFFERENT
+    assert compare_records(_record(), _record(fid=103.0), seed_values=seeds)[0] == WITHIN  # inside the floor
+    # One committed seed shows no spread: only the floor counts.
+    assert compare_records(_record(), _record(fid=150.0), seed_values={"fid": [100.0]})[0] == DIFFERENT
+
+
+def test_seed_gan_on_another_processor_reads_consistent():
+    """The committed mnist-small seed-gan seeds, and seed 0 as rerun on an Intel Xeon (issue 32's figures):
+    every change lies inside what the three committed seeds already show."""
+    records = [rec for _, rec in load_records(REPO / "results" / "mnist-small", ["seed-gan"])]
+    recorded = next(r for r in records if r.seed == 0)
+    rerun = RunRecord.from_json(recorded.to_json())
+    rerun.metrics.update(fid=44.60, recall=0.007, recall_ssl=0.178, classes_covered=5, precision=0.656,
+                         kid_std=rerun.metrics["kid_std"] * 1.5, is_std=rerun.metrics["is_std"] * 0.8)
+    verdict, diffs, *_ = compare_records(recorded, rerun, seed_values=seed_values_by_model(records)["seed-gan"])
+    assert verdict == CONSISTENT
+    by_metric = {d.metric: d.verdict for d in diffs}
+    assert by_metric["fid"] == WITHIN and by_metric["recall"] == WITHIN  # 4% on a distance; 0.0055 on a fraction
+    assert by_metric["recall_ssl"] == CONSISTENT and "kid_std" not in by_metric
 
 
 def test_bits_not_just_equality():

@@ -246,35 +246,41 @@ def report(results, compare):
 @click.argument("results", type=click.Path(file_okay=False))
 @click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
               help="Baseline JSON written by `genbench baseline save`.")
-@click.option("--tol", help="Tolerances overriding the metric registry's: METRIC=N% (relative) or METRIC=N (absolute), "
+@click.option("--models", help="Comma-separated subset of the baseline's models to check (default: all of them).")
+@click.option("--tol", help="Tolerances replacing the measured bands: METRIC=N% (relative) or METRIC=N (absolute), "
                             "comma-separated, e.g. fid=10%,train_images_per_s=25%.")
 @click.option("--json", "json_path", help="Also write the comparison as JSON to this file ('-' for stdout).")
-def check(results, baseline_path, tol, json_path):
-    """Compare a suite's results with a baseline. Exit 1 on any regression, 0 otherwise, 2 on unusable input.
+def check(results, baseline_path, models, tol, json_path):
+    """Compare a suite's results with a baseline. Exit 1 on a change beyond tolerance, 0 otherwise, 2 on unusable input.
 
-    Each metric is compared in its own direction (lower FID is better, higher IS is
-    better) with the registry's default tolerance unless --tol says otherwise. Work
-    counts (num_parameters, train_flops_per_image) must match exactly ('work
-    changed' fails). Wall-clock speed figures gate only when --tol names them (then
-    on calibration-normalised throughput); gate speed with `genbench speed --against`.
+    Each metric has a band made from the baseline's seeds: the 99% prediction interval
+    for a new run, never narrower than the floor of the metric's kind (distances and
+    scores relative, fractions, class counts and bits/dim absolute). Outside it a
+    value is 'regressed', or 'improved' beyond what unchanged code gives, which fails
+    too: refresh the baseline on purpose once the change is understood. Work counts
+    must match exactly ('work changed'). Uncertainty estimates are reported, not
+    gated; wall-clock speed gates only when --tol names it (gate speed with `genbench
+    speed --against`). Results made with another config, budget, evaluation or
+    likelihood convention than the baseline are refused.
     """
     import json as _json
 
-    from genbench.verify.check import compare, comparisons_json, parse_tolerances
-    from genbench.verify.verdict import FAILING, Verdict
+    from genbench.verify.check import CHECK_FAILING, compare, comparisons_json, parse_tolerances
+    from genbench.verify.verdict import Verdict
 
-    comparisons, problems = compare(results, baseline_path, parse_tolerances(tol))
+    comparisons, problems = compare(results, baseline_path, parse_tolerances(tol), models=_csv_list(models))
     console = Console(stderr=json_path == "-")
     table = Table(title=text(f"genbench check: {results} vs {baseline_path}"))
     for col in ("model", "metric", "baseline", "now", "tolerance", "verdict"):
         table.add_column(col, justify="right" if col in ("baseline", "now") else "left")
-    colour = {Verdict.REGRESSED: "red", Verdict.IMPROVED: "green", Verdict.HELD: "", Verdict.MISSING: "yellow",
+    colour = {Verdict.REGRESSED: "red", Verdict.IMPROVED: "yellow", Verdict.HELD: "", Verdict.MISSING: "yellow",
               Verdict.WORK_CHANGED: "red"}
     for c in comparisons:
+        shown = "improved beyond tolerance" if c.verdict == Verdict.IMPROVED else c.verdict
         table.add_row(text(c.model), text(c.metric), format_number(c.baseline), format_number(c.value), c.tolerance,
-                      f"[{colour[c.verdict]}]{c.verdict}[/]" if colour[c.verdict] else c.verdict)
+                      f"[{colour[c.verdict]}]{shown}[/]" if colour[c.verdict] else shown)
     console.print(table)
-    regressions = [c for c in comparisons if c.verdict in FAILING]
+    failing = [c for c in comparisons if c.verdict in CHECK_FAILING]
     payload = comparisons_json(comparisons, problems)
     if json_path == "-":
         click.echo(_json.dumps(payload, indent=2))
@@ -289,11 +295,14 @@ def check(results, baseline_path, tol, json_path):
         click.echo(f"Error: {len(problems)} baseline {entries} missing from the results "
                    f"(first: {plain(problems[0])})", err=True)
         click.get_current_context().exit(2)
-    held = sum(c.verdict == Verdict.HELD for c in comparisons)
-    improved = sum(c.verdict == Verdict.IMPROVED for c in comparisons)
-    changed = sum(c.verdict == "work changed" for c in comparisons)
-    console.print(f"{len(regressions) - changed} regressed, {changed} work changed, {improved} improved, {held} held")
-    click.get_current_context().exit(1 if regressions else 0)
+    count = {v: sum(c.verdict == v for c in comparisons) for v in Verdict}
+    console.print(f"{count[Verdict.REGRESSED]} regressed, {count[Verdict.IMPROVED]} improved beyond tolerance, "
+                  f"{count[Verdict.WORK_CHANGED]} work changed, {count[Verdict.HELD]} held")
+    if failing:
+        names = ", ".join(dict.fromkeys(c.model for c in failing))
+        console.print(text(f"Failed: {names}. A regression is a bug to fix; an improvement beyond tolerance must be "
+                           f"understood, then the baseline refreshed on purpose (docs/gate.md).", "red"))
+    click.get_current_context().exit(1 if failing else 0)
 
 
 @main.group()
@@ -305,13 +314,20 @@ def baseline():
 @click.argument("results", type=click.Path(file_okay=False))
 @click.argument("file", type=click.Path(dir_okay=False))
 def baseline_save(results, file):
-    """Write a baseline FILE (JSON) from the run records of one suite folder RESULTS."""
+    """Write a baseline FILE (JSON) from the run records of one suite folder RESULTS.
+
+    It keeps each ok seed's value of every compared metric and what the runs were made
+    with. Run several seeds (e.g. --seeds 0,1,2,3,4) so that `genbench check` can measure
+    how far each metric moves without a code change; with one seed only the floors of
+    the metric kinds apply.
+    """
     from genbench.verify.check import save_baseline
 
     b = save_baseline(results, file)
     n = sum(len(m["metrics"]) for m in b["models"].values())
-    click.echo(f"baseline for suite {plain(b['suite'])}: {len(b['models'])} model(s), {n} metric value(s) "
-               f"-> {plain(file)}")
+    seeds = sorted({len(m["seeds"]) for m in b["models"].values()})
+    click.echo(f"baseline for suite {plain(b['suite'])}: {len(b['models'])} model(s), {n} metric(s), "
+               f"{'/'.join(map(str, seeds))} seed(s) each -> {plain(file)}")
 
 
 # Attached after `main` exists; cli_eval holds the metric-side commands.

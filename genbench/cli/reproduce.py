@@ -15,8 +15,8 @@ SHOWN_DIFFS = 3  # differences printed per run; --json holds them all
 @click.argument("results", metavar="RESULTS_DIR", type=click.Path(file_okay=False))
 @click.option("--models", help="Comma-separated models to rerun (default: every model in RESULTS_DIR).")
 @click.option("--seeds", help="Comma-separated seeds to rerun, e.g. 0,1 (default: every seed in RESULTS_DIR).")
-@click.option("--tol", help="Tolerances overriding the metric registry's, as for `genbench check`: METRIC=N% "
-                            "(relative) or METRIC=N (absolute), comma-separated, e.g. fid=5%.")
+@click.option("--tol", help="Tolerances replacing the kinds' floors and the seeds' intervals, as for `genbench check`: "
+                            "METRIC=N% (relative) or METRIC=N (absolute), comma-separated, e.g. fid=5%.")
 @click.option("--json", "json_path", help="Also write the verdicts as JSON to this file ('-' for stdout).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the reruns in OUT/SUITE/MODEL/seedK/ (must not hold those runs yet) [default: a "
@@ -35,20 +35,23 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
 
     Each record's own spec is rerun: suite and version, model, the record's config,
     seed, budget asked, torch threads and device. One verdict per run: 'identical'
-    (status, work done and every metric equal bit for bit), 'within tolerance' (the
-    registry's tolerances, as `genbench check`, or --tol) or 'different' (which
-    metrics, by how much). Speed figures (the registry's 'speed' group) are timing
-    noise and not compared. A warning names the files the run used (genbench/, the
-    model's baseline file, the suite file) that changed since the record's git_hash.
+    (status, work done and every metric equal bit for bit), 'within tolerance' (every
+    difference inside its metric kind's floor, as in `genbench check`, or --tol),
+    'consistent' (some metric outside the floor but inside the 99% prediction interval
+    of the folder's committed seeds of that model: what another processor or thread
+    count gives a chaotic training run) or 'different' (which metrics, by how much).
+    Uncertainty estimates and speed figures are not judged. A warning names the files
+    the run used (genbench/, the model's baseline file, the suite file) that changed
+    since the record's git_hash.
 
-    Exit code 0 when every run reproduced (identical or within tolerance), 1 when any
-    is different, 2 on unusable input.
+    Exit code 0 when every run reproduced (identical, within tolerance or consistent),
+    1 when any is different, 2 on unusable input.
     """
     import json as _json
 
     from genbench.cli.commands import _csv_list, _seeds
     from genbench.registry import load_generator_from_file
-    from genbench.verify.reproduce import DIFFERENT, IDENTICAL, WITHIN, reproduce_runs, verdicts_json
+    from genbench.verify.reproduce import CONSISTENT, DIFFERENT, IDENTICAL, WITHIN, reproduce_runs, verdicts_json
 
     extra = [load_generator_from_file(spec) for spec in model_files]
     progress_console = Console(stderr=True)
@@ -61,7 +64,7 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
                    err=True)
         click.get_current_context().exit(130)
     console = Console(stderr=json_path == "-")
-    colour = {IDENTICAL: "green", WITHIN: "yellow", DIFFERENT: "red"}
+    colour = {IDENTICAL: "green", WITHIN: "green", CONSISTENT: "yellow", DIFFERENT: "red"}
     table = Table(title=text(f"genbench reproduce {results}"))
     for col in ("model", "seed", "verdict", "what differs"):
         table.add_column(col, justify="right" if col == "seed" else "left")
@@ -97,8 +100,9 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
                            "dim"))
     if out:
         console.print(text(f"Reruns kept in {out}"))
-    counts = {name: sum(v.verdict == name for v in verdicts) for name in (IDENTICAL, WITHIN, DIFFERENT)}
-    console.print(f"{counts[IDENTICAL]} identical, {counts[WITHIN]} within tolerance, {counts[DIFFERENT]} different")
+    counts = {name: sum(v.verdict == name for v in verdicts) for name in (IDENTICAL, WITHIN, CONSISTENT, DIFFERENT)}
+    console.print(f"{counts[IDENTICAL]} identical, {counts[WITHIN]} within tolerance, {counts[CONSISTENT]} consistent, "
+                  f"{counts[DIFFERENT]} different")
     payload = verdicts_json(verdicts, results)
     if json_path == "-":
         click.echo(_json.dumps(payload, indent=2))

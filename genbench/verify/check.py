@@ -1,14 +1,17 @@
 """Regression checks: compare a results folder with a saved baseline, metric by metric.
 
-Each metric's direction and default tolerance come from the metric registry. Work
-counts (parameters, FLOPs per training image) are deterministic and compared
-exactly: any difference is ``work changed``, which fails the check like a
-regression. Wall-clock speed figures (the registry's ``speed`` group) do not gate
-by default: one run's timings on a shared machine are noise, and speed is gated
-by ``genbench speed --against REV`` instead, which measures both revisions
-interleaved. Give a speed figure a tolerance with ``--tol`` to gate it anyway; it
-is then compared on its calibration-normalised figure where there is one. A
-missing model or metric is unusable input (exit 2), never silently skipped.
+A baseline keeps, per model, each ok seed's value of every compared metric and what the
+runs were made with (class, config, budget asked, dataset, evaluation settings, the
+likelihood convention, the feature extractors). A metric's band comes from those values
+and the metric's kind (:mod:`genbench.verify.tolerance`): the spread over seeds, never
+narrower than the kind's floor. A value outside its band fails in *either* direction:
+``regressed``, or ``improved`` beyond what unchanged code gives, which needs a reviewed
+baseline refresh just like a regression (a leak that makes NLL better is a bug too). Work
+counts (parameters, FLOPs per training image) are compared exactly (``work changed``).
+Wall-clock speed figures do not gate unless ``--tol`` names them (``genbench speed``
+gates speed); uncertainty estimates are reported, not gated. Results made otherwise than
+the baseline (another budget, config or convention) are refused: no verdict compares
+unlike runs. A missing model or metric is unusable input (exit 2), never skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,26 +45,14 @@ from genbench.validation import (
     is_int,
     is_plain_name,
 )
+from genbench.verify.tolerance import Band, Tolerance, band, is_judged
 from genbench.verify.verdict import Verdict
 
-BASELINE_SCHEMA = 1
-FALLBACK_TOL = 0.10
+BASELINE_SCHEMA = 2  # 1: one mean per metric; 2: per-seed values and what the runs were made with
 # Raw speed figures are compared through their machine-normalised versions.
 NORMALISED = {"train_images_per_s": "train_images_per_s_norm", "sample_images_per_s": "sample_images_per_s_norm"}
 _SKIP = {"train_flops_per_s"} | set(NORMALISED)  # machine-dependent; covered by flops_utilization / *_norm
-WORK_COUNTS = ("num_parameters", "train_flops_per_image")  # deterministic: compared exactly
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    value: float
-    relative: bool
-
-    def allowed(self, base: float) -> float:
-        return self.value * abs(base) if self.relative else self.value
-
-    def __str__(self) -> str:
-        return f"{self.value * 100:g}%" if self.relative else f"±{self.value:g}"
+MADE_WITH = ("class", "config", "budget", "dataset", "eval", "likelihood_is_bound", "extractor")
 
 
 def parse_tolerances(text: str | None) -> dict[str, Tolerance]:
@@ -88,45 +79,39 @@ def validate_tolerances(tolerances: Mapping[str, Tolerance] | None) -> dict[str,
     return dict(tolerances or {})
 
 
-def is_gated(metric: str, tolerances: Mapping[str, Tolerance] | None = None) -> bool:
-    """Whether ``metric`` is compared: a wall-clock speed figure (the registry's ``speed`` group) only
-    when ``tolerances`` names it, every other metric always (module docstring)."""
-    spec = metric_specs().get(metric)
-    return not (spec is not None and spec.group == "speed" and metric not in (tolerances or {}))
+def made_with(record: RunRecord) -> dict[str, Any]:
+    """What a run was made with, as a baseline records it: results made otherwise are not compared with it."""
+    return json_safe({
+        "class": record.model.get("class"),
+        "config": record.model.get("config"),
+        "budget": record.budget.get("asked"),
+        "dataset": record.dataset,
+        "eval": record.eval or None,
+        "likelihood_is_bound": record.model.get("likelihood_is_bound"),
+        "extractor": record.extractor,
+    })
 
 
-def tolerance_for(metric: str, tolerances: Mapping[str, Tolerance] | None = None) -> Tolerance:
-    """``--tol``'s tolerance for ``metric``, else the registry's relative default, else :data:`FALLBACK_TOL`."""
-    if tolerances and metric in tolerances:
-        return tolerances[metric]
-    spec = metric_specs().get(metric)
-    return Tolerance(spec.default_tol if spec and spec.default_tol is not None else FALLBACK_TOL, True)
-
-
-def judge(metric: str, base_value: float, value: float, tol: Tolerance) -> str:
-    """``value`` against ``base_value`` in the metric's direction: ``held`` (within ``tol``), ``improved``,
-    ``regressed``, or for the work counts (exact) ``held`` / ``work changed``."""
-    if metric in WORK_COUNTS:
-        return Verdict.HELD if value == base_value else Verdict.WORK_CHANGED
-    spec = metric_specs().get(metric)
-    delta = value - base_value
-    better = delta if (spec is None or spec.higher_is_better) else -delta
-    allowed = tol.allowed(base_value)
-    return Verdict.REGRESSED if better < -allowed else Verdict.IMPROVED if better > allowed else Verdict.HELD
+def _compared_keys(values: Mapping[str, list[float]]) -> list[str]:
+    specs = metric_specs()
+    return [k for k in sorted(values) if k not in _SKIP and k in specs and specs[k].kind not in ("info",)
+            and (specs[k].metric_kind.gated or specs[k].kind == "speed")]
 
 
 def summarise(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
-    """Per model: mean of every directional metric over ok seeds, and status counts.
-
-    The means are those of the leaderboard: both come from :func:`genbench.report.aggregate.aggregate`.
-    Directional metrics and the work counts are kept.
-    """
-    metrics = metric_specs()
+    """Per model: every ok seed's value of each compared metric (in seed order), the seeds, the
+    status counts and what the runs were made with. The per-seed values are the leaderboard's:
+    both come from :func:`genbench.report.aggregate.aggregate`."""
     out = {}
     for name, summary in aggregate(records).items():
-        keys = [k for k in sorted(summary.values)
-                if k not in _SKIP and (k in WORK_COUNTS or (k in metrics and metrics[k].higher_is_better is not None))]
-        out[name] = {"metrics": {k: summary.mean(k) for k in keys}, "status": dict(summary.status)}
+        ok = sorted(r.seed for r in records if r.model_name == name and r.status == "ok")
+        made = [made_with(r) for r in sorted(records, key=lambda r: r.seed) if r.model_name == name]
+        out[name] = {
+            "status": dict(summary.status),
+            "seeds": ok,
+            "made_with": made[0] if made else {},
+            "metrics": {k: summary.values[k] for k in _compared_keys(summary.values)},
+        }
     return out
 
 
@@ -164,13 +149,22 @@ def validate_records(records: list[RunRecord], where: str | os.PathLike) -> None
 
 
 def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> dict[str, Any]:
+    """Write a baseline from the records of one suite folder: per model, each ok seed's values and what
+    the runs were made with. Several seeds give measured bands; one seed leaves only the kinds' floors."""
     suite, records = _load_results(results_dir)
+    for name in sorted({r.model_name for r in records}):
+        made = {json.dumps(made_with(r), sort_keys=True) for r in records if r.model_name == name}
+        if len(made) > 1:
+            raise InputError(f"{name}'s runs in {results_dir} were made with different settings (config, budget or "
+                             f"evaluation); a baseline needs runs of one spec that differ only by seed")
+    hashes = sorted({r.git_hash for r in records if r.git_hash})
     baseline = {
         "schema_version": BASELINE_SCHEMA,
         "suite": suite,
         "suite_version": records[0].suite["version"],
         "created": utc_now(),
         "source": str(results_dir),
+        "git_hash": hashes[0] if len(hashes) == 1 else hashes or None,
         "machine": records[0].machine or machine_info(),
         "models": summarise(records),
     }
@@ -181,6 +175,7 @@ def save_baseline(results_dir: str | os.PathLike, path: str | os.PathLike) -> di
 
 
 def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
+    """A validated baseline; one of schema 1 (one mean per metric) is read as one seed of unknown spec."""
     try:
         with open(path, encoding="utf-8") as f:
             baseline = json.load(f)
@@ -189,15 +184,19 @@ def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"baseline {path} is not valid JSON: {exc}") from None
     validate_baseline(baseline, path)
+    if baseline["schema_version"] == 1:
+        for entry in baseline["models"].values():
+            entry["metrics"] = {k: [v] for k, v in entry["metrics"].items()}
+            entry.setdefault("made_with", {})
     return baseline
 
 
 def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
-    """Raise :class:`InputError` unless ``baseline`` is complete: schema, suite and version,
-    at least one model and one metric, registered metrics with finite values, status counts."""
+    """Raise :class:`InputError` unless ``baseline`` is complete: schema, suite and version, at least one
+    model and one metric, registered metrics with finite values (one per seed), status counts."""
     known = metric_specs()
     schema = baseline.get("schema_version") if isinstance(baseline, dict) else None
-    if not (is_int(schema) and schema == BASELINE_SCHEMA):
+    if not (is_int(schema) and schema in (1, BASELINE_SCHEMA)):
         raise InputError(
             f"{path} is not a genbench baseline (schema {BASELINE_SCHEMA}); make one with `genbench baseline save`")
     where = f"baseline {path}"
@@ -216,6 +215,8 @@ def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
         for key in ("metrics", "status"):
             if key not in entry:
                 raise InputError(f"{where}: models.{name} has no `{key}`")
+        if schema == BASELINE_SCHEMA:
+            expect_table(entry.get("made_with"), f"{where}: models.{name}.made_with", error=InputError)
         status = expect_table(entry["status"], f"{where}: models.{name}.status", error=InputError)
         for key, count in status.items():
             if key not in STATUSES:
@@ -225,7 +226,11 @@ def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
         for key, value in metrics.items():
             if key not in known:
                 raise InputError(f"{where}: models.{name}.metrics: unknown metric {key!r}")
-            expect_number(value, f"{where}: models.{name}.metrics.{key}", error=InputError)
+            values = [value] if schema == 1 else value
+            if schema != 1 and not (isinstance(values, list) and values):
+                raise InputError(f"{where}: models.{name}.metrics.{key} must be a list of one value per seed")
+            for v in values:
+                expect_number(v, f"{where}: models.{name}.metrics.{key}", error=InputError)
         n_metrics += len(metrics)
     if not n_metrics:
         raise InputError(f"{where} holds no metric value: there is nothing to check against")
@@ -235,16 +240,47 @@ def validate_baseline(baseline: Any, path: str | os.PathLike) -> None:
 class Comparison:
     model: str
     metric: str
-    baseline: float | None
+    baseline: float | None  # the band's centre: the mean of the baseline's seeds
     value: float | None
-    tolerance: str
+    tolerance: str  # the band's half width, and where it came from
     verdict: str  # regressed | improved | held | missing | work changed
+    kind: str = ""  # the metric's kind (genbench.metrics.spec.METRIC_KINDS)
+    seeds: int = 1  # baseline seeds behind the band
+    low: float | None = None
+    high: float | None = None
+
+
+def _tolerance_text(b: Band) -> str:
+    if b.exact:
+        return "exact"
+    return f"±{b.half_width:.3g} ({b.rule})"
+
+
+def _check_made_with(model: str, base: Mapping[str, Any], records: list[RunRecord]) -> None:
+    """Refuse (one line) results of ``model`` made otherwise than the baseline's runs."""
+    if not base:
+        return  # a schema-1 baseline does not say
+    for rec in records:
+        now = made_with(rec)
+        for key in MADE_WITH:
+            if key in base and now.get(key) != base[key]:
+                detail = ""
+                if isinstance(base[key], dict) and isinstance(now.get(key), dict):
+                    diff = sorted(k for k in set(base[key]) | set(now[key]) if base[key].get(k) != now[key].get(k))
+                    detail = ": " + ", ".join(f"{k} {base[key].get(k)!r} -> {now[key].get(k)!r}" for k in diff[:3])
+                else:
+                    detail = f": {base[key]!r} -> {now.get(key)!r}"
+                raise InputError(f"{model} seed {rec.seed} was made with another {key} than the baseline{detail}; "
+                                 f"rerun it as the baseline was made, or refresh the baseline on purpose "
+                                 f"(genbench baseline save)")
 
 
 def compare(
-    results_dir: str | os.PathLike, baseline_path: str | os.PathLike, tolerances: dict[str, Tolerance] | None = None
+    results_dir: str | os.PathLike, baseline_path: str | os.PathLike, tolerances: dict[str, Tolerance] | None = None,
+    models: Sequence[str] | None = None,
 ) -> tuple[list[Comparison], list[str]]:
-    """Compare every (model, metric) of the baseline; returns comparisons and unusable-input problems."""
+    """Compare every (model, metric) of the baseline (or of ``models``); returns comparisons and unusable-input
+    problems. Raises :class:`InputError` for results made otherwise than the baseline."""
     baseline = load_baseline(baseline_path)
     suite, records = _load_results(results_dir)
     if baseline["suite"] != suite:
@@ -253,37 +289,57 @@ def compare(
     if baseline["suite_version"] != version:
         raise InputError(f"baseline is for suite {suite!r} version {baseline['suite_version']}, the results are "
                          f"version {version}; save a baseline from results of this version")
+    chosen = dict(sorted(baseline["models"].items()))
+    if models:
+        unknown = [m for m in dict.fromkeys(models) if m not in chosen]
+        if unknown:
+            raise InputError(f"--models: {', '.join(map(repr, unknown))} not in the baseline; its models: "
+                             f"{', '.join(chosen)}")
+        chosen = {m: chosen[m] for m in dict.fromkeys(models)}
     current = summarise(records)
     tolerances = validate_tolerances(tolerances)
     out: list[Comparison] = []
     problems: list[str] = []
-    for model, base in sorted(baseline["models"].items()):
+    specs = metric_specs()
+    for model, base in chosen.items():
         if model not in current:
             problems.append(f"model {model!r} is in the baseline but has no run in {results_dir}")
             continue
+        _check_made_with(model, base.get("made_with") or {}, [r for r in records if r.model_name == model])
         now = current[model]
-        base_ok, now_ok = base["status"].get("ok", 0), now["status"].get("ok", 0)
-        if now_ok < base_ok:
-            out.append(Comparison(model, "status_ok", base_ok, now_ok, "0", Verdict.REGRESSED))
-        for metric, base_value in sorted(base["metrics"].items()):
-            value = now["metrics"].get(metric)
-            if not is_gated(metric, tolerances):
-                continue  # not gated by default (module docstring)
-            tol = tolerance_for(metric, tolerances)
-            if value is None:
+        now_ok = now["status"].get("ok", 0)
+        if sum(now["status"].values()) > now_ok:  # a seed that is not ok is a regression whatever the baseline
+            out.append(Comparison(model, "status_ok", sum(now["status"].values()), now_ok, "0", Verdict.REGRESSED,
+                                  "count"))
+        for metric, base_values in sorted(base["metrics"].items()):
+            if not is_judged(metric, tolerances):
+                continue  # not gated (module docstring)
+            kind = specs[metric].kind
+            values = now["metrics"].get(metric)
+            b = band(metric, base_values, new_runs=max(1, len(values or [])), tolerances=tolerances)
+            if not values:
                 if now_ok:
                     problems.append(f"metric {metric!r} of {model!r} is in the baseline but missing from the results")
-                out.append(Comparison(model, metric, base_value, None, str(tol), Verdict.MISSING))
+                out.append(Comparison(model, metric, b.center, None, _tolerance_text(b), Verdict.MISSING, kind,
+                                      b.n))
                 continue
-            out.append(Comparison(model, metric, base_value, value, "exact" if metric in WORK_COUNTS else str(tol),
-                                  judge(metric, base_value, value, tol)))
+            value = sum(values) / len(values)
+            out.append(Comparison(model, metric, b.center, value, _tolerance_text(b), b.judge(metric, value), kind,
+                                  b.n, None if b.exact else b.center - b.half_width,
+                                  None if b.exact else b.center + b.half_width))
     return out, problems
 
 
 def comparisons_json(comparisons: list[Comparison], problems: list[str]) -> dict[str, Any]:
     return json_safe({
         "regressions": sum(c.verdict == Verdict.REGRESSED for c in comparisons),
+        "improvements": sum(c.verdict == Verdict.IMPROVED for c in comparisons),
         "work_changed": sum(c.verdict == Verdict.WORK_CHANGED for c in comparisons),
+        "failed_models": sorted({c.model for c in comparisons if c.verdict in CHECK_FAILING}),
         "problems": problems,
         "comparisons": [asdict(c) for c in comparisons],
     })
+
+
+# What makes `genbench check` exit 1: an unexplained improvement needs a reviewed refresh as a regression does.
+CHECK_FAILING = (Verdict.REGRESSED, Verdict.IMPROVED, Verdict.WORK_CHANGED)

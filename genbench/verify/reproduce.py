@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,10 @@ from rich.console import Console
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names, load_split
 from genbench.errors import ConfigError, InputError
+from genbench.metrics import metric_specs
 from genbench.protocol import Generator
 from genbench.registry import get_generator
+from genbench.report.aggregate import aggregate
 from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
 from genbench.revision import RevisionCheck, revision_check, used_paths
 from genbench.run.budget import Budget
@@ -46,19 +48,11 @@ from genbench.run.progress import ProgressBoard
 from genbench.run.task import Evaluator, RunSpec, execute_run, run_dir_for
 from genbench.run.train import CHECKPOINT_NAME
 from genbench.suite import EvalSettings, Suite, load_suite
-from genbench.verify.check import (
-    WORK_COUNTS,
-    Tolerance,
-    is_gated,
-    judge,
-    parse_tolerances,
-    tolerance_for,
-    validate_records,
-    validate_tolerances,
-)
+from genbench.verify.check import parse_tolerances, validate_records, validate_tolerances
+from genbench.verify.tolerance import ALPHA, Tolerance, band, is_judged
 from genbench.verify.verdict import REPRODUCED, Verdict
 
-IDENTICAL, WITHIN, DIFFERENT = Verdict.IDENTICAL, Verdict.WITHIN, Verdict.DIFFERENT
+IDENTICAL, WITHIN, CONSISTENT, DIFFERENT = Verdict.IDENTICAL, Verdict.WITHIN, Verdict.CONSISTENT, Verdict.DIFFERENT
 WORK_KEYS = ("steps", "images")  # deterministic work done; the seconds it took is timing
 
 
@@ -69,9 +63,13 @@ class MetricDiff:
     metric: str  # a metric key, or "status" / "budget.achieved.images" / ...
     recorded: Any
     rerun: Any
-    tolerance: str  # "exact", or the tolerance as `genbench check` prints it
-    verdict: str  # within tolerance | different
-    allowed: float | None = None  # the absolute deviation the tolerance allows (None: exact, or not numbers)
+    tolerance: str  # "exact", the kind's floor, or the committed seeds' prediction interval
+    verdict: str  # within tolerance | consistent | different
+    allowed: float | None = None  # the deviation the kind's floor allows (None: exact, or not numbers)
+    seeds: int | None = None  # committed seeds behind the prediction interval, when one was used
+    seeds_mean: float | None = None
+    seeds_sd: float | None = None
+    interval: tuple[float, float] | None = None  # the prediction interval for one new seed
 
     @property
     def share(self) -> float:
@@ -337,15 +335,17 @@ def _drift_notes(record: RunRecord, suite: Suite, cls: type[Generator], config: 
 
 # -- comparing two records ----------------------------------------------------------
 
-def compare_records(recorded: RunRecord, rerun: RunRecord, tolerances: dict[str, Tolerance] | None = None
+def compare_records(recorded: RunRecord, rerun: RunRecord, tolerances: dict[str, Tolerance] | None = None,
+                    seed_values: Mapping[str, Sequence[float]] | None = None,
                     ) -> tuple[str, list[MetricDiff], list[str], list[str], list[str]]:
-    """Verdict, differences, compared keys, excluded (speed) keys and rerun-only keys of two records of one spec.
+    """Verdict, differences, compared keys, excluded keys and rerun-only keys of two records of one spec.
 
-    Each metric of ``recorded`` is compared with ``genbench check``'s machinery: gated by
-    :func:`genbench.verify.check.is_gated`, tolerance from :func:`genbench.verify.check.tolerance_for`,
-    judged by :func:`genbench.verify.check.judge` (work counts exactly). ``held`` there is
-    ``within tolerance`` here, in either direction: a rerun that scores better than its
-    record is not a reproduction either.
+    Each metric of ``recorded`` is judged by its kind (:mod:`genbench.verify.tolerance`), in either
+    direction (a rerun that scores better than its record is not a reproduction either):
+    inside the kind's floor around the record it is ``within tolerance``; outside it but inside
+    the prediction interval of ``seed_values`` (the committed seeds of this model, two or more)
+    it is ``consistent``; otherwise ``different``. Work counts, flags and the status must be
+    equal. Uncertainty estimates and wall-clock speed are excluded (reported, not judged).
     """
     diffs: list[MetricDiff] = []
     if recorded.status != rerun.status:
@@ -355,26 +355,52 @@ def compare_records(recorded: RunRecord, rerun: RunRecord, tolerances: dict[str,
         if done_then.get(key) != done_now.get(key):
             diffs.append(MetricDiff(f"budget.achieved.{key}", done_then.get(key), done_now.get(key), "exact",
                                     DIFFERENT))
+    specs = metric_specs()
     compared, excluded = [], []
     for metric, then in recorded.metrics.items():
-        if not is_gated(metric, tolerances):
+        spec = specs.get(metric)
+        if not is_judged(metric, tolerances) and not (spec is not None and spec.kind == "info"):
             excluded.append(metric)
             continue
         compared.append(metric)
         now = rerun.metrics.get(metric)
         if _bitwise_equal(then, now):
             continue
-        tol = tolerance_for(metric, tolerances)
-        shown = "exact" if metric in WORK_COUNTS else str(tol)
-        if not (_is_number(then) and _is_number(now)):  # null on one side, or a flag that flipped
-            diffs.append(MetricDiff(metric, then, now, shown, DIFFERENT))
+        if not (_is_number(then) and _is_number(now)) or (spec is not None and spec.kind == "info"):
+            diffs.append(MetricDiff(metric, then, now, "exact", DIFFERENT))  # null on one side, a flag that flipped
             continue
-        within = judge(metric, then, now, tol) == Verdict.HELD
-        allowed = None if metric in WORK_COUNTS else tol.allowed(then)
-        diffs.append(MetricDiff(metric, then, now, shown, WITHIN if within else DIFFERENT, allowed))
+        own = band(metric, [then], tolerances=tolerances)
+        if own.exact:
+            diffs.append(MetricDiff(metric, then, now, "exact", DIFFERENT))
+            continue
+        if own.judge(metric, now) == Verdict.HELD:
+            diffs.append(MetricDiff(metric, then, now, own.rule, WITHIN, own.half_width))
+            continue
+        values = list((seed_values or {}).get(metric) or [])
+        if len(values) >= 2 and not (tolerances and metric in tolerances):
+            seeds = band(metric, values)
+            verdict = CONSISTENT if seeds.judge(metric, now) == Verdict.HELD else DIFFERENT
+            diffs.append(MetricDiff(metric, then, now, f"{seeds.rule}: {_fmt(seeds.center - seeds.half_width)}.."
+                                    f"{_fmt(seeds.center + seeds.half_width)}", verdict, own.half_width,
+                                    seeds=len(values), seeds_mean=seeds.center, seeds_sd=_sd(values),
+                                    interval=(seeds.center - seeds.half_width, seeds.center + seeds.half_width)))
+        else:
+            diffs.append(MetricDiff(metric, then, now, own.rule, DIFFERENT, own.half_width))
     not_in_record = sorted(set(rerun.metrics) - set(recorded.metrics))
-    verdict = DIFFERENT if any(d.verdict == DIFFERENT for d in diffs) else WITHIN if diffs else IDENTICAL
+    found = {d.verdict for d in diffs}
+    verdict = next((v for v in (DIFFERENT, CONSISTENT, WITHIN) if v in found), IDENTICAL)
     return verdict, diffs, compared, excluded, not_in_record
+
+
+def _sd(values: Sequence[float]) -> float:
+    import statistics
+
+    return statistics.stdev(values)
+
+
+def seed_values_by_model(records: Sequence[RunRecord]) -> dict[str, dict[str, list[float]]]:
+    """Per model, every metric's values over its ok seeds: the committed spread a rerun is judged against."""
+    return {name: summary.values for name, summary in aggregate(list(records)).items()}
 
 
 # -- the whole reproduction ---------------------------------------------------------
@@ -423,6 +449,7 @@ def reproduce_runs(
     try:
         reruns = plan_reruns(results_dir, out=scratch, models=models, seeds=seeds, suite=suite,
                              extra_models=extra_models, data_root=data_root)
+        committed = seed_values_by_model([rec for _, rec in load_records(results_dir, models)])
         for dataset in sorted({r.spec.suite.dataset for r in reruns}):
             load_split(dataset, "train", data_root)  # fail fast, before any training, if data is missing
         revisions: dict[tuple, RevisionCheck] = {}
@@ -433,7 +460,8 @@ def reproduce_runs(
                 execute_run(spec, executor="local", evaluator=evaluator,
                             progress=lambda fraction, info, key=spec.key: board.update(key, fraction, info))
                 again = read_run_record(spec.run_dir / RUN_FILE)  # compared as written, like the record
-                verdict, diffs, compared, excluded, extra = compare_records(rerun.record, again, tols)
+                verdict, diffs, compared, excluded, extra = compare_records(rerun.record, again, tols,
+                                                                            committed.get(spec.model))
                 board.finish(spec.key, verdict)
                 key = (rerun.record.git_hash, spec.generator.__module__, spec.suite.source)
                 if key not in revisions:
@@ -463,10 +491,13 @@ def verdicts_json(verdicts: list[RerunVerdict], results_dir: str | os.PathLike) 
     return json_safe({
         "results_dir": str(results_dir),
         "reproduced": sum(v.reproduced for v in verdicts),
-        "counts": {name: sum(v.verdict == name for v in verdicts) for name in (IDENTICAL, WITHIN, DIFFERENT)},
+        "counts": {name: sum(v.verdict == name for v in verdicts)
+                   for name in (IDENTICAL, WITHIN, CONSISTENT, DIFFERENT)},
+        "prediction_interval": {"alpha": ALPHA, "rule": "mean ± t(1 - alpha/2, n - 1) · sd · sqrt(1 + 1/n) over the "
+                                                        "committed ok seeds of the model, widened to the kind's floor"},
         "runs": [v.to_json() for v in verdicts],
     })
 
 
-__all__ = ["DIFFERENT", "IDENTICAL", "REPRODUCED", "WITHIN", "MetricDiff", "RerunVerdict",
+__all__ = ["CONSISTENT", "DIFFERENT", "IDENTICAL", "REPRODUCED", "WITHIN", "MetricDiff", "RerunVerdict",
            "compare_records", "load_records", "plan_reruns", "rebuild_spec", "reproduce_runs", "verdicts_json"]

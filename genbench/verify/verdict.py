@@ -12,7 +12,7 @@ from enum import Enum
 class Verdict(str, Enum):  # enum.StrEnum from Python 3.11; genbench supports 3.10
     """How a figure compares: against a baseline or an old revision (``held``, ``improved``,
     ``regressed``, ``work changed``, ``missing``), or a rerun against its record
-    (``identical``, ``within tolerance``, ``different``)."""
+    (``identical``, ``within tolerance``, ``consistent``, ``different``)."""
 
     __str__ = str.__str__
     __format__ = str.__format__
@@ -26,8 +26,8 @@ class Verdict(str, Enum):  # enum.StrEnum from Python 3.11; genbench supports 3.
     # A rerun against its record (reproduce).
     IDENTICAL = "identical"
     WITHIN = "within tolerance"
+    CONSISTENT = "consistent"  # outside the floors, inside what the committed seeds show (a prediction interval)
     DIFFERENT = "different"
 
 
-FAILING = (Verdict.REGRESSED, Verdict.WORK_CHANGED)  # verdicts that make `genbench check` exit 1
-REPRODUCED = (Verdict.IDENTICAL, Verdict.WITHIN)
+REPRODUCED = (Verdict.IDENTICAL, Verdict.WITHIN, Verdict.CONSISTENT)
