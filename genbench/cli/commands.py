@@ -207,12 +207,12 @@ def list_cmd():
     console.print(t)
     console.print("datasets: " + ", ".join(dataset_names()))
     t = Table(title="metrics")
-    for col in ("key", "unit", "better", "requires", "description"):
+    for col in ("key", "unit", "better", "kind", "requires", "description"):
         t.add_column(col, no_wrap=col == "key")
     specs = metric_specs()
     for key in sorted(specs):
         spec = specs[key]
-        t.add_row(key, spec.unit, spec.arrow or "—", str(spec.requires.name), spec.description)
+        t.add_row(key, spec.unit, spec.arrow or "—", spec.kind, str(spec.requires.name), spec.description)
     console.print(t)
 
 
