@@ -117,6 +117,7 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     130 after Ctrl-C (finished runs are kept; continue with --resume).
     """
     from genbench.config import parse_set_options
+    from genbench.likelihood_contract import implausible_bpd
     from genbench.registry import load_generator_from_file
     from genbench.run.plan import run_suite
 
@@ -161,6 +162,9 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
         if rec.status == "capped":
             console.print(text(f"Warning: {rec.model_name} seed {rec.seed} capped: {rec.error}. {_finish_hint(rec)}",
                                "yellow"), soft_wrap=True)
+        unit_warning = implausible_bpd(rec.metrics.get("nll_bpd"))
+        if unit_warning:  # kept in the record and marked in the leaderboard, and said here where it is seen
+            console.print(text(f"Warning: {rec.model_name} seed {rec.seed}: {unit_warning}", "yellow"), soft_wrap=True)
     if any(rec.status == "failed" for rec in records):
         click.get_current_context().exit(1)
 
