@@ -18,7 +18,7 @@ import genbench
 from genbench.device import DEVICE_CHOICES
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
-from genbench.term import format_number, plain, text
+from genbench.term import format_number, plain, table_console, text
 from genbench.validation import expect_seeds
 
 COMPARE_HELP = ("Also show, without rerunning them, the runs of another results folder of the same suite version "
@@ -186,7 +186,7 @@ def list_cmd():
     from genbench.registry import generator_names, get_generator
     from genbench.suite import load_suite, suite_names
 
-    console = Console()
+    console = table_console()  # piped (`genbench list | grep ...`) or in a file, nothing is cut
     t = Table(title="suites")
     for col in ("name", "version", "dataset", "models", "seeds", "description"):
         t.add_column(col)
