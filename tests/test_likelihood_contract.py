@@ -169,3 +169,38 @@ def test_the_vae_bound_is_the_same_with_the_generator_as_with_the_seeded_global_
     seed_everything(3)
     now = _likelihood(model, images, 3, torch.device("cpu"), None)
     assert torch.equal(now, before)
+
+
+def test_the_door_check_changes_no_number_of_a_run(tmp_path, data_root, monkeypatch):
+    """A run with the likelihood check ends in the very state of one without it: weights, BatchNorm statistics
+    (which the careless model's log_likelihood updates), optimizers, RNGs, log."""
+    import genbench.run.task
+    from genbench.run.plan import run_suite
+    from genbench.suite import parse_suite
+    from tests.conftest import stub_evaluator
+
+    suite = parse_suite({"name": "lc", "version": 1, "dataset": "mnist", "models": ["seed-gan"],
+                         "budget": {"steps": 3}, "eval": {"n_samples": 16}})
+    states, calls = [], []
+
+    def counted(model, images, seed):
+        calls.append((tuple(images.shape), seed))
+        precheck_likelihood(model, images, seed)
+
+    for checked in (True, False):
+        monkeypatch.setattr(genbench.run.task, "precheck_likelihood",
+                            counted if checked else lambda model, images, seed: None)
+        out = tmp_path / str(checked)
+        (rec,) = run_suite(suite, models=["bn-likelihood"], extra_models=[_BNLikelihood], out=out,
+                           evaluator=stub_evaluator, show_progress=False, data_root=data_root,
+                           checkpoint_every_seconds=None)
+        assert rec.status == "ok"
+        ckpt = torch.load(out / "lc" / "bn-likelihood" / "seed0" / "checkpoint.pt", map_location="cpu",
+                          weights_only=True)
+        states.append(ckpt)
+    with_check, without = states
+    assert calls == [((2, 1, 28, 28), 0)]  # two test images, in the first run only
+    torch.testing.assert_close(with_check["state"], without["state"], rtol=0, atol=0)
+    torch.testing.assert_close(with_check["rng"]["torch"], without["rng"]["torch"], rtol=0, atol=0)
+    assert with_check["rng"]["python"] == without["rng"]["python"]
+    assert with_check["rng"]["numpy"] == without["rng"]["numpy"]
