@@ -5,7 +5,8 @@ and every numeric metric's values over the seeds that ended ``ok`` (``capped``,
 ``diverged`` and ``failed`` runs are counted, never averaged) (flags such as ``nll_is_bound`` and
 missing or non-finite values are left out; whether the mean NLL is a bound is kept
 beside them). The leaderboard shows means, standard deviations and significance from
-these values; ``genbench check`` compares the means. Both read the same numbers, so they cannot disagree about a model.
+these values; ``genbench check`` compares the means. Both read the same numbers, so
+they cannot disagree about a model.
 """
 
 from __future__ import annotations
