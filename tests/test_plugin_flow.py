@@ -205,7 +205,7 @@ def test_likelihood_mistakes_fail_or_are_marked_with_the_fix(tmp_path, plugins, 
     assert csv.loc["flow-per-dim", "nll_bpd_implausible"] == "< 0.5: nats per dimension?"
     assert bool(csv.loc["flow-per-dim", "nll_is_bound"]) is True
     assert math.isclose(csv.loc["flow-per-dim", "nll_bpd"], bpd)
-    assert "(bound; &lt; 0.5: nats per dimension?)" in (board / "leaderboard.html").read_text()
+    assert "<span>(bound; &lt; 0.5: nats per dimension?)</span>" in (board / "leaderboard.html").read_text()
 
 
 def test_the_bound_the_example_computes_is_below_the_exact_8_bit_likelihood():

@@ -111,10 +111,13 @@ def _folder_html(folder: str, short: Mapping[str, str]) -> str:
 
 
 def _number_html(cell: str) -> str:
-    """A ``mean ± std`` cell that may wrap before the ``±`` (and nowhere else) when a table is tight."""
-    mean, sep, std = cell.partition(" ± ")
-    return f'<span class="v">{html.escape(mean)}</span>' + (f' <span class="v">± {html.escape(std)}</span>'
-                                                            if sep else "")
+    """A ``mean ± std`` cell that may wrap before the ``±`` and before a mark such as ``(bound)`` (and within
+    the mark), never inside a number, when a table is tight."""
+    number, marked, mark = cell.partition(" (")
+    mean, sep, std = number.partition(" ± ")
+    return (f'<span class="v">{html.escape(mean)}</span>' + (f' <span class="v">± {html.escape(std)}</span>'
+                                                             if sep else "")
+            + (f" <span>({html.escape(mark)}</span>" if marked else ""))
 
 
 def _header_html(label: str) -> str:
@@ -150,7 +153,7 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
                     text = f'<a href="#{anchors[cell]}">{text}</a>'
                 elif h == "from" and cell != THIS_FOLDER:
                     text = _folder_html(cell, short)
-                elif cls == "num" and " ± " in cell:
+                elif cls == "num" and (" ± " in cell or " (" in cell):
                     text = _number_html(cell)
                 tds.append(f'<td class="{cls}">{text}</td>')
             body.append("<tr>" + "".join(tds) + "</tr>")
