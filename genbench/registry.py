@@ -72,7 +72,11 @@ def get_generator(name: str) -> type[Generator]:
 
 
 def load_generator_from_file(spec: str) -> type[Generator]:
-    """Import ``path/to/file.py:ClassName`` (user code runs: only when asked) and validate it."""
+    """Import ``path/to/file.py:ClassName`` (user code runs: only when asked) and validate it.
+
+    The file's folder goes first on ``sys.path``, as Python puts a script's, so that the
+    file can import modules beside it.
+    """
     path_str, sep, cls_name = spec.rpartition(":")
     if not sep or not path_str or not cls_name:
         raise ConfigError(f"--model expects path/to/file.py:ClassName, got {spec!r}")
@@ -85,6 +89,10 @@ def load_generator_from_file(spec: str) -> type[Generator]:
         raise ConfigError(f"--model: cannot import {path}")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[mod_name] = module
+    # As Python does for a script (sys.path[0]): a plug-in may import the modules beside it.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     try:
         module_spec.loader.exec_module(module)
     except Exception as exc:

@@ -18,7 +18,9 @@ another model.
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,12 @@ from genbench.errors import GenbenchError
 from genbench.protocol import IMAGE_SHAPE
 
 SAMPLE_TOLERANCE = 1e-3  # float rounding accepted around [0, 1]; quantize() clamps it away
+# A logit flow's inverse, (sigmoid(z) - alpha) / (1 - 2 alpha) (Dinh et al. 2017), spans
+# [-alpha / (1 - 2 alpha), 1 + alpha / (1 - 2 alpha)]: a little past [0, 1] on both sides, which
+# tanh (never above 1) and 8-bit values (far above) do not. Up to this much past 1 reads as a flow.
+FLOW_OVERSHOOT = 0.25
+# The dequantized pixels such a flow models lie in [0, 1], so the model clamps its samples (the harness never does).
+FLOW_FIX = "a flow's inverse logit transform overshoots [0, 1]: clamp its output with x.clamp(0, 1)"
 PRECHECK_SAMPLES = 2  # images drawn before training: enough to see shape and range, cheap for slow samplers
 
 
@@ -58,8 +66,11 @@ def range_problem(lo: float, hi: float) -> str | None:
         fix = "map tanh output with (x + 1) / 2"
     elif lo >= -tol and 2 < hi <= 255 + tol:
         fix = "divide 8-bit values by 255"
+    elif 1 + tol < hi <= 1 + FLOW_OVERSHOOT and lo >= -FLOW_OVERSHOOT:
+        fix = FLOW_FIX
     else:
-        fix = "rescale the output to [0, 1] (e.g. torch.sigmoid, or (x + 1) / 2 for tanh)"
+        fix = ("rescale the output to [0, 1]: torch.sigmoid for a GAN, (x + 1) / 2 for tanh, "
+               "x.clamp(0, 1) after a flow's inverse logit transform")
     lo_text = _bound(lo, -tol, below=True) if lo < -tol else f"{lo:.2f}"
     hi_text = _bound(hi, 1 + tol, below=False) if hi > 1 + tol else f"{hi:.2f}"
     return f"values in [{lo_text}, {hi_text}]; samples must be in [0, 1]: {fix}"
@@ -118,16 +129,21 @@ def _modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
     return [(m, m.training) for m in model.modules()]
 
 
-def precheck_sampling(model: nn.Module, seed: int, n: int = PRECHECK_SAMPLES) -> None:
-    """Draw ``n`` samples from ``model`` (built, set up, not trained) and check the contract.
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter or buffer (the CPU for a model with neither)."""
+    return next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
 
-    Changes nothing a run computes afterwards: every RNG stream (python, numpy, torch on
-    the CPU and every CUDA device) is forked and restored, sampling runs in eval mode
-    under ``torch.no_grad`` and each module's train/eval mode is put back, and the
-    model's buffers (BatchNorm running statistics among them) are restored in case
-    ``sample`` changes them. Raises :class:`SampleContractError` with the fix.
+
+@contextlib.contextmanager
+def preserved_state(model: nn.Module) -> Iterator[None]:
+    """Call ``model`` inside this block in eval mode under ``torch.no_grad``, changing nothing a run computes later.
+
+    Every RNG stream (python, numpy, torch on the CPU and the model's CUDA device) is
+    forked and restored, each module's train/eval mode is put back, and the model's
+    buffers (BatchNorm running statistics among them) are restored in case a call
+    changes them. The pre-checks at the door (samples, likelihood) run in it.
     """
-    device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
+    device = model_device(model)
     devices: list[Any] = [device] if device.type == "cuda" else []
     py_state, np_state = random.getstate(), np.random.get_state()
     modes = _modes(model)
@@ -135,8 +151,7 @@ def precheck_sampling(model: nn.Module, seed: int, n: int = PRECHECK_SAMPLES) ->
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             model.eval()
-            x = model.sample(n, torch.Generator(device).manual_seed(seed))
-        check_samples(x, n, type(model).__name__)
+            yield
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
@@ -146,3 +161,14 @@ def precheck_sampling(model: nn.Module, seed: int, n: int = PRECHECK_SAMPLES) ->
             for name, b in model.named_buffers():
                 if name in buffers and b.shape == buffers[name].shape:
                     b.copy_(buffers[name])
+
+
+def precheck_sampling(model: nn.Module, seed: int, n: int = PRECHECK_SAMPLES) -> None:
+    """Draw ``n`` samples from ``model`` (built, set up, not trained) and check the contract.
+
+    Changes nothing a run computes afterwards (:func:`preserved_state`), so ``sample``
+    must work on a freshly built model. Raises :class:`SampleContractError` with the fix.
+    """
+    with preserved_state(model):
+        x = model.sample(n, torch.Generator(model_device(model)).manual_seed(seed))
+        check_samples(x, n, type(model).__name__)

@@ -77,6 +77,7 @@ class Suite:
     eval: EvalSettings
     default_budget: Budget
     source: str = ""
+    tiny: bool = False  # the file's top-level `tiny`: also for models it does not list (a --model plug-in)
 
     def __post_init__(self) -> None:
         # The name becomes a folder under --out; the seeds become folders under each model.
@@ -86,6 +87,10 @@ class Suite:
 
     def model(self, name: str) -> ModelEntry | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def entry_for(self, name: str) -> ModelEntry:
+        """The suite's entry for ``name``; for a model it does not list, its default budget and ``tiny`` flag."""
+        return self.model(name) or ModelEntry(name, self.default_budget, tiny=self.tiny)
 
 
 def _reject_unknown(where: str, got: dict, valid: set[str]) -> None:
@@ -192,6 +197,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         eval=eval_settings,
         default_budget=default_budget,
         source=source,
+        tiny=tiny,
     )
 
 

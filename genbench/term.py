@@ -8,7 +8,12 @@ model goes through :func:`plain` (``click.echo``) or :func:`text` (rich).
 
 from __future__ import annotations
 
+from rich.console import Console
 from rich.text import Text
+
+# Width of a table written to a pipe or a file: what a reader or a program gets in full, never cut to fit
+# a terminal that is not there (rich assumes 80 columns then).
+PIPED_WIDTH = 100_000
 
 
 def plain(value: object) -> str:
@@ -34,3 +39,9 @@ def format_number(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def table_console(stderr: bool = False) -> Console:
+    """A rich console for tables: the terminal's width in a terminal, else wide enough that no cell is cut."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=PIPED_WIDTH)

@@ -26,6 +26,23 @@ def test_list_shows_registries():
         assert word in r.output
 
 
+def test_list_is_not_cut_when_piped(monkeypatch):
+    """Piped or in a file (as under CliRunner), every cell is whole: no 80-column cut, no ellipsis."""
+    from genbench.metrics import metric_specs
+    from genbench.registry import generator_names, get_generator
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    r = _invoke("list")
+    assert r.exit_code == 0 and "…" not in r.output
+    lines = r.output.splitlines()
+    for key, spec in metric_specs().items():
+        assert any(key in line and spec.description in line for line in lines), key
+    for name in generator_names():
+        cls = get_generator(name)
+        doc = __import__(cls.__module__, fromlist=["_"]).__doc__.strip().splitlines()[0]
+        assert any(line.startswith(f"│ {name} ") and doc in line for line in lines), name
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

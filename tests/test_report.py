@@ -96,6 +96,45 @@ def test_significance_letters_in_every_format(suite_dir):
     assert '<td class="num">ab</td>' in paths["html"].read_text()
 
 
+def test_bounds_and_implausible_nlls_are_marked_in_every_format(tmp_path):
+    """An ELBO-style bound reads `(bound)`; a mean outside [0.5, 8] bits/dim carries its likely unit mistake;
+    an exact NLL and a model without one carry nothing."""
+    from genbench.report.markdown_page import headline_markdown
+
+    nlls = {"elbo": ([1.57, 1.59], True), "exact": ([1.05, 1.05], False), "bits": ([10.2, 10.4], False),
+            "mixed": ([1.20, 1.30], None), "gan": (None, None)}
+    for model, (values, bound) in nlls.items():
+        for seed in range(2):
+            rec = _record(model, seed, 10.0 + seed, nll=values[seed] if values else None)
+            if values is None:
+                del rec["metrics"]["nll_is_bound"]
+            else:  # "mixed": seed 1 is a bound, seed 0 exact, so the mean is no more than a bound
+                rec["metrics"]["nll_is_bound"] = bound if bound is not None else seed == 1
+            write_run_record(tmp_path / model / f"seed{seed}", rec)
+    paths = write_report(tmp_path)
+    cells = {"elbo": "1.58 ± 0.01 (bound)", "exact": "1.05 ± 0.00", "bits": "10.30 ± 0.14 (> 8: bits instead of nats?)",
+             "mixed": "1.25 ± 0.07 (bound)", "gan": "—"}
+    for text in (paths["md"].read_text(), headline_markdown(tmp_path)):
+        header = next(line for line in text.splitlines() if line.startswith("| model |")).split(" | ")
+        column = header.index("nll_bpd ↓ [bits/dim]")
+        for model, cell in cells.items():
+            row = next(line for line in text.splitlines() if line.startswith(f"| {model} |"))
+            assert row.split(" | ")[column] == cell, model
+    csv = pd.read_csv(paths["csv"]).set_index("model")
+    rows = {r["model"]: r for r in json.loads(paths["json"].read_text())["rows"]}
+    for model, bound in {"elbo": True, "exact": False, "bits": False, "mixed": True, "gan": None}.items():
+        assert rows[model]["nll_is_bound"] is bound
+        assert (pd.isna(csv.loc[model, "nll_is_bound"]) if bound is None else bool(csv.loc[model, "nll_is_bound"])
+                is bound)
+    assert rows["bits"]["nll_bpd_implausible"] == csv.loc["bits", "nll_bpd_implausible"] == "> 8: bits instead of nats?"
+    assert all(rows[m]["nll_bpd_implausible"] is None for m in ("elbo", "exact", "mixed", "gan"))
+    page = paths["html"].read_text()
+    # A tight table may wrap before the mark, never inside a number.
+    assert '<span class="v">1.58</span> <span class="v">± 0.01</span> <span>(bound)</span>' in page
+    assert '<span class="v">± 0.14</span> <span>(&gt; 8: bits instead of nats?)</span>' in page
+    assert "`(bound)` marks an upper bound" in paths["md"].read_text()
+
+
 def test_one_seed_gives_no_letters(tmp_path):
     for model, fid in (("a", 1.0), ("b", 2.0)):
         write_run_record(tmp_path / model / "seed0", _record(model, 0, fid))

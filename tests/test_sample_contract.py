@@ -11,6 +11,7 @@ from torch import nn
 from genbench import Capability, Generator
 from genbench.files.images import load_images
 from genbench.sample_contract import (
+    FLOW_FIX,
     SAMPLE_TOLERANCE,
     SampleContractError,
     check_samples,
@@ -30,6 +31,14 @@ def test_range_rule_and_messages():
     # Just beyond the tolerance: enough decimals that the printed bound is visibly outside [0, 1].
     assert range_problem(0.0, 1.0021).startswith("values in [0.00, 1.002]")
     assert range_problem(-0.0015, 1.0).startswith("values in [-0.002, 1.00]")
+
+
+def test_range_hint_tells_a_flow_from_a_tanh_gan():
+    # A logit flow's inverse with alpha = 0.05 spans [-0.056, 1.056]; tanh never passes 1, however small its output.
+    assert range_problem(-0.056, 1.056) == f"values in [-0.06, 1.06]; samples must be in [0, 1]: {FLOW_FIX}"
+    assert range_problem(0.0, 1.02).endswith(FLOW_FIX)
+    assert range_problem(-0.2, 0.2).endswith("map tanh output with (x + 1) / 2")
+    assert range_problem(-0.5, 1.5).endswith("x.clamp(0, 1) after a flow's inverse logit transform")
 
 
 def test_check_samples_names_shape_dtype_and_fix():
@@ -193,6 +202,6 @@ def test_a_run_whose_trained_samples_leave_the_range_fails_with_the_message(tmp_
                        data_root=data_root)
     assert rec.status == "failed"
     assert rec.error.startswith("_DriftModel.sample(16) returned values in [0.")
-    assert rec.error.endswith("]; samples must be in [0, 1]: rescale the output to [0, 1] "
-                              "(e.g. torch.sigmoid, or (x + 1) / 2 for tanh)")
+    assert rec.error.endswith("]; samples must be in [0, 1]: rescale the output to [0, 1]: torch.sigmoid for a "
+                              "GAN, (x + 1) / 2 for tanh, x.clamp(0, 1) after a flow's inverse logit transform")
     assert rec.budget["achieved"]["steps"] == 2 and "fid" not in rec.metrics  # trained, then refused: no number

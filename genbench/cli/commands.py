@@ -18,7 +18,7 @@ import genbench
 from genbench.device import DEVICE_CHOICES
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
-from genbench.term import format_number, plain, text
+from genbench.term import format_number, plain, table_console, text
 from genbench.validation import expect_seeds
 
 COMPARE_HELP = ("Also show, without rerunning them, the runs of another results folder of the same suite version "
@@ -117,6 +117,7 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     130 after Ctrl-C (finished runs are kept; continue with --resume).
     """
     from genbench.config import parse_set_options
+    from genbench.likelihood_contract import implausible_bpd
     from genbench.registry import load_generator_from_file
     from genbench.run.plan import run_suite
 
@@ -161,6 +162,9 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
         if rec.status == "capped":
             console.print(text(f"Warning: {rec.model_name} seed {rec.seed} capped: {rec.error}. {_finish_hint(rec)}",
                                "yellow"), soft_wrap=True)
+        unit_warning = implausible_bpd(rec.metrics.get("nll_bpd"))
+        if unit_warning:  # kept in the record and marked in the leaderboard, and said here where it is seen
+            console.print(text(f"Warning: {rec.model_name} seed {rec.seed}: {unit_warning}", "yellow"), soft_wrap=True)
     if any(rec.status == "failed" for rec in records):
         click.get_current_context().exit(1)
 
@@ -182,7 +186,7 @@ def list_cmd():
     from genbench.registry import generator_names, get_generator
     from genbench.suite import load_suite, suite_names
 
-    console = Console()
+    console = table_console()  # piped (`genbench list | grep ...`) or in a file, nothing is cut
     t = Table(title="suites")
     for col in ("name", "version", "dataset", "models", "seeds", "description"):
         t.add_column(col)

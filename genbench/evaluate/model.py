@@ -23,6 +23,13 @@ from genbench.evaluate.settings import (
     _set_null,
     _Timer,
 )
+from genbench.likelihood_contract import (
+    PRECHECK_IMAGES,
+    call_log_likelihood,
+    check_log_likelihood,
+    implausible_bpd,
+    precheck_likelihood,
+)
 from genbench.metrics.likelihood import (
     KEY_NLL_BPD,
     KEY_NLL_BPD_STDERR,
@@ -71,16 +78,19 @@ def _sample(
 
 
 @torch.no_grad()
-def _likelihood(model: Generator, images: Tensor, device: torch.device, progress: ProgressFn | None) -> Tensor:
+def _likelihood(
+    model: Generator, images: Tensor, seed: int, device: torch.device, progress: ProgressFn | None
+) -> Tensor:
+    """``[N]`` float64 log-likelihoods (nats) of ``images``, each batch checked against the likelihood contract.
+
+    Non-finite values pass the check here: they make ``nll_bpd`` null with their count.
+    """
     out = []
-    batch = _model_batch_size(model)
-    for start, stop in _batches(len(images), batch):
-        ll = model.log_likelihood(images[start:stop].to(device))
-        out.append(ll.detach().double().cpu().reshape(-1))
-        if out[-1].numel() != stop - start:
-            raise ValueError(
-                f"{type(model).__name__}.log_likelihood returned {out[-1].numel()} values for {stop - start} images"
-            )
+    generator = torch.Generator(device).manual_seed(seed)
+    for start, stop in _batches(len(images), _model_batch_size(model)):
+        ll = call_log_likelihood(model, images[start:stop].to(device), generator)
+        check_log_likelihood(ll, stop - start, type(model).__name__, finite=False)
+        out.append(ll.detach().double().cpu())
         if progress is not None:
             progress("likelihood", stop, len(images))
     return torch.cat(out)
@@ -115,9 +125,10 @@ def _complete(model: Generator, images: Tensor, known_rows: int, seed: int, devi
 def _seed_model_calls(seed: int) -> None:
     """Seed the global RNGs before a model method that may draw from them (an ELBO's noise).
 
-    ``log_likelihood`` and ``reconstruct`` take no generator, so without this their
-    numbers would depend on what the process did before: e.g. whether it had already
-    built (and randomly initialised) a feature extractor for an earlier run.
+    ``reconstruct``, and a ``log_likelihood`` without a ``generator`` parameter, draw from
+    them, so without this their numbers would depend on what the process did before:
+    e.g. whether it had already built (and randomly initialised) a feature extractor for
+    an earlier run.
     """
     seed_everything(seed)
 
@@ -152,6 +163,14 @@ def evaluate_model(
     timings: dict[str, float] = {}
     model_name = getattr(model, "name", "") or type(model).__name__
 
+    needs_test = any(model.has(c) for c in (Capability.LOG_LIKELIHOOD, Capability.RECONSTRUCT, Capability.COMPLETE))
+    test = load_split(dataset, "test", data_root).images if needs_test else None
+    if model.has(Capability.LOG_LIKELIHOOD):
+        # The door's check again, on the trained model: a density that training pushed above the 8-bit
+        # likelihood's 0 fails here in a second, before sampling and the sample metrics take their minutes.
+        precheck_likelihood(model, test[:PRECHECK_IMAGES], seed, finite=False)
+
+    warnings = _small_n_warning(n_samples)
     rates: list[float] = []
     with _Timer(timings, "sampling"):
         batch = n_samples if model.sample_in_one_call else config.sample_batch_size
@@ -163,14 +182,11 @@ def evaluate_model(
         inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
     )
 
-    needs_test = any(model.has(c) for c in (Capability.LOG_LIKELIHOOD, Capability.RECONSTRUCT, Capability.COMPLETE))
-    test = load_split(dataset, "test", data_root).images if needs_test else None
-
     if model.has(Capability.LOG_LIKELIHOOD):
         images = test if nll_images is None else test[:nll_images]
         with _Timer(timings, "likelihood"):
             _seed_model_calls(seed)
-            ll = _likelihood(model, images, device, progress)
+            ll = _likelihood(model, images, seed, device, progress)
         bad = int((~torch.isfinite(ll)).sum())
         if bad:
             _set_null(metrics, reasons, (KEY_NLL_BPD, KEY_NLL_BPD_STDERR),
@@ -178,6 +194,9 @@ def evaluate_model(
         else:
             summary = nll_summary(ll)
             metrics.update(summary)
+            unit_warning = implausible_bpd(summary[KEY_NLL_BPD])
+            if unit_warning:
+                warnings.append(unit_warning)
             if summary[KEY_NLL_BPD_STDERR] is None:
                 reasons[KEY_NLL_BPD_STDERR] = "one test image: no standard error"
         metrics[KEY_NLL_IS_BOUND] = bool(model.likelihood_is_bound)
@@ -200,4 +219,4 @@ def evaluate_model(
     else:
         _set_null(metrics, reasons, COMPLETION_KEYS, f"{model_name} does not declare COMPLETE")
 
-    return EvalResult(metrics, reasons, samples, timings, extractor_info, _small_n_warning(n_samples))
+    return EvalResult(metrics, reasons, samples, timings, extractor_info, warnings)

@@ -3,9 +3,10 @@
 Per model: its role, seeds, status counts, images seen, the code revisions of its runs,
 and every numeric metric's values over the seeds that ended ``ok`` (``capped``,
 ``diverged`` and ``failed`` runs are counted, never averaged) (flags such as ``nll_is_bound`` and
-missing or non-finite values are left out). The leaderboard shows means, standard
-deviations and significance from these values; ``genbench check`` compares the
-means. Both read the same numbers, so they cannot disagree about a model.
+missing or non-finite values are left out; whether the mean NLL is a bound is kept
+beside them). The leaderboard shows means, standard deviations and significance from
+these values; ``genbench check`` compares the means. Both read the same numbers, so
+they cannot disagree about a model.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class ModelSummary:
     budget_kinds: set[str] = field(default_factory=set)
     revisions: set[str] = field(default_factory=set)  # short git hash of every run, "-dirty" kept; "unknown" if none
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> values over ok seeds
+    # Whether the mean nll_bpd of the ok seeds is a bound: None without one, True if any seed's is (a mean
+    # of upper bounds and exact values bounds the mean of the exact values, and is no more than a bound).
+    nll_is_bound: bool | None = None
 
     def n(self, key: str) -> int:
         return len(self.values.get(key, ()))
@@ -52,6 +56,12 @@ def _role(rec: RunRecord) -> Role:
         return Role(rec.model.get("role", Role.COMPETITOR.value))
     except ValueError:
         return Role.COMPETITOR
+
+
+def _is_bound(rec: RunRecord) -> bool:
+    """Whether ``rec``'s nll_bpd is a bound: its metric ``nll_is_bound``, else its model's ``likelihood_is_bound``."""
+    flag = rec.metrics.get("nll_is_bound", rec.model.get("likelihood_is_bound"))
+    return flag is True
 
 
 def _number(value: Any) -> float | None:
@@ -96,4 +106,6 @@ def aggregate(records: list[RunRecord]) -> dict[str, ModelSummary]:
             number = _number(value)
             if number is not None:
                 summary.values.setdefault(key, []).append(number)
+        if _number(rec.metrics.get("nll_bpd")) is not None:
+            summary.nll_is_bound = bool(summary.nll_is_bound) or _is_bound(rec)
     return dict(sorted(out.items()))

@@ -16,7 +16,16 @@ from genbench.report.aggregate import ModelSummary, aggregate
 from genbench.report.plots import _loss_curves, _plot, _png_data_uri
 from genbench.report.rank_agreement import RankAgreement
 from genbench.report.significance import Significance
-from genbench.report.table import PREFERRED_ORDER, PRIMARY, THIS_FOLDER, _footnotes, _label, _tables, fmt
+from genbench.report.table import (
+    PREFERRED_ORDER,
+    PRIMARY,
+    THIS_FOLDER,
+    _footnotes,
+    _label,
+    _tables,
+    fmt,
+    nll_marks,
+)
 from genbench.results import STATUSES, RunRecord, utc_now
 
 
@@ -47,8 +56,11 @@ def _details_html(model: str, anchor: str, summary: ModelSummary, records: list[
         per_seed = " · ".join(
             f'<span class="v">seed {r.seed}: {esc(fmt(float(r.metrics[key]), math.nan, 1))}</span>'
             for r in ok if isinstance(r.metrics.get(key), (int, float)) and not isinstance(r.metrics[key], bool))
+        cell = fmt(summary.mean(key), summary.std(key), summary.n(key))
+        if key == "nll_bpd":
+            cell += nll_marks(summary.nll_is_bound, summary.mean(key))
         rows.append(f'<tr><td class="name">{esc(_label(key, meta))}</td>'
-                    f'<td class="num">{_number_html(fmt(summary.mean(key), summary.std(key), summary.n(key)))}</td>'
+                    f'<td class="num">{_number_html(cell)}</td>'
                     f'<td class="seeds">{per_seed}</td></tr>')
     table = ('<table class="detail"><thead><tr><th class="name">metric</th><th>mean ± std</th>'
              '<th class="name">per ok seed</th></tr></thead>'
@@ -99,10 +111,13 @@ def _folder_html(folder: str, short: Mapping[str, str]) -> str:
 
 
 def _number_html(cell: str) -> str:
-    """A ``mean ± std`` cell that may wrap before the ``±`` (and nowhere else) when a table is tight."""
-    mean, sep, std = cell.partition(" ± ")
-    return f'<span class="v">{html.escape(mean)}</span>' + (f' <span class="v">± {html.escape(std)}</span>'
-                                                            if sep else "")
+    """A ``mean ± std`` cell that may wrap before the ``±`` and before a mark such as ``(bound)`` (and within
+    the mark), never inside a number, when a table is tight."""
+    number, marked, mark = cell.partition(" (")
+    mean, sep, std = number.partition(" ± ")
+    return (f'<span class="v">{html.escape(mean)}</span>' + (f' <span class="v">± {html.escape(std)}</span>'
+                                                             if sep else "")
+            + (f" <span>({html.escape(mark)}</span>" if marked else ""))
 
 
 def _header_html(label: str) -> str:
@@ -138,7 +153,7 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
                     text = f'<a href="#{anchors[cell]}">{text}</a>'
                 elif h == "from" and cell != THIS_FOLDER:
                     text = _folder_html(cell, short)
-                elif cls == "num" and " ± " in cell:
+                elif cls == "num" and (" ± " in cell or " (" in cell):
                     text = _number_html(cell)
                 tds.append(f'<td class="{cls}">{text}</td>')
             body.append("<tr>" + "".join(tds) + "</tr>")

@@ -7,8 +7,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from genbench.likelihood_contract import PLAUSIBLE_BPD, bpd_mark
 from genbench.metrics import metric_specs
 from genbench.metrics.spec import MetricSpec
 from genbench.protocol import Role
@@ -43,8 +45,10 @@ ROLE_NOTES = {
     Role.MEMORIZER: "training images returned verbatim: good FID, caught by copy_fraction and copy_ct_p",
     Role.FLOOR: "each pixel on its own: a likelihood model that learns anything should beat its NLL",
 }
+# Per model, beside nll_bpd: whether its mean is a bound, and the likely unit mistake of an implausible one.
+NLL_FLAGS = ("nll_is_bound", "nll_bpd_implausible")
 _BASE = ("model", "role", "compared_from", "seeds", "images_seen", "budget_kind", "revisions",
-         *(f"n_{s}" for s in STATUSES))
+         *(f"n_{s}" for s in STATUSES), *NLL_FLAGS)
 THIS_FOLDER = "this folder"  # the "from" column of a leaderboard's own rows, beside compared ones
 
 
@@ -60,6 +64,16 @@ def fmt(mean: float, std: float, n: int) -> str:
     if n > 1 and std is not None and not math.isnan(std):
         text += f" ± {std:.{digits}f}"
     return text
+
+
+def nll_marks(is_bound: Any, mean: float) -> str:
+    """What follows a mean nll_bpd in a table: `` (bound)``, the likely unit mistake of an implausible
+    value (`` (> 8: bits instead of nats?)``), both, or nothing."""
+    marks = ["bound"] if isinstance(is_bound, (bool, np.bool_)) and is_bound else []
+    mark = bpd_mark(mean)
+    if mark:
+        marks.append(mark)
+    return f" ({'; '.join(marks)})" if marks else ""
 
 
 def significance(summaries: dict[str, ModelSummary]) -> dict[str, Significance]:
@@ -103,6 +117,8 @@ def leaderboard_frame(records: list[RunRecord], tests: dict[str, Significance] |
             "images_seen": math.fsum(s.images_seen) / len(s.images_seen) if s.images_seen else float("nan"),
             "budget_kind": ",".join(sorted(s.budget_kinds)),
             "revisions": " ".join(sorted(s.revisions)),
+            "nll_is_bound": s.nll_is_bound,
+            "nll_bpd_implausible": bpd_mark(s.mean("nll_bpd")),
         }
         for key in sorted(k for k in s.values if k not in HIDDEN):
             entry[key] = s.mean(key)
@@ -164,7 +180,8 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
                       "—" if pd.isna(row["images_seen"]) else f"{int(row['images_seen']):,}"]
             for m in metrics:
                 n = row.get(f"{m}_n")
-                cells.append(fmt(row[m], row.get(f"{m}_std", float("nan")), 0 if pd.isna(n) else int(n)))
+                cell = fmt(row[m], row.get(f"{m}_std", float("nan")), 0 if pd.isna(n) else int(n))
+                cells.append(cell + nll_marks(row["nll_is_bound"], row[m]) if m == "nll_bpd" and cell != "—" else cell)
                 if competitors and m in grouped:
                     cells.append(row.get(f"{m}_group") or "—")
             if ranked:
@@ -198,6 +215,12 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance], agreement: R
             notes.append(f"No significance for {metric}: it needs at least two competitors with two or more ok seeds.")
     if agreement is not None:
         notes.append(describe_agreement(agreement))
+    if len(board) and "nll_bpd" in ordered_metrics(board):
+        low, high = PLAUSIBLE_BPD
+        notes.append("`nll_bpd`: `(bound)` marks an upper bound on the NLL (an ELBO, IWAE or variational bound, or "
+                     "uniform dequantization), not an exact value: a bound below an exact NLL shows the bounded model "
+                     f"is better, one above it shows nothing. A mean outside [{low:g}, {high:g}] bits/dim is kept and "
+                     "marked with the likely unit mistake (each run's record names it in `warnings`).")
     if len(board) and "copy_ct_p" in ordered_metrics(board):
         notes.append("`copy_ct_p`: one-sided p-value of Meehan et al.'s data-copying test (C_T): small when the "
                      "samples sit closer to the training set than fresh test images do. Samples crowded into a few "

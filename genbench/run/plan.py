@@ -39,7 +39,7 @@ from genbench.run.task import (
     save_grid,
 )
 from genbench.run.train import CHECKPOINT_NAME
-from genbench.suite import ModelEntry, Suite, load_suite
+from genbench.suite import Suite, load_suite
 from genbench.term import text
 from genbench.validation import expect_seeds
 
@@ -85,15 +85,11 @@ def plan_runs(
         for name in wanted:
             if name not in known:
                 get_generator(name)  # raises with the valid names if it is not registered at all
-        entries = [e for e in entries if e.name in wanted] + [
-            ModelEntry(name, suite.default_budget) for name in wanted if name not in known
-        ]
+        entries = [e for e in entries if e.name in wanted] + [suite.entry_for(name) for name in wanted
+                                                              if name not in known]
     entries = [e for e in entries if e.name not in extra_names]  # a --model class replaces a namesake
     classes = [(e, get_generator(e.name)) for e in entries]
-    for cls in extra_models:
-        entry = suite.model(cls.name)
-        classes.append((ModelEntry(cls.name, entry.budget if entry else suite.default_budget,
-                                   dict(entry.settings) if entry else {}, entry.tiny if entry else False), cls))
+    classes += [(suite.entry_for(cls.name), cls) for cls in extra_models]
     set_overrides = dict(set_overrides or {})
     names = {cls.name for _, cls in classes}
     for target in set_overrides:

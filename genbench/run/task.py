@@ -33,8 +33,9 @@ from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.files.atomic import atomic_write_bytes
+from genbench.likelihood_contract import PRECHECK_IMAGES, precheck_likelihood
 from genbench.metrics import metric_specs
-from genbench.protocol import Generator, RunContext
+from genbench.protocol import Capability, Generator, RunContext
 from genbench.results import (
     RUN_FILE,
     RunRecord,
@@ -315,6 +316,11 @@ def _train_and_evaluate(
     t0 = time.perf_counter()
     precheck_sampling(model, spec.seed)  # a wrong shape or range fails now, not after the budget
     record.timings["sample_check_seconds"] = round(time.perf_counter() - t0, 3)
+    if model.has(Capability.LOG_LIKELIHOOD):  # so does a likelihood in the wrong shape or units
+        t0 = time.perf_counter()
+        test_images = load_split(spec.suite.dataset, "test", spec.data_root).images[:PRECHECK_IMAGES]
+        precheck_likelihood(model, test_images, spec.seed)
+        record.timings["likelihood_check_seconds"] = round(time.perf_counter() - t0, 3)
     batch = train_split.images[: int(config.batch_size)].to(device)
     flops_per_image = train_flops_per_image(model, batch)
     result = train(

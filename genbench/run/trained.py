@@ -25,6 +25,9 @@ def _generator_class(run_dir: Path, name: str, class_path: str, model_file: str 
         cls = load_generator_from_file(spec)
         if cls.name != name:
             raise ConfigError(f"{spec} is generator {cls.name!r}, but {run_dir} trained {name!r}")
+        if class_name and cls.__qualname__ != class_name:  # a sibling class sharing the name is other code
+            raise ConfigError(f"{spec} is class {cls.__qualname__}, but {run_dir} trained class {class_name}: "
+                              f"pass model_file='{spec.rpartition(':')[0]}:{class_name}'")
         return cls
     generator_names()  # loads the built-in and entry-point generators
     cls = GENERATORS.get(name)

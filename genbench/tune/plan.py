@@ -16,7 +16,7 @@ from genbench.files.atomic import atomic_write_text
 from genbench.protocol import Generator, Role
 from genbench.results import git_hash
 from genbench.run.budget import Budget, parse_budget_overrides
-from genbench.suite import ModelEntry, Suite, load_suite
+from genbench.suite import Suite, load_suite
 from genbench.tune.search_space import (
     Distribution,
     describe_distribution,
@@ -138,7 +138,7 @@ def plan_tune(
     tasks = []
     for name in names:
         cls = extra.get(name) or get_generator(name)
-        entry = suite_obj.model(name) or ModelEntry(name, suite_obj.default_budget)
+        entry = suite_obj.entry_for(name)
         if cls.role is not Role.COMPETITOR:
             raise ConfigError(f"{name} is a reference row ({cls.role.value}), not a competitor: it is not tuned")
         base = {**(cls.tiny_config if entry.tiny else {}), **entry.settings}

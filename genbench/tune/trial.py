@@ -75,7 +75,7 @@ def validation_score(model: Generator, task: TrialTask, device: torch.device) ->
         n = task.suite.eval.nll_images
         images = images if n is None else images[:n]
         _seed_model_calls(task.seed)
-        ll = _likelihood(model, images, device, None)
+        ll = _likelihood(model, images, task.seed, device, None)
         return nll_summary(ll)[KEY_NLL_BPD] if bool(torch.isfinite(ll).all()) else None
     n = task.suite.eval.n_samples
     samples = _sample(model, n, task.seed, device, n if model.sample_in_one_call else EvalConfig().sample_batch_size,

@@ -13,7 +13,6 @@ import numpy as np
 
 from genbench.data.splits import FIT, VALIDATION, VALIDATION_SIZE
 from genbench.files.atomic import atomic_write_bytes, atomic_write_text
-from genbench.suite import ModelEntry
 from genbench.tune.plan import CURVE_FILE, PLOT_FILE, TRIALS_FILE, TunePlan
 
 BOOTSTRAP_REPS = 1000  # resamples behind each point of the expected-best curve
@@ -139,7 +138,7 @@ def write_tuned_suite(plan: TunePlan, results: dict[str, list[dict[str, Any]]]) 
     ev = dataclasses.asdict(suite.eval)
     lines += ["", "[eval]", *(f"{k} = {_toml(v)}" for k, v in ev.items() if v is not None)]
     for task, best in chosen:
-        entry = suite.model(task.model) or ModelEntry(task.model, suite.default_budget)
+        entry = suite.entry_for(task.model)
         settings = {**entry.settings, **best["config"]}
         trials_file = (plan.model_dir(task.model) / TRIALS_FILE).as_posix()
         lines += [
