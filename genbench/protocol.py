@@ -46,7 +46,7 @@ class RunContext:
     """What the harness tells a generator about its run before training.
 
     ``data_root`` is the run's data folder as given (None: ``$GENBENCH_DATA`` or the
-    cache); read data through :func:`genbench.data.splits.split_images` with it.
+    cache); read data through ``genbench.data.splits.split_images`` with it.
     """
 
     dataset: str
@@ -93,11 +93,11 @@ class Generator(nn.Module):
     - ``sample(n, generator) -> [n,1,28,28] float in [0,1]``, drawing every random
       number from ``generator`` (a ``torch.Generator`` on the model's device); checked
       on a fresh model before training and on every batch after, never clamped
-      beyond float rounding (:mod:`genbench.sample_contract`);
+      beyond float rounding (``genbench.sample_contract``);
     - with LOG_LIKELIHOOD: ``log_likelihood(x uint8 [B,1,28,28]) -> [B]`` float, the log-probability
       of the 8-bit values in nats per image, at most 0 (a lower bound when ``likelihood_is_bound``);
       an optional ``generator`` parameter receives a ``torch.Generator`` for its noise
-      (:mod:`genbench.likelihood_contract`, checked like ``sample``);
+      (``genbench.likelihood_contract``, checked like ``sample``);
     - with RECONSTRUCT: ``reconstruct(x uint8) -> [B,1,28,28] float in [0,1]``;
     - with COMPLETE: ``complete(x uint8, known_rows, generator)`` -> images whose
       first ``known_rows`` rows equal ``x``'s and the rest are sampled.

@@ -153,7 +153,7 @@ class RunRecord:
     write into a results folder under git from a checkout with uncommitted changes
     (``git_hash`` then ends in ``-dirty``). Schema history: 1, the first release; 2 adds
     ``executor`` (taking over ``resumed_from_step``) and ``warnings``; 3 adds status
-    ``capped`` (:func:`cap_reason`; a record of schema 1 or 2 that ended ``ok`` with a capped
+    ``capped`` (``genbench.results.cap_reason``; a record of schema 1 or 2 that ended ``ok`` with a capped
     budget is read as ``capped``) and ``executor.allow_dirty``.
     """
 

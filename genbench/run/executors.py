@@ -75,7 +75,7 @@ def _task(spec: RunSpec, queue: Any, evaluator: Evaluator | None) -> dict[str, A
 
 
 class Executor(Protocol):
-    """Schedules runs; each run itself is :func:`genbench.run.task.execute_run`, wherever it executes."""
+    """Schedules runs; each run itself is ``genbench.run.task.execute_run``, wherever it executes."""
 
     def resolve_device(self, device: str) -> str:
         """``--device`` as the device every run will use (``auto`` resolved where the runs execute)."""

@@ -257,10 +257,10 @@ def run_suite(
     ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
     sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
     the same suite version, e.g. the committed ``results/mnist-small``) join the
-    leaderboard without being rerun (:mod:`genbench.report.compare`); they are checked before
+    leaderboard without being rerun (``genbench.report.compare``); they are checked before
     anything trains. ``budget`` (``--budget``) replaces every model's whole budget.
     A results folder inside a git work tree is refused when genbench runs from a checkout
-    with uncommitted changes, unless ``allow_dirty`` (:func:`check_clean_revision`). When the
+    with uncommitted changes, unless ``allow_dirty`` (``check_clean_revision``). When the
     machine is busy at the start, a warning goes to ``console`` and into every record.
     """
     if executor not in EXECUTORS:

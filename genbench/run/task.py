@@ -217,7 +217,7 @@ def execute_run(
 ) -> RunRecord:
     """Train and evaluate one (model, seed); write ``run.json`` (and grid, samples, log) and return the record.
 
-    Takes the run folder's lock first (:class:`RunLockedError` if another process holds
+    Takes the run folder's lock first (``genbench.run.lock.RunLockedError`` if another process holds
     it), continues from the folder's checkpoint if there is one, and records a model's
     own errors as status ``failed`` instead of raising them. Raises only for what no
     record can describe: a held lock, an unusable spec, or a record that cannot be written.

@@ -52,14 +52,14 @@ def load_run(
     The model is rebuilt as the run built it: its class, the config in ``run.json``,
     ``setup`` with the run's dataset (and ``data_root``, None: ``$GENBENCH_DATA`` or the
     cache), then the weights of ``checkpoint.pt``, checked against the record's model,
-    config and seed (:func:`genbench.run.train.load_trained_run`).
+    config and seed (``genbench.run.train.load_trained_run``).
 
     ``model_file``: for a run of a ``--model file.py:Class`` plug-in, the file the class
     comes from (``file.py``, or ``file.py:Class``); it is imported the way ``--model``
     does. Registered generators need none. Returns the model only; the run's record is
     ``genbench.results.read_run_record(run_dir / "run.json")``.
 
-    Raises :class:`~genbench.errors.GenbenchError` subclasses with one-line messages.
+    Raises ``genbench.errors.GenbenchError`` subclasses with one-line messages.
     """
     from genbench.results import RUN_FILE, read_run_record
     from genbench.run.train import load_trained_run
