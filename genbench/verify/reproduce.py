@@ -436,12 +436,13 @@ def reproduce_runs(
     show_progress: bool = True,
 ) -> list[RerunVerdict]:
     """Rerun the chosen records of the suite folder ``results_dir`` with the current code; a
-    :class:`RerunVerdict` each.
+    `RerunVerdict` each, judged as `compare_records` says (identical, within tolerance,
+    consistent with the folder's committed seeds, or different).
 
     ``out``: where the reruns go (``OUT/SUITE/MODEL/seedK``), kept; by default a temporary
     folder, removed afterwards. ``tolerances``: ``--tol`` text or parsed tolerances.
-    ``suite``: the suite (name, file or :class:`Suite`) when the records' own source is not
-    found here. Raises :class:`GenbenchError` (one line) for unusable input, before anything trains.
+    ``suite``: the suite (name, file or `Suite`) when the records' own source is not
+    found here. Raises `GenbenchError` (one line) for unusable input, before anything trains.
     """
     tols = validate_tolerances(parse_tolerances(tolerances) if isinstance(tolerances, str) else tolerances)
     console = console or Console(stderr=True)
