@@ -8,7 +8,10 @@ edit applied exactly once, trains the affected models of the gated suite with th
 (`genbench run --suite gate --models ... --seeds 0`, in a fresh process whose imports are
 asserted to come from the copy), and runs `genbench check --models ...` against the
 committed baseline. A mutation is *caught* when check exits 1 naming every affected model.
-The table (markdown and JSON) goes to DIR, with the metrics each catch came from.
+Each mutated run is also judged as `genbench reproduce` judges a rerun of the committed
+seed-0 record (``--records``, default results/gate): it must read ``different``, not
+``consistent``. The table (markdown and JSON) goes to DIR, with the metrics each catch
+came from.
 
 The bugs are of the kind that ship: an optimizer that never steps, a learning rate off by
 1,000, a term dropped from a loss, an autoregressive model that sees the pixel it predicts,
@@ -96,6 +99,25 @@ def apply(m: Mutation, root: Path) -> None:
     path.write_text(text.replace(m.old, m.new))
 
 
+def reproduce_verdicts(records_dir: Path, runs_dir: Path, models: tuple[str, ...]) -> dict[str, str]:
+    """Per model, `genbench reproduce`'s verdict for the mutated run as a rerun of the committed seed-0 record."""
+    from genbench.results import read_run_record
+    from genbench.verify.reproduce import compare_records, load_records, seed_values_by_model
+
+    out = {}
+    for model in models:
+        committed = [rec for _, rec in load_records(records_dir, [model])]
+        recorded = next(rec for rec in committed if rec.seed == 0)
+        path = runs_dir / model / "seed0" / "run.json"
+        if not path.exists():
+            out[model] = "no rerun record"
+            continue
+        verdict, *_ = compare_records(recorded, read_run_record(path),
+                                      seed_values=seed_values_by_model(committed)[model])
+        out[model] = str(verdict)
+    return out
+
+
 def genbench(root: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`genbench ARGS` with the code under ``root`` (asserted: an editable install must not shadow it)."""
     code = ("import sys, genbench, genbench_baselines\n"
@@ -113,6 +135,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated mutation names (default: all)")
     parser.add_argument("--baseline", type=Path, default=REPO / "results" / "baselines" / "gate.json")
     parser.add_argument("--suite", default="gate")
+    parser.add_argument("--records", type=Path, default=REPO / "results" / "gate",
+                        help="committed records of the suite, for the reproduce verdict of each mutated run")
     args = parser.parse_args()
     chosen = [m for m in MUTATIONS if not args.only or m.name in args.only.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -136,19 +160,24 @@ def main() -> None:
         failing = [c for c in payload.get("comparisons", [])
                    if c["verdict"] in ("regressed", "improved", "work changed")]
         caught = check.returncode == 1 and set(m.models) <= set(payload.get("failed_models", []))
+        reproduce = reproduce_verdicts(args.records, runs / args.suite, m.models)
         rows.append({**asdict(m), "run_exit": run.returncode, "check_exit": check.returncode, "caught": caught,
+                     "reproduce": reproduce,
                      "flagged": [f"{c['model']} {c['metric']} {c['verdict']} ({c['baseline']:.4g} -> {c['value']:.4g})"
                                  for c in failing if c["value"] is not None],
                      "seconds": round(time.monotonic() - started, 1),
                      "error": (run.stderr.strip().splitlines() or [""])[-1] if run.returncode not in (0,) else None})
         print(f"{m.name}: {'caught' if caught else 'NOT caught'} (run exit {run.returncode}, check exit "
-              f"{check.returncode}, {len(failing)} comparisons failed, {rows[-1]['seconds']} s)", flush=True)
+              f"{check.returncode}, {len(failing)} comparisons failed; reproduce: {reproduce}; "
+              f"{rows[-1]['seconds']} s)", flush=True)
         (args.out / "mutations.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = ["| mutation | bug | models | caught | flagged by (first 4) |", "|---|---|---|---|---|"]
+    lines = ["| mutation | bug | models | caught by check | flagged by (first 4) | reproduce of seed 0 |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         flagged = "; ".join(r["flagged"][:4]) + (f"; +{len(r['flagged']) - 4} more" if len(r["flagged"]) > 4 else "")
+        verdicts = ", ".join(f"{k}: {v}" for k, v in r["reproduce"].items())
         lines.append(f"| `{r['name']}` | {r['bug']} | {', '.join(r['models'])} | "
-                     f"{'yes' if r['caught'] else '**no**'} | {flagged or (r['error'] or '—')} |")
+                     f"{'yes' if r['caught'] else '**no**'} | {flagged or (r['error'] or '—')} | {verdicts} |")
     score = sum(r["caught"] for r in rows)
     lines.append(f"\n{score} of {len(rows)} caught.")
     (args.out / "mutations.md").write_text("\n".join(lines) + "\n")
