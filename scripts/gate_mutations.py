@@ -135,6 +135,9 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated mutation names (default: all)")
     parser.add_argument("--baseline", type=Path, default=REPO / "results" / "baselines" / "gate.json")
     parser.add_argument("--suite", default="gate")
+    parser.add_argument("--cpus-per-run", type=int, default=None, help="torch threads of the mutated runs")
+    parser.add_argument("--check-only", action="store_true",
+                        help="judge the mutated runs already in DIR again (e.g. against a refreshed baseline)")
     parser.add_argument("--records", type=Path, default=REPO / "results" / "gate",
                         help="committed records of the suite, for the reproduce verdict of each mutated run")
     args = parser.parse_args()
@@ -149,10 +152,14 @@ def main() -> None:
             copy_code(root)
             apply(m, root)
             runs = args.out / m.name
-            shutil.rmtree(runs, ignore_errors=True)
             models = ",".join(m.models)
-            run = genbench(root, "run", "--suite", args.suite, "--models", models, "--seeds", "0",
-                           "--out", str(runs), "--no-progress", env=env)
+            if args.check_only:
+                run = subprocess.CompletedProcess([], 0 if (runs / args.suite).is_dir() else 1, "", "no runs in DIR")
+            else:
+                shutil.rmtree(runs, ignore_errors=True)
+                threads = ["--cpus-per-run", str(args.cpus_per_run)] if args.cpus_per_run else []
+                run = genbench(root, "run", "--suite", args.suite, "--models", models, "--seeds", "0",
+                               "--out", str(runs), "--no-progress", *threads, env=env)
             check_json = args.out / f"{m.name}.check.json"
             check = genbench(root, "check", str(runs / args.suite), "--baseline", str(args.baseline.resolve()),
                              "--models", models, "--json", str(check_json), env=env)
