@@ -105,6 +105,8 @@ def reproduce_verdicts(records_dir: Path, runs_dir: Path, models: tuple[str, ...
     from genbench.verify.reproduce import compare_records, load_records, seed_values_by_model
 
     out = {}
+    if not records_dir.is_dir():
+        return {model: f"no committed records in {records_dir}" for model in models}
     for model in models:
         committed = [rec for _, rec in load_records(records_dir, [model])]
         recorded = next(rec for rec in committed if rec.seed == 0)
