@@ -41,7 +41,7 @@ METRIC_KINDS: dict[str, MetricKind] = {k.name: k for k in (
     MetricKind("score", "an unbounded score (IS, density, PSNR)", relative=True, floor=0.05),
     MetricKind("fraction", "a bounded share in [0, 1] (precision, recall, coverage, SSIM)", relative=False,
                floor=0.03),
-    MetricKind("count", "a count of classes", relative=False, floor=1.0),
+    MetricKind("count", "a count of classes", relative=False, floor=2.0),
     MetricKind("likelihood", "bits per dimension", relative=False, floor=0.01),
     MetricKind("work", "a deterministic work count (parameters, FLOPs per image): compared exactly",
                relative=False, exact=True),
