@@ -86,6 +86,25 @@ def test_state_dict_carries_the_ema_weights_used_for_sampling() -> None:
     assert torch.equal(a, restored.sample(5, torch.Generator().manual_seed(0)))
 
 
+def test_sampling_reads_the_ema_weights_only() -> None:
+    """Samples come from the EMA network: changing the raw network leaves them as they were, changing the
+    EMA does not. At the gate suite's short budget raw weights sample as well as the EMA (the metric gate
+    cannot tell them apart: results/baselines/README.md), so this is the guard against sampling the wrong ones."""
+    model = _tiny()
+    for step in range(3):
+        model.train_step(_digit_like_batch(), step)
+    model.eval()
+    before = model.sample(4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.normal_(0.0, 0.5)
+    assert torch.equal(before, model.sample(4, torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        for p in model.ema.parameters():
+            p.normal_(0.0, 0.5)
+    assert not torch.equal(before, model.sample(4, torch.Generator().manual_seed(0)))
+
+
 def test_schedule_closed_forms_match_direct_computation() -> None:
     config = make_config(DDPM, {"num_timesteps": 40})
     s = NoiseSchedule(_betas(config))
