@@ -177,3 +177,73 @@ def test_no_page_of_the_site_shows_a_raw_sphinx_role(site):
             where = anchors[-1] if anchors else ""
             found.append(f"{page.relative_to(site)} {where}: {html[match.start():match.end() + 40]!r}")
     assert not found, "\n".join(found)
+
+
+# --- the CLI reference page -----------------------------------------------------------------------------
+
+
+def _commands(group: click.Command, path: str = "genbench") -> dict[str, click.Command]:
+    """Every command of the CLI by its full path ("genbench baseline save"), groups included."""
+    found = {path: group}
+    for name, sub in getattr(group, "commands", {}).items():
+        found.update(_commands(sub, f"{path} {name}"))
+    return found
+
+
+def _sections(html: str) -> dict[str, str]:
+    """The text of each command's section of the built cli.html, by heading id ("genbench-baseline-save")."""
+    import html as html_lib
+
+    parts = re.split(r'<h[2-6] id="(genbench[\w-]*)"', html)
+    return {anchor: html_lib.unescape(re.sub(r"<[^>]+>", "", body)) for anchor, body in zip(parts[1::2], parts[2::2],
+                                                                                            strict=True)}
+
+
+def _option_entry(section: str, opt: str) -> str:
+    """An option's entry in a rendered `--help` options list: its line and the indented lines that continue it."""
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(rf"\s+(?:-\w, )?{re.escape(opt)}\b", line))
+    entry = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("      ") or not line.strip():  # the next option, or the end of the list
+            break
+        entry.append(line)
+    return "\n".join(entry)
+
+
+def test_the_cli_reference_renders_every_command_with_its_required_options_marked(site):
+    from genbench.cli import main
+
+    page = _read(site / "cli.html")
+    text = re.sub(r"<[^>]+>", "", page)
+    # What mkdocs-click's table style printed for click 8.5's unset defaults and options without help.
+    assert "Sentinel" not in text and "N/A" not in text
+    overview = re.search(r"```text\n(.*?)```", _read(DOCS / "cli.md"), re.DOTALL).group(1)
+    assert max(map(len, overview.splitlines())) <= 92, "the overview is cut at the right edge of the page"
+    sections = _sections(page)
+    commands = _commands(main)
+    leaves = {path for path, cmd in commands.items() if not isinstance(cmd, click.Group)}
+    assert {"genbench tune", "genbench reproduce", "genbench check", "genbench speed"} <= leaves
+    for path, command in commands.items():
+        anchor = path.replace(" ", "-")
+        assert anchor in sections, f"{path} has no section in the CLI reference"
+        if path in leaves:
+            assert re.search(rf"^{re.escape(path)}\b", overview, re.MULTILINE), f"{path} is not in the overview"
+        for param in command.params:
+            if isinstance(param, click.Option) and param.required:
+                entry = _option_entry(sections[anchor], param.opts[0])
+                marks = re.findall(r"\[([^\]]*)\]\s*$", " ".join(entry.split()))  # click's closing [...; required]
+                assert marks and "required" in marks[0].split("; "), f"{path} {param.opts[0]} not marked:\n{entry}"
+    # Help text with a '|' is shown whole (the table style cut it there).
+    assert "(N,H,W)|(N,1,H,W)" in sections["genbench-eval"]
+
+
+def test_eval_help_names_every_metrics_group():
+    from click.testing import CliRunner
+
+    from genbench.cli import main
+
+    shown = " ".join(CliRunner().invoke(main, ["eval", "--help"], terminal_width=200).output.split())
+    listed = shown.split("Sample-quality metrics to compute, comma-separated (the others are null): ")[1]
+    listed = re.sub(r"\([^)]*\)", "", listed.split(".")[0])
+    assert [g.strip() for g in listed.split(",")] == list(METRIC_GROUPS)

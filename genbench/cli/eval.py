@@ -30,6 +30,14 @@ from genbench.metrics.eval_throughput import KEY_EVAL_IMAGES_PER_S
 from genbench.term import plain
 
 DATASET_CHOICES = dataset_names()
+# What each --metrics group adds, for --help (built from METRIC_GROUPS, so it cannot leave a
+# group out: a group missing here is a KeyError at import).
+GROUP_HELP = {
+    "fid": "", "fid_ci": "FID's bootstrap interval", "kid": "", "is": "",
+    "prdc": "precision/recall/density/coverage", "confident_fraction": "",
+    "fid_inf": "FID at infinitely many samples", "classes": "classes_covered, class_kl, fid_intra",
+    "copy": "copy_fraction", "ssl": "fid_ssl, precision_ssl, recall_ssl", "copy_test": "copy_ct, copy_ct_p",
+}
 
 
 def _parse_groups(value: str) -> frozenset[str]:
@@ -96,12 +104,11 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
 @click.option("--n", "n_max", type=click.IntRange(min=2), default=None,
               help="Score only the first N images (in file-name order); without --reference, later files are "
                    "not read and arrays only as far as needed.")
-@click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default=True,
+@click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default="all of them",
               callback=lambda ctx, param, value: _parse_groups(value),
-              help="Sample-quality metrics to compute, comma-separated (the others are null): fid, "
-                   "fid_ci (FID's bootstrap interval), kid, is, prdc (precision/recall/density/coverage), "
-                   "confident_fraction, fid_inf (FID at infinitely many samples), classes (classes_covered, "
-                   "class_kl, fid_intra), copy (copy_fraction), copy_test (copy_ct, copy_ct_p).")
+              help="Sample-quality metrics to compute, comma-separated (the others are null): "
+                   + ", ".join(f"{group} ({GROUP_HELP[group]})" if GROUP_HELP[group] else group
+                               for group in METRIC_GROUPS) + ".")
 @click.option("--json", "json_path", default=None,
               help="Write the results JSON here (default ./eval.json; '-' prints it to stdout).")
 @click.option("--skip-bad", is_flag=True,
