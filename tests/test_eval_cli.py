@@ -246,6 +246,11 @@ def test_other_modes_and_sizes_are_converted_with_warnings(tmp_path, digits, dat
     assert "resized 1 file(s)" in result.stderr and "64x64" in result.stderr
     assert "alpha channel of 1 image" in result.stderr and "JPEG" in result.stderr
     record = json.loads(result.stdout)
+    # The colour and 16-bit files were converted, and eval says so as it says resizing.
+    assert ("samples: converted 4 file(s) to 8-bit gray: 16-bit gray scaled to 8-bit, round(v * 255 / 65535) "
+            "(1); P to gray by ITU-R 601-2 luma (1); RGB to gray by ITU-R 601-2 luma (1); RGBA to gray by "
+            "ITU-R 601-2 luma (1)") in record["warnings"]
+    assert "Warning: samples: converted 4 file(s) to 8-bit gray" in " ".join(result.stderr.split())
     assert record["n_samples"] == 5 and record["precision"] is None  # 5 samples: too few for k=5 radii
 
 

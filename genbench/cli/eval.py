@@ -122,8 +122,9 @@ def eval_command(samples_path, dataset, reference_path, features, inception_weig
     """Score generated images against a dataset's test split (FID, KID, IS, precision/recall, density/coverage).
 
     Images become 28x28 gray the way genbench's own samples are (see genbench.files.images):
-    colour -> ITU-R 601 luma, 16-bit -> scaled to 8-bit, other sizes -> bilinear resize
-    (with a warning). The input folder is never written to. Only regular files are
+    colour -> ITU-R 601 luma, 16-bit -> scaled to 8-bit, float arrays -> round(x * 255),
+    other sizes -> bilinear resize (a 32x32 set is shrunk, not cropped); each conversion
+    is named in a warning. The input folder is never written to. Only regular files are
     read, each within 30 s and a size limit (128 MiB for an image, 2 GiB for an array
     file and for an array's declared data).
     """
