@@ -252,3 +252,31 @@ def test_unchanged_code_on_another_processor_passes_the_gate():
     payload = json.loads(r.stdout)
     assert payload["regressions"] == payload["improvements"] == payload["work_changed"] == 0
     assert len(payload["comparisons"]) > 200
+
+
+def test_a_plug_in_class_is_the_same_class_from_any_folder_or_process(tmp_path):
+    """A --model file's module name carries a digest of its path; check compares the class without it."""
+    import subprocess
+    import sys
+
+    from genbench.registry import class_identity
+
+    def write(root, module):
+        write_run_record(root / "mine" / "seed0", {
+            "schema_version": 1, "model": {"name": "mine", "class": f"{module}.MyGAN"}, "seed": 0, "status": "ok",
+            "suite": {"name": "syn", "version": 1}, "metrics": {"fid": 10.0}})
+
+    write(tmp_path / "base", "genbench_user_my_gan_5409485084910653894")  # an older, per-process suffix
+    save_baseline(tmp_path / "base", tmp_path / "b.json")
+    write(tmp_path / "now", "genbench_user_my_gan_0123abcd0123abcd")
+    assert _verdicts(compare(tmp_path / "now", tmp_path / "b.json")[0]) == {("mine", "fid"): "held"}
+    write(tmp_path / "other", "genbench_user_other_0123abcd0123abcd")  # another file: another class
+    with pytest.raises(InputError, match="made with another class than the baseline"):
+        compare(tmp_path / "other", tmp_path / "b.json")
+    assert class_identity("genbench_baselines.dcgan.DCGAN") == "genbench_baselines.dcgan.DCGAN"
+    # The module name of one file is the same in every process (Python salts str hashes per process).
+    code = ("from genbench.registry import load_generator_from_file as f; "
+            "print(f('examples/my_gan.py:MyGAN').__module__)")
+    names = {subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True,
+                            text=True, check=True).stdout for _ in range(2)}
+    assert len(names) == 1 and names.pop().startswith("genbench_user_my_gan_")
