@@ -64,12 +64,17 @@ def _bomb_png() -> bytes:
     return bytes(data)
 
 
-def test_eval_folder_writes_json_in_cwd_not_in_input(tmp_path, digits, data_root):
+def test_eval_writes_json_where_asked_and_never_in_input(tmp_path, digits, data_root):
     samples = _folder(tmp_path / "samples", digits[:40])
     before = sorted(os.listdir(samples))
     work = tmp_path / "work"
     work.mkdir()
-    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root], cwd=work)
+    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root, "--metrics", "fid"],
+                  cwd=work)
+    assert result.exit_code == 0, result.stderr
+    assert os.listdir(work) == [] and "fid" in result.stdout  # as every command: JSON only when --json asks
+    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root, "--json", "eval.json"],
+                  cwd=work)
     assert result.exit_code == 0, result.stderr
     assert sorted(os.listdir(samples)) == before  # the input folder is only read
     record = json.loads((work / "eval.json").read_text())
