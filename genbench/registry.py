@@ -9,8 +9,10 @@ registered in :mod:`genbench.metrics.spec`.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +26,20 @@ from genbench.validation import (
 )
 
 GENERATORS: dict[str, type[Generator]] = {}
+PLUGIN_MODULE_PREFIX = "genbench_user_"  # the module of a --model file: genbench_user_<stem>_<path digest>
+_PLUGIN_SUFFIX = re.compile(rf"^({PLUGIN_MODULE_PREFIX}.+)_[0-9a-f]+(\.[^.]+)$")
+
+
+def class_identity(class_path: str | None) -> str | None:
+    """A record's ``model.class`` without the folder a ``--model`` file was loaded from.
+
+    ``genbench_user_my_gan_<digest>.MyGAN`` -> ``genbench_user_my_gan.MyGAN``: the same file's
+    class trained in another checkout or on another machine is the same class to compare with.
+    Built-in and entry-point classes are returned unchanged.
+    """
+    if not isinstance(class_path, str):
+        return class_path
+    return _PLUGIN_SUFFIX.sub(r"\1\2", class_path)
 
 G = TypeVar("G", bound=type)
 _builtins_loaded = False
@@ -83,7 +99,10 @@ def load_generator_from_file(spec: str) -> type[Generator]:
     path = Path(path_str)
     if not path.is_file():
         raise ConfigError(f"--model: no such file {path}")
-    mod_name = f"genbench_user_{path.stem}_{abs(hash(str(path.resolve())))}"
+    # One module per file; the suffix tells apart same-named files and is the same in every process
+    # (str hashes are salted per process), so a record names the same module in every run.
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    mod_name = f"{PLUGIN_MODULE_PREFIX}{path.stem}_{digest}"
     module_spec = importlib.util.spec_from_file_location(mod_name, path)
     if module_spec is None or module_spec.loader is None:
         raise ConfigError(f"--model: cannot import {path}")

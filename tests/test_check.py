@@ -3,6 +3,7 @@
 import json
 import os
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
@@ -252,3 +253,83 @@ def test_unchanged_code_on_another_processor_passes_the_gate():
     payload = json.loads(r.stdout)
     assert payload["regressions"] == payload["improvements"] == payload["work_changed"] == 0
     assert len(payload["comparisons"]) > 200
+
+
+def test_ci_reports_junit_summary_and_benchmark_json(tmp_path, base, monkeypatch):
+    now = tmp_path / "now"
+    _write(now, "a", 0, fid=12.0)  # regressed: 20% worse, beyond the 5% floor
+    _write(now, "b", 0, fid=20.0)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    files = {name: tmp_path / name for name in ("check.xml", "check.md", "bigger.json", "smaller.json")}
+    r = CliRunner().invoke(main, ["check", str(now), "--baseline", str(base), "--junit-xml", str(files["check.xml"]),
+                                  "--summary", str(files["check.md"]), "--bench-bigger", str(files["bigger.json"]),
+                                  "--bench-smaller", str(files["smaller.json"])])
+    assert r.exit_code == 1, r.output
+    root = ElementTree.parse(files["check.xml"]).getroot()  # well-formed, or this raises
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    cases = {(c.get("classname"), c.get("name")): c for c in suite.iter("testcase")}
+    assert set(cases) == {("now.a", "fid"), ("now.a", "is"), ("now.b", "fid"), ("now.b", "is")}
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "1", "0")
+    failure = cases[("now.a", "fid")].find("failure")
+    assert failure.get("type") == "regressed" and failure.get("message").startswith("a fid: regressed (baseline 10")
+    assert all(c.find("failure") is None for key, c in cases.items() if key != ("now.a", "fid"))
+    props = {p.get("name"): p.get("value") for p in cases[("now.a", "fid")].iter("property")}
+    assert props["baseline"] == "10.0" and props["value"] == "12.0"
+    summary = files["check.md"].read_text()
+    assert summary.splitlines()[2:4] == ["| model | metric | baseline | now | tolerance | verdict |",
+                                         "| --- | --- | --- | --- | --- | --- |"]
+    assert "| a | fid | 10 | 12 | ±0.5 (floor 5%) | regressed |" in summary
+    assert "1 regressed, 0 improved beyond tolerance, 0 work changed, 3 held" in summary
+    # FID is better smaller, IS bigger; each goes to its own github-action-benchmark file.
+    assert json.loads(files["smaller.json"].read_text()) == [
+        {"name": "a fid", "unit": "", "value": 12.0}, {"name": "b fid", "unit": "", "value": 20.0}]
+    assert [e["name"] for e in json.loads(files["bigger.json"].read_text())] == ["a is", "b is"]
+    # Under GitHub Actions the summary is appended to the job's page without --summary.
+    page = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(page))
+    CliRunner().invoke(main, ["check", str(now), "--baseline", str(base)])
+    CliRunner().invoke(main, ["check", str(now), "--baseline", str(base)])
+    assert page.read_text() == 2 * (summary + "\n")
+
+
+def test_junit_xml_stays_well_formed_with_hostile_names():
+    from genbench.verify import ci
+
+    cases = [ci.Case("m<&>\x1b\x00", "fid\"]]>", "regressed", failed=True, detail="a | b"),
+             ci.Case("m", "is", "missing", failed=True, error=True)]
+    root = ElementTree.fromstring(ci.junit_xml("s", cases, 1.5))
+    suite = root.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "1")
+    first = next(suite.iter("testcase"))
+    assert first.get("classname") == "s.m<&>\\x1b\\x00" and first.get("name") == 'fid"]]>'
+    # A cell stays one line (a newline is shown escaped) and its '|' does not end it.
+    assert ci.markdown("t", ["a"], [["x | y\nz"]], []).splitlines()[-1] == "| x \\| y\\nz |"
+
+
+def test_a_plug_in_class_is_the_same_class_from_any_folder_or_process(tmp_path):
+    """A --model file's module name carries a digest of its path; check compares the class without it."""
+    import subprocess
+    import sys
+
+    from genbench.registry import class_identity
+
+    def write(root, module):
+        write_run_record(root / "mine" / "seed0", {
+            "schema_version": 1, "model": {"name": "mine", "class": f"{module}.MyGAN"}, "seed": 0, "status": "ok",
+            "suite": {"name": "syn", "version": 1}, "metrics": {"fid": 10.0}})
+
+    write(tmp_path / "base", "genbench_user_my_gan_5409485084910653894")  # an older, per-process suffix
+    save_baseline(tmp_path / "base", tmp_path / "b.json")
+    write(tmp_path / "now", "genbench_user_my_gan_0123abcd0123abcd")
+    assert _verdicts(compare(tmp_path / "now", tmp_path / "b.json")[0]) == {("mine", "fid"): "held"}
+    write(tmp_path / "other", "genbench_user_other_0123abcd0123abcd")  # another file: another class
+    with pytest.raises(InputError, match="made with another class than the baseline"):
+        compare(tmp_path / "other", tmp_path / "b.json")
+    assert class_identity("genbench_baselines.dcgan.DCGAN") == "genbench_baselines.dcgan.DCGAN"
+    # The module name of one file is the same in every process (Python salts str hashes per process).
+    code = ("from genbench.registry import load_generator_from_file as f; "
+            "print(f('examples/my_gan.py:MyGAN').__module__)")
+    names = {subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True,
+                            text=True, check=True).stdout for _ in range(2)}
+    assert len(names) == 1 and names.pop().startswith("genbench_user_my_gan_")

@@ -41,7 +41,7 @@ def _table_rows(markdown: str, header_start: str) -> list[list[str]]:
     for line in lines[start + 2:]:
         if not line.startswith("|"):
             break
-        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+        rows.append([c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))])
     return rows
 
 
@@ -109,7 +109,8 @@ def test_getting_started_lists_every_extra_and_installs_from_the_checkout():
     # One install form everywhere: the checkout, editable (`pip install -e .` or `-e '.[extra]'`).
     for path in (REPO / "README.md", *sorted(DOCS.glob("*.md"))):
         for command in re.findall(r"pip install [^`\n#]*", _read(path)):
-            assert re.fullmatch(r"pip install -e (\.|'\.\[[a-z,]+\]')( && .*)?\s*", command), (path.name, command)
+            form = r"pip install -e (\.|\./\.genbench|'\.\[[a-z,]+\]')( && .*)?\s*"
+            assert re.fullmatch(form, command), (path.name, command)
 
 
 def test_the_readme_quick_start_installs_the_base_package_and_runs_smoke_first():
@@ -177,3 +178,154 @@ def test_no_page_of_the_site_shows_a_raw_sphinx_role(site):
             where = anchors[-1] if anchors else ""
             found.append(f"{page.relative_to(site)} {where}: {html[match.start():match.end() + 40]!r}")
     assert not found, "\n".join(found)
+
+
+# --- the CLI reference page -----------------------------------------------------------------------------
+
+
+def _commands(group: click.Command, path: str = "genbench") -> dict[str, click.Command]:
+    """Every command of the CLI by its full path ("genbench baseline save"), groups included."""
+    found = {path: group}
+    for name, sub in getattr(group, "commands", {}).items():
+        found.update(_commands(sub, f"{path} {name}"))
+    return found
+
+
+def _sections(html: str) -> dict[str, str]:
+    """The text of each command's section of the built cli.html, by heading id ("genbench-baseline-save")."""
+    import html as html_lib
+
+    parts = re.split(r'<h[2-6] id="(genbench[\w-]*)"', html)
+    return {anchor: html_lib.unescape(re.sub(r"<[^>]+>", "", body)) for anchor, body in zip(parts[1::2], parts[2::2],
+                                                                                            strict=True)}
+
+
+def _option_entry(section: str, opt: str) -> str:
+    """An option's entry in a rendered `--help` options list: its line and the indented lines that continue it."""
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(rf"\s+(?:-\w, )?{re.escape(opt)}\b", line))
+    entry = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("      ") or not line.strip():  # the next option, or the end of the list
+            break
+        entry.append(line)
+    return "\n".join(entry)
+
+
+def test_the_cli_reference_renders_every_command_with_its_required_options_marked(site):
+    from genbench.cli import main
+
+    page = _read(site / "cli.html")
+    text = re.sub(r"<[^>]+>", "", page)
+    # What mkdocs-click's table style printed for click 8.5's unset defaults and options without help.
+    assert "Sentinel" not in text and "N/A" not in text
+    overview = re.search(r"```text\n(.*?)```", _read(DOCS / "cli.md"), re.DOTALL).group(1)
+    assert max(map(len, overview.splitlines())) <= 92, "the overview is cut at the right edge of the page"
+    sections = _sections(page)
+    commands = _commands(main)
+    leaves = {path for path, cmd in commands.items() if not isinstance(cmd, click.Group)}
+    assert {"genbench tune", "genbench reproduce", "genbench check", "genbench speed"} <= leaves
+    for path, command in commands.items():
+        anchor = path.replace(" ", "-")
+        assert anchor in sections, f"{path} has no section in the CLI reference"
+        if path in leaves:
+            assert re.search(rf"^{re.escape(path)}\b", overview, re.MULTILINE), f"{path} is not in the overview"
+        for param in command.params:
+            if isinstance(param, click.Option) and param.required:
+                entry = _option_entry(sections[anchor], param.opts[0])
+                marks = re.findall(r"\[([^\]]*)\]\s*$", " ".join(entry.split()))  # click's closing [...; required]
+                assert marks and "required" in marks[0].split("; "), f"{path} {param.opts[0]} not marked:\n{entry}"
+    # Help text with a '|' is shown whole (the table style cut it there).
+    assert "(N,H,W)|(N,1,H,W)" in sections["genbench-eval"]
+
+
+def test_eval_help_names_every_metrics_group():
+    from click.testing import CliRunner
+
+    from genbench.cli import main
+
+    shown = " ".join(CliRunner().invoke(main, ["eval", "--help"], terminal_width=200).output.split())
+    listed = shown.split("Sample-quality metrics to compute, comma-separated (the others are null): ")[1]
+    listed = re.sub(r"\([^)]*\)", "", listed.split(".")[0])
+    assert [g.strip() for g in listed.split(",")] == list(METRIC_GROUPS)
+
+
+# --- one CLI grammar ------------------------------------------------------------------------------------
+
+# Names that mean different things in different commands, as docs/cli.md says; any other shared name
+# must have one type and one default.
+TWO_MEANINGS = {"--tol", "--suite"}
+
+
+def _default(option: click.Option):
+    """The option's default; None for none (click 8.5 keeps an unset default as its UNSET sentinel)."""
+    return None if option.default is getattr(click.core, "UNSET", object()) else option.default
+
+
+def _signature(option: click.Option) -> tuple:
+    """An option's type and default, as a user meets them."""
+    kind = option.type
+    detail: tuple = ()
+    if isinstance(kind, click.Choice):
+        detail = tuple(kind.choices)
+    elif isinstance(kind, click.Path):
+        detail = (kind.file_okay, kind.dir_okay, kind.allow_dash)
+    elif isinstance(kind, (click.IntRange, click.FloatRange)):
+        detail = (kind.min, kind.max)
+    return kind.name, detail, option.is_flag, option.multiple, option.required, _default(option)
+
+
+def _leaf_options() -> dict[str, dict[str, click.Option]]:
+    from genbench.cli import main
+
+    return {path.removeprefix("genbench "): {o.opts[0]: o for o in cmd.params if isinstance(o, click.Option)
+                                             and o.opts[0].startswith("--") and o.name != "help"}
+            for path, cmd in _commands(main).items() if not isinstance(cmd, click.Group)}
+
+
+def test_an_option_of_several_commands_has_one_type_and_one_default():
+    by_name: dict[str, dict[str, tuple]] = {}
+    for command, options in _leaf_options().items():
+        for name, option in options.items():
+            by_name.setdefault(name, {})[command] = _signature(option)
+    differing = {name: where for name, where in by_name.items() if len(set(where.values())) > 1}
+    assert set(differing) == TWO_MEANINGS, {k: v for k, v in differing.items() if k not in TWO_MEANINGS}
+
+
+def test_the_grammar_table_is_what_the_commands_take():
+    rows = _table_rows(_read(DOCS / "cli.md"), "| option | commands | meaning | default |")
+    options = _leaf_options()
+    documented = set()
+    for cell_options, cell_commands, _meaning, cell_default in rows:
+        commands = {c.strip() for c in cell_commands.split(",")}
+        for name in (n.split()[0] for n in _code_names(cell_options)):
+            documented.add(name)
+            having = {cmd for cmd, opts in options.items() if name in opts}
+            assert having == commands, f"{name}: the table says {sorted(commands)}, the code {sorted(having)}"
+            defaults = {_default(options[cmd][name]) for cmd in commands}
+            (default,) = defaults
+            if name in ("--out", "--device", "--seed"):  # the defaults the table names literally
+                assert f"`{default}`" == cell_default.split()[0], f"{name}: {cell_default} vs {default!r}"
+            elif name in ("--json", "--data-root", "--cpus-per-run", "--seeds"):
+                assert default is None, name  # none: computed at run time, as the table says
+            else:
+                assert all(options[cmd][name].is_flag for cmd in commands) and not default, name  # off flags
+    # Every option that several commands share is in the table, or named as meaning different things.
+    shared = {name for name in {n for opts in options.values() for n in opts}
+              if sum(name in opts for opts in options.values()) > 1}
+    assert shared - documented - TWO_MEANINGS <= {"--models", "--model", "--budget", "--executor", "--ray-address",
+                                                  "--compare", "--dataset", "--metrics", "--summary", "--junit-xml",
+                                                  "--bench-bigger"}
+
+
+def test_install_hints_in_messages_install_as_the_readme_does():
+    # The README installs from the checkout (`pip install -e .`); a hint naming a `genbench[...]` package
+    # from an index would fail: genbench is not published.
+    extras = set(PYPROJECT["project"]["optional-dependencies"])
+    hints = []
+    for path in sorted((REPO / "genbench").rglob("*.py")):
+        hints += re.findall(r"pip install [^\"')]*'?[^\"')]*", _read(path))
+    assert hints, "no install hint found: the pattern is out of date"
+    for hint in hints:
+        match = re.fullmatch(r"pip install -e '\.\[(\w+)\]", hint.strip())
+        assert match and match.group(1) in extras, hint

@@ -64,12 +64,17 @@ def _bomb_png() -> bytes:
     return bytes(data)
 
 
-def test_eval_folder_writes_json_in_cwd_not_in_input(tmp_path, digits, data_root):
+def test_eval_writes_json_where_asked_and_never_in_input(tmp_path, digits, data_root):
     samples = _folder(tmp_path / "samples", digits[:40])
     before = sorted(os.listdir(samples))
     work = tmp_path / "work"
     work.mkdir()
-    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root], cwd=work)
+    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root, "--metrics", "fid"],
+                  cwd=work)
+    assert result.exit_code == 0, result.stderr
+    assert os.listdir(work) == [] and "fid" in result.stdout  # as every command: JSON only when --json asks
+    result = _run(["--samples", str(samples), "--device", "cpu", "--data-root", data_root, "--json", "eval.json"],
+                  cwd=work)
     assert result.exit_code == 0, result.stderr
     assert sorted(os.listdir(samples)) == before  # the input folder is only read
     record = json.loads((work / "eval.json").read_text())
@@ -246,6 +251,11 @@ def test_other_modes_and_sizes_are_converted_with_warnings(tmp_path, digits, dat
     assert "resized 1 file(s)" in result.stderr and "64x64" in result.stderr
     assert "alpha channel of 1 image" in result.stderr and "JPEG" in result.stderr
     record = json.loads(result.stdout)
+    # The colour and 16-bit files were converted, and eval says so as it says resizing.
+    assert ("samples: converted 4 file(s) to 8-bit gray: 16-bit gray scaled to 8-bit, round(v * 255 / 65535) "
+            "(1); P to gray by ITU-R 601-2 luma (1); RGB to gray by ITU-R 601-2 luma (1); RGBA to gray by "
+            "ITU-R 601-2 luma (1)") in record["warnings"]
+    assert "Warning: samples: converted 4 file(s) to 8-bit gray" in " ".join(result.stderr.split())
     assert record["n_samples"] == 5 and record["precision"] is None  # 5 samples: too few for k=5 radii
 
 

@@ -124,7 +124,7 @@ def test_features_train_command_writes_weights(tmp_path, data_root):
     from genbench.cli.eval import features_group
 
     out = tmp_path / "w.pt"
-    args = ["train", "--dataset", "mnist", "--data-root", data_root, "--out", str(out), "--epochs", "1",
+    args = ["train", "--dataset", "mnist", "--data-root", data_root, "--weights", str(out), "--epochs", "1",
             "--train-images", "256"]
     result = CliRunner().invoke(features_group, args)
     assert result.exit_code == 0, result.stderr

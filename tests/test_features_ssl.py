@@ -160,7 +160,7 @@ def test_features_train_command_kind_ssl(tmp_path, data_root):
     from genbench.cli.eval import features_group
 
     out = tmp_path / "w.pt"
-    args = ["train", "--kind", "ssl", "--dataset", "mnist", "--data-root", data_root, "--out", str(out),
+    args = ["train", "--kind", "ssl", "--dataset", "mnist", "--data-root", data_root, "--weights", str(out),
             "--epochs", "1", "--train-images", "512"]
     result = CliRunner().invoke(features_group, args)
     assert result.exit_code == 0, result.stderr

@@ -138,6 +138,39 @@ def test_fast_png_decoder_gives_pils_pixels(tmp_path, mode):
     buf = io.BytesIO()
     Image.fromarray(pixels, mode=mode).save(buf, format="PNG")
     data = buf.getvalue()
-    fast = imageio._decode_png_fast(data, imageio.PIXEL_LIMIT)
+    fast_notes: set[str] = set()
+    pil_notes: set[str] = set()
+    fast = imageio._decode_png_fast(data, imageio.PIXEL_LIMIT, fast_notes)
     assert fast is not None
-    np.testing.assert_array_equal(fast, imageio._decode_pil(data, imageio.PIXEL_LIMIT, set()))
+    np.testing.assert_array_equal(fast, imageio._decode_pil(data, imageio.PIXEL_LIMIT, pil_notes))
+    assert fast_notes == pil_notes == ({"gray RGB"} if mode == "RGB" else set())  # either decoder says it
+
+
+def test_every_conversion_is_named_in_a_warning(tmp_path):
+    a = _gray(5)
+    Image.fromarray(a).save(tmp_path / "a_gray.png")  # canonical already: no word about it
+    Image.fromarray(np.dstack([a, a, a])).save(tmp_path / "b_rgb.png")
+    Image.fromarray(np.dstack([a, a, a])).save(tmp_path / "c_rgb.bmp")  # decoded by PIL, not libspng
+    Image.fromarray(a.astype(np.uint16) * 257).save(tmp_path / "d_deep.png")
+    np.save(tmp_path / "e_float.npy", a[None].astype(np.float32) / 255)
+    loaded = load_images(tmp_path)
+    assert loaded.warnings == [
+        "samples: converted 4 file(s) to 8-bit gray: 16-bit gray scaled to 8-bit, round(v * 255 / 65535) (1); "
+        "float arrays quantized, round(x * 255) (1); RGB to gray by ITU-R 601-2 luma (2)"
+    ]
+    # Gray inputs of equal values give the canonical image back: the conversions are named, not changed.
+    assert all(torch.equal(img[0], torch.from_numpy(a)) for img in loaded.images)
+
+
+def test_a_padded_32x32_set_is_named_as_shrunk_not_cropped(tmp_path):
+    padded = np.pad(_gray(6), 2)
+    Image.fromarray(padded).save(tmp_path / "a.png")
+    Image.fromarray(padded).save(tmp_path / "b.png")
+    (warning,) = load_images(tmp_path).warnings
+    assert warning == (
+        "samples: resized 2 file(s) to 28x28 with bilinear filtering (aspect ratio not kept): 32x32 (2); "
+        "32x32 is shrunk, not cropped: a 28x28 set padded to 32x32 (as for LeNet) gets smaller digits than the "
+        "reference, so crop its 2-pixel border first")
+    for name in ("a.png", "b.png"):
+        Image.fromarray(_gray(6, (30, 30))).save(tmp_path / name)
+    assert "cropped" not in load_images(tmp_path).warnings[0]  # only 32x32 is named

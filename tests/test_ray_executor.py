@@ -28,7 +28,7 @@ from genbench.suite import parse_suite
 from tests.conftest import DATA_ROOT, DummyGenerator, SlowDummyGenerator, TracedDummyGenerator, stub_evaluator
 from tests.test_runner import _strip_timing
 
-ray = pytest.importorskip("ray", reason="the Ray executor needs the ray extra: pip install 'genbench[ray]'")
+ray = pytest.importorskip("ray", reason="the Ray executor needs the ray extra: pip install -e '.[ray]'")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -158,7 +158,7 @@ def test_cli_without_ray_names_the_extra(monkeypatch, tmp_path):
     result = CliRunner().invoke(main, ["run", "--suite", "smoke", "--executor", "ray", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "Error: --executor ray needs Ray, which is not installed: pip install 'genbench[ray]'")
+        "Error: --executor ray needs Ray, which is not installed: pip install -e '.[ray]'")
 
 
 DRIVER = textwrap.dedent("""

@@ -29,7 +29,7 @@ def _missing() -> str | None:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        return "selenium is not installed (pip install 'genbench[test]')"
+        return "selenium is not installed (pip install -e '.[test]')"
     absent = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
     if absent:
         return f"{' and '.join(absent)} not found (Debian: apt-get install chromium chromium-driver)"

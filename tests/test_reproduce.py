@@ -60,7 +60,7 @@ def _reproduce(*args):
 
 def test_smoke_run_reproduces_identical(smoke, tmp_path):
     keep = tmp_path / "rerun"
-    r = _reproduce(smoke, "--json", tmp_path / "v.json", "--out", keep)
+    r = _reproduce(smoke, "--json", tmp_path / "v.json", "--keep", keep)
     assert r.exit_code == 0, r.output
     (run,) = json.loads((tmp_path / "v.json").read_text())["runs"]
     assert run["verdict"] == IDENTICAL and run["differences"] == []
@@ -71,8 +71,8 @@ def test_smoke_run_reproduces_identical(smoke, tmp_path):
     again = read_run_record(keep / "smoke" / MODEL / "seed0" / "run.json")
     assert again.metrics["fid"] == read_run_record(smoke / MODEL / "seed0" / "run.json").metrics["fid"]
     # A second reproduction into the same --out is refused: a rerun never continues another.
-    r = _reproduce(smoke, "--out", keep)
-    assert r.exit_code == 2 and "already holds a run; give --out an empty folder" in r.output
+    r = _reproduce(smoke, "--keep", keep)
+    assert r.exit_code == 2 and "already holds a run; give --keep an empty folder" in r.output
 
 
 def test_changed_config_is_different(smoke, tmp_path):

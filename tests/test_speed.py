@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import torch
@@ -143,11 +144,31 @@ def slowed_repo(tmp_path):
 
 def test_three_times_the_work_is_flagged_and_nothing_else(slowed_repo, tmp_path, monkeypatch, data_root):
     out = tmp_path / "speed.json"
+    step_summary = tmp_path / "step-summary.md"
+    step_summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     r = _speed(["--against", "HEAD", "--suite", "tiny-suite.toml", "--models", "tiny-speed",
                 "--figures", "train,sample", "--seconds", "1",
-                "--window", "0.01", "--tol", "10%", "--data-root", data_root, "--json", str(out)],
+                "--window", "0.01", "--tol", "10%", "--data-root", data_root, "--json", str(out),
+                "--junit-xml", str(tmp_path / "speed.xml"), "--summary", str(tmp_path / "speed.md"),
+                "--bench-bigger", str(tmp_path / "bench.json")],
                slowed_repo, monkeypatch)
     assert r.exit_code == 1, r.output
+    # The CI files: one JUnit case per figure, the regression its only failure; the Markdown table appended to
+    # GitHub's step summary; the img/s figures (not the work counts) for github-action-benchmark.
+    suite = ElementTree.parse(tmp_path / "speed.xml").getroot().find("testsuite")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == {"train_images_per_s", "sample_images_per_s", "num_parameters", "train_flops_per_image"}
+    assert suite.get("tests") == "4" and suite.get("failures") == "1"
+    assert [name for name, c in cases.items() if c.find("failure") is not None] == ["train_images_per_s"]
+    assert cases["train_images_per_s"].find("failure").get("type") == "regressed"
+    summary = (tmp_path / "speed.md").read_text()
+    assert summary.startswith("### genbench speed: working tree vs HEAD, tolerance 10%")
+    assert "| tiny-speed | train img/s |" in summary and "regressed |" in summary
+    assert step_summary.read_text() == "earlier step\n" + summary + "\n"
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    assert {e["name"] for e in bench} == {"tiny-speed train img/s", "tiny-speed sample img/s"}
+    assert all(e["unit"] == "img/s" and e["value"] > 0 for e in bench)
     payload = json.loads(out.read_text())
     rows = {row["figure"]: row for row in payload["results"]}
     for row in rows.values():
@@ -252,3 +273,24 @@ def test_a_relative_data_root_means_the_users_folder(slowed_repo, monkeypatch, d
     assert rows["train_flops_per_image"]["verdict"] == "work changed"
     assert rows["train_flops_per_image"]["ratio"] == pytest.approx(3.0, rel=0.05)
     assert rows["train_images_per_s"]["old"] > 0 and rows["train_images_per_s"]["new"] > 0
+
+
+def test_ci_reports_of_a_plain_measurement(tmp_path, monkeypatch):
+    """Without --against every figure is a passing JUnit case, and its median goes to the benchmark file."""
+    from genbench.cli.speed import _write_speed_reports
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    rows = [{"model": "vae", "figure": "train_images_per_s", "median": 1200.0, "ci_low": 1100.0, "ci_high": 1300.0,
+             "windows": 9, "unit": "img/s"},
+            {"model": "eval", "figure": "features_images_per_s", "median": 5000.0, "ci_low": None, "ci_high": None,
+             "windows": 3, "unit": "img/s"}]
+    _write_speed_reports(rows, None, None, 12.0, "1 thread(s) per worker", None, str(tmp_path / "s.xml"),
+                         str(tmp_path / "s.md"), str(tmp_path / "b.json"))
+    suite = ElementTree.parse(tmp_path / "s.xml").getroot().find("testsuite")
+    assert [(c.get("classname"), c.get("name")) for c in suite.iter("testcase")] == [
+        ("speed.vae", "train_images_per_s"), ("speed.eval", "features_images_per_s")]
+    assert suite.get("failures") == suite.get("errors") == "0"
+    assert json.loads((tmp_path / "b.json").read_text()) == [
+        {"name": "vae train img/s", "unit": "img/s", "value": 1200.0, "range": "±100"},
+        {"name": "eval features img/s", "unit": "img/s", "value": 5000.0}]
+    assert "| vae | train img/s | 1,200 | [1,100, 1,300] | 9 |" in (tmp_path / "s.md").read_text()

@@ -38,4 +38,4 @@ def test_missing_tensorboard_is_one_line(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["run", "--suite", "smoke", "--out", str(tmp_path), "--tensorboard", str(tmp_path)])
     assert r.exit_code == 2
     assert r.stderr.strip() == (
-        "Error: --tensorboard needs TensorBoard, which is not installed: pip install 'genbench[tensorboard]'")
+        "Error: --tensorboard needs TensorBoard, which is not installed: pip install -e '.[tensorboard]'")

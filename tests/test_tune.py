@@ -145,10 +145,8 @@ def test_plugin_declares_a_search_space(tmp_path):
 # -- input refused before anything starts ---------------------------------------------------------
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--budget", "seconds=30"], "Error: --budget for tuning takes images=N or steps=N, not seconds"),
-    (["--budget", "images=64,seconds=30"], "Error: --budget for tuning takes images=N or steps=N, not seconds"),
-    ([], f"Error: suite smoke's budget has a seconds limit ({load_suite('smoke').default_budget.seconds:g} s), "
-         "which gives faster machines more work"),
+    (["--budget", "seconds=60"], "Error: --budget for tuning needs images=N or steps=N: a budget of seconds "
+                                 "alone gives faster machines more work (unequal effort)"),
     (["--budget", "steps=2", "--models", "real-data"], "Error: real-data is a reference row (ceiling), not a "
                                                        "competitor: it is not tuned"),
     (["--budget", "steps=0"], "Error: budget steps must be at least 1"),
@@ -186,10 +184,10 @@ def no_test_split(tmp_path, monkeypatch):
 
 
 def test_tune_completes_without_the_test_split_and_writes_its_outputs(no_test_split, tmp_path):
-    out = tmp_path / "tune"
     result = CliRunner().invoke(main, ["tune", "--suite", "smoke", "--models", "seed-gan,vae", "--trials", "3",
-                                       "--budget", "steps=2", "--out", str(out), "--seed", "1"])
+                                       "--budget", "steps=2", "--out", str(tmp_path / "tune"), "--seed", "1"])
     assert result.exit_code == 0, result.output
+    out = tmp_path / "tune" / "smoke-tune"  # OUT/SUITE-tune, as a run goes to OUT/SUITE
     for model, metric in (("seed-gan", "fid"), ("vae", "nll_bpd")):
         trials = _read(out / model / TRIALS_FILE)
         assert [t["trial"] for t in trials] == [0, 1, 2]
@@ -259,7 +257,7 @@ def test_resume_runs_only_the_missing_trials(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as err:
         _flaky_plan(tmp_path, 3)
     assert str(err.value) == (f"{tmp_path / 'flaky' / TRIALS_FILE} already holds trials: continue them with "
-                              f"--resume, or choose another --out")
+                              f"--resume, start over with --overwrite, or choose another --out")
     ran = []
     real = tune_mod.run_trial
     monkeypatch.setattr(tune_mod, "run_trial", lambda task, i, v: ran.append(i) or real(task, i, v))
@@ -287,9 +285,9 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path, monkeypat
         return real(task, index, values)
 
     monkeypatch.setattr(tune_mod, "run_trial", interrupted)
-    out = tmp_path / "o"
     argv = ["tune", "--suite", "smoke", "--models", "flaky", "--model", f"{plugin}:FlakyGenerator", "--trials", "3",
-            "--budget", "steps=2", "--out", str(out)]
+            "--budget", "steps=2", "--out", str(tmp_path / "o")]
+    out = tmp_path / "o" / "smoke-tune"
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 130, result.output
     assert result.output.splitlines()[-1] == (f"Interrupted: finished trials are kept in {out}; continue with the "
@@ -305,3 +303,33 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path, monkeypat
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_tune_uses_the_suites_own_budget_and_its_seconds_guard(tmp_path):
+    """Every built-in suite has a seconds guard beside its work budget; tune takes such a budget, says which,
+    and records a trial the guard stops before its work as capped (unscored, never selected)."""
+    suite = tmp_path / "guarded.toml"
+    suite.write_text('name = "guarded"\nversion = 1\ndataset = "mnist"\nmodels = ["seed-gan"]\ntiny = true\n'
+                     '[budget]\nsteps = 2\nseconds = 600\n[eval]\nn_samples = 64\n')
+    plugin = tmp_path / "flaky_plugin.py"
+    plugin.write_text("from tests.test_tune import FlakyGenerator\n")
+    argv = ["tune", "--suite", str(suite), "--models", "flaky", "--model", f"{plugin}:FlakyGenerator",
+            "--trials", "4", "--seed", "5", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert (f"per-trial budget: steps=2, seconds cap 600 (suite guarded's default budget, the same for every "
+            f"model); 1 thread(s) per trial; trials in {tmp_path / 'o' / 'guarded-tune'}") in \
+        " ".join(result.output.split())
+    trials = _read(tmp_path / "o" / "guarded-tune" / "flaky" / TRIALS_FILE)
+    ok = [t for t in trials if t["status"] == "ok"]
+    assert ok and all(t["steps"] == 2 for t in ok)  # the guard, far above, never cut a trial short
+    assert "capped" not in {t["status"] for t in trials}
+    # A guard far below the work: the first step passes it, so the trial stops there, capped.
+    result = CliRunner().invoke(main, [*argv[:-2], "--out", str(tmp_path / "c"), "--budget",
+                                       "steps=100000,seconds=0.000001", "--cpus-per-run", "1"])
+    assert result.exit_code == 0, result.output
+    trials = _read(tmp_path / "c" / "guarded-tune" / "flaky" / TRIALS_FILE)
+    capped = [t for t in trials if t["status"] == "capped"]
+    assert capped and all(t["score"] is None and t["steps"] < 100000 for t in capped)
+    assert all(t["error"].startswith("stopped by the seconds cap (1e-06 s) after ") for t in capped)
+    assert best_trial(trials) is None or best_trial(trials)["status"] == "ok"

@@ -13,8 +13,8 @@ from genbench.tune.plan import TRIALS_FILE, plan_tune
 from genbench.tune.tuner import run_tune
 from tests.conftest import DATA_ROOT
 
-ray = pytest.importorskip("ray.tune", reason="genbench tune --executor ray needs: pip install 'genbench[tune]'")
-pytest.importorskip("optuna", reason="--search tpe needs: pip install 'genbench[tune]'")
+ray = pytest.importorskip("ray.tune", reason="genbench tune --executor ray needs: pip install -e '.[tune]'")
+pytest.importorskip("optuna", reason="--search tpe needs: pip install -e '.[tune]'")
 import ray as ray_core  # noqa: E402
 
 

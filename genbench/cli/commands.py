@@ -6,6 +6,7 @@ stderr with exit code 2, like click's own usage errors.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,16 @@ from rich.console import Console
 from rich.table import Table
 
 import genbench
-from genbench.device import DEVICE_CHOICES
+from genbench.cli.options import (
+    OUT_DEFAULT,
+    allow_dirty_option,
+    ci_options,
+    cpus_per_run_option,
+    data_root_option,
+    device_option,
+    json_option,
+    no_progress_option,
+)
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
 from genbench.term import format_number, plain, table_console, text
@@ -73,39 +83,35 @@ def main() -> None:
 @click.option("--budget", help="Replace every model's whole budget: images=N,steps=N,seconds=S (first reached "
                                 "stops); a kind not given is unset, so images=N alone has no seconds cap.")
 @click.option("--set", "set_items", multiple=True, metavar="MODEL.FIELD=VALUE",
-              help="Override one hyperparameter, validated against the model's config, e.g. dcgan.lr=1e-4. Repeatable.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
-              help="Where to train and evaluate; auto picks cuda when available.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder in torchvision's layout (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
-@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
-              help="Results folder; runs go to OUT/SUITE/MODEL/seedK/.")
+              help="Override one hyperparameter, validated against the model's config, e.g. vae.lr=1e-4. Repeatable.")
+@device_option()
+@data_root_option()
+@click.option("--out", type=click.Path(file_okay=False), default=OUT_DEFAULT, show_default=True,
+              help="Results folder; runs go to OUT/SUITE/MODEL/seedK/. The committed records are in results/; "
+                   "the default never touches them.")
 @click.option("--resume", is_flag=True, help="Keep finished runs and continue interrupted ones from their checkpoints.")
 @click.option("--overwrite", is_flag=True, help="Start over runs that already have results in OUT.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: one run after another in this process. ray: one Ray task per (model, seed), "
-                   "packed onto the CPUs/GPUs of this machine or of a cluster (pip install 'genbench[ray]').")
+                   "packed onto the CPUs/GPUs of this machine or of a cluster (pip install -e '.[ray]').")
 @click.option("--ray-address", default=None, metavar="ADDR",
               help="With --executor ray: omit to start a local Ray instance sized to this machine; 'auto' joins "
                    "the running cluster (ray start --head); HOST:PORT joins that one. On several nodes --out "
                    "and the data root must be on a filesystem every node reaches.")
-@click.option("--cpus-per-run", type=click.IntRange(min=1), default=None,
-              help="torch threads per run, and the CPUs Ray reserves for it [default: all cores on the CPU, "
-                   "cores per GPU on CUDA]. On the CPU a run's numbers depend on it: equal values give equal "
-                   "records with either executor.")
+@cpus_per_run_option()
 @click.option("--gpus-per-run", type=click.FloatRange(min=0), default=None,
               help="GPUs Ray reserves per run [default: 1 with --device cuda, else 0].")
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Also log each run's losses, training img/s, final metrics and sample grid for TensorBoard "
-                   "under DIR/SUITE/MODEL/seedK (pip install 'genbench[tensorboard]'; view: tensorboard --logdir DIR).")
+                   "under DIR/SUITE/MODEL/seedK (pip install -e '.[tensorboard]'; view: tensorboard --logdir DIR).")
 @click.option("--compare", "compare", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
               help=COMPARE_HELP)
-@click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
-@click.option("--allow-dirty", is_flag=True,
-              help="Write into a results folder under git even though genbench runs from a checkout with "
-                   "uncommitted changes (refused otherwise); the records say so.")
+@no_progress_option()
+@allow_dirty_option()
+@json_option("Also write every run's status, budget and metrics as JSON to this file ('-': the JSON on stdout, "
+             "the table on stderr).")
 def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
-        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress, allow_dirty):
+        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress, allow_dirty, json_path):
     """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard.
 
     Prints each model's effective budget first. A run whose images/steps budget was cut
@@ -150,11 +156,20 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             text(rec.model_name), str(rec.seed), rec.status, f"{ach.get('images', 0):,}",
             *(format_number(m.get(key)) for key in ("train_images_per_s", "fid", "is", "nll_bpd")),
         )
-    summary = Console()  # the result on stdout, progress and problems on stderr: `genbench run ... > summary.txt`
+    # The result on stdout, progress and problems on stderr: `genbench run ... > summary.txt`.
+    summary = Console(stderr=json_path == "-")
     summary.print(table)
     suite_name = records[0].suite_name if records else suite
-    summary.print(text(f"Leaderboard: {Path(out) / suite_name / 'leaderboard.md'}"
-                       + (f" (with the runs of {', '.join(compare)})" if compare else "")))
+    leaderboard = Path(out) / suite_name / "leaderboard.md"
+    also = f" (with the runs of {', '.join(compare)})" if compare else ""
+    summary.print(text(f"Leaderboard: {leaderboard}{also}"))
+    if json_path:
+        from genbench.results import json_safe
+
+        _write_json(json_path, json_safe({
+            "suite": suite_name, "out": str(out), "leaderboard": str(leaderboard), "seconds": round(wall, 1),
+            "runs": [{"model": rec.model_name, "seed": rec.seed, "status": rec.status, "error": rec.error,
+                      "budget": rec.budget, "metrics": rec.metrics} for rec in records]}))
     for rec in records:
         if rec.status not in ("ok", "capped"):
             console.print(text(f"{rec.model_name} seed {rec.seed}: {rec.status}: {rec.error}", "red"))
@@ -167,6 +182,21 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             console.print(text(f"Warning: {rec.model_name} seed {rec.seed}: {unit_warning}", "yellow"), soft_wrap=True)
     if any(rec.status == "failed" for rec in records):
         click.get_current_context().exit(1)
+
+
+def _write_json(json_path: str, payload) -> None:
+    """--json: the payload on stdout for '-', else atomically to the file (one-line error if it cannot be)."""
+    import json as _json
+
+    if json_path == "-":
+        click.echo(_json.dumps(payload, indent=2, allow_nan=False))
+        return
+    from genbench.files.atomic import atomic_write_json
+
+    try:
+        atomic_write_json(json_path, payload)
+    except OSError as exc:
+        raise GenbenchError(f"cannot write {json_path}: {exc.strerror or exc}") from None
 
 
 def _finish_hint(rec) -> str:
@@ -253,8 +283,9 @@ def report(results, compare):
 @click.option("--models", help="Comma-separated subset of the baseline's models to check (default: all of them).")
 @click.option("--tol", help="Tolerances replacing the measured bands: METRIC=N% (relative) or METRIC=N (absolute), "
                             "comma-separated, e.g. fid=10%,train_images_per_s=25%.")
-@click.option("--json", "json_path", help="Also write the comparison as JSON to this file ('-' for stdout).")
-def check(results, baseline_path, models, tol, json_path):
+@json_option()
+@ci_options(bench_smaller=True)
+def check(results, baseline_path, models, tol, json_path, junit_xml, summary, bench_bigger, bench_smaller):
     """Compare a suite's results with a baseline. Exit 1 on a change beyond tolerance, 0 otherwise, 2 on unusable input.
 
     Each metric has a band made from the baseline's seeds: the 99% prediction interval
@@ -267,11 +298,10 @@ def check(results, baseline_path, models, tol, json_path):
     speed --against`). Results made with another config, budget, evaluation or
     likelihood convention than the baseline are refused.
     """
-    import json as _json
-
     from genbench.verify.check import CHECK_FAILING, compare, comparisons_json, parse_tolerances
     from genbench.verify.verdict import Verdict
 
+    t0 = time.perf_counter()
     comparisons, problems = compare(results, baseline_path, parse_tolerances(tol), models=_csv_list(models))
     console = Console(stderr=json_path == "-")
     table = Table(title=text(f"genbench check: {results} vs {baseline_path}"))
@@ -285,13 +315,18 @@ def check(results, baseline_path, models, tol, json_path):
                       f"[{colour[c.verdict]}]{shown}[/]" if colour[c.verdict] else shown)
     console.print(table)
     failing = [c for c in comparisons if c.verdict in CHECK_FAILING]
-    payload = comparisons_json(comparisons, problems)
-    if json_path == "-":
-        click.echo(_json.dumps(payload, indent=2))
-    elif json_path:
-        from genbench.files.atomic import atomic_write_json
-
-        atomic_write_json(json_path, payload)
+    if json_path:
+        _write_json(json_path, comparisons_json(comparisons, problems))
+    count = {v: sum(c.verdict == v for c in comparisons) for v in Verdict}
+    counts = (f"{count[Verdict.REGRESSED]} regressed, {count[Verdict.IMPROVED]} improved beyond tolerance, "
+              f"{count[Verdict.WORK_CHANGED]} work changed, {count[Verdict.HELD]} held")
+    failed_line = ""
+    if failing:
+        names = ", ".join(dict.fromkeys(c.model for c in failing))
+        failed_line = (f"Failed: {names}. A regression is a bug to fix; an improvement beyond tolerance must be "
+                       f"understood, then the baseline refreshed on purpose (docs/gate.md).")
+    _write_check_reports(results, baseline_path, comparisons, problems, [counts, failed_line],
+                         time.perf_counter() - t0, junit_xml, summary, bench_bigger, bench_smaller)
     for problem in problems:
         console.print(text(f"unusable: {problem}", "yellow"))
     if problems:
@@ -299,14 +334,47 @@ def check(results, baseline_path, models, tol, json_path):
         click.echo(f"Error: {len(problems)} baseline {entries} missing from the results "
                    f"(first: {plain(problems[0])})", err=True)
         click.get_current_context().exit(2)
-    count = {v: sum(c.verdict == v for c in comparisons) for v in Verdict}
-    console.print(f"{count[Verdict.REGRESSED]} regressed, {count[Verdict.IMPROVED]} improved beyond tolerance, "
-                  f"{count[Verdict.WORK_CHANGED]} work changed, {count[Verdict.HELD]} held")
+    console.print(counts)
     if failing:
-        names = ", ".join(dict.fromkeys(c.model for c in failing))
-        console.print(text(f"Failed: {names}. A regression is a bug to fix; an improvement beyond tolerance must be "
-                           f"understood, then the baseline refreshed on purpose (docs/gate.md).", "red"))
+        console.print(text(failed_line, "red"))
     click.get_current_context().exit(1 if failing else 0)
+
+
+def _write_check_reports(results, baseline_path, comparisons, problems, footer, seconds, junit_path, summary_path,
+                         bigger_path, smaller_path) -> None:
+    """check's CI files (genbench.verify.ci): JUnit XML, Markdown summary, benchmark JSON."""
+    from genbench.metrics import metric_specs
+    from genbench.verify import ci
+    from genbench.verify.check import CHECK_FAILING
+    from genbench.verify.verdict import Verdict
+
+    suite = Path(results).name
+    cases = [ci.Case(c.model, c.metric, c.verdict, failed=c.verdict in CHECK_FAILING,
+                     error=c.verdict == Verdict.MISSING,
+                     detail=f"baseline {format_number(c.baseline)}, now {format_number(c.value)}, "
+                            f"tolerance {c.tolerance}",
+                     properties={"baseline": c.baseline, "value": c.value, "low": c.low, "high": c.high,
+                                 "seeds": c.seeds, "kind": c.kind})
+             for c in comparisons]
+    cases += [ci.Case("baseline", f"problem {i + 1}", "unusable", failed=True, error=True, detail=problem)
+              for i, problem in enumerate(problems)]
+    specs = metric_specs()
+    bench: dict[str, list[dict]] = {}
+    for path, bigger in ((bigger_path, True), (smaller_path, False)):
+        if path:
+            bench[path] = [ci.bench_entry(f"{c.model} {c.metric}", specs[c.metric].unit, c.value)
+                           for c in comparisons if c.value is not None and c.metric in specs
+                           and specs[c.metric].higher_is_better is bigger]
+    summary = None
+    if summary_path or os.environ.get(ci.STEP_SUMMARY_ENV):
+        rows = [(c.model, c.metric, format_number(c.baseline), format_number(c.value), c.tolerance,
+                 "improved beyond tolerance" if c.verdict == Verdict.IMPROVED else c.verdict) for c in comparisons]
+        rows += [("—", "—", "", "", "", f"unusable: {problem}") for problem in problems]
+        summary = ci.markdown(f"genbench check: {results} vs {baseline_path}",
+                              ("model", "metric", "baseline", "now", "tolerance", "verdict"), rows,
+                              [line for line in footer if line])
+    ci.write_outputs(junit=ci.junit_xml(suite, cases, seconds) if junit_path else None, junit_path=junit_path,
+                     summary=summary, summary_path=summary_path, bench=bench)
 
 
 @main.group()

@@ -3,8 +3,8 @@
 Both are thin shells over :func:`genbench.evaluate.evaluate_samples`,
 :func:`genbench.files.images.load_images` and :func:`genbench.features.train_extractor`.
 Errors in the input are one line ``Error: ...`` on stderr with exit code 2. The
-input folder is only read: results go to ``./eval.json`` unless ``--json`` says
-otherwise (``--json -`` prints the JSON to stdout and the table to stderr).
+input folder is only read: results are printed, and written as JSON when ``--json FILE``
+asks (``--json -`` prints the JSON to stdout and the table to stderr).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from genbench.cli.options import data_root_option, device_option, json_option, no_progress_option, seed_option
 from genbench.data.datasets import dataset_names
-from genbench.device import DEVICE_CHOICES, resolve_device
+from genbench.device import resolve_device
 from genbench.errors import GenbenchError
 from genbench.evaluate import METRIC_GROUPS
 from genbench.kv import split_items
@@ -30,6 +31,14 @@ from genbench.metrics.eval_throughput import KEY_EVAL_IMAGES_PER_S
 from genbench.term import plain
 
 DATASET_CHOICES = dataset_names()
+# What each --metrics group adds, for --help (built from METRIC_GROUPS, so it cannot leave a
+# group out: a group missing here is a KeyError at import).
+GROUP_HELP = {
+    "fid": "", "fid_ci": "FID's bootstrap interval", "kid": "", "is": "",
+    "prdc": "precision/recall/density/coverage", "confident_fraction": "",
+    "fid_inf": "FID at infinitely many samples", "classes": "classes_covered, class_kl, fid_intra",
+    "copy": "copy_fraction", "ssl": "fid_ssl, precision_ssl, recall_ssl", "copy_test": "copy_ct, copy_ct_p",
+}
 
 
 def _parse_groups(value: str) -> frozenset[str]:
@@ -96,27 +105,25 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
 @click.option("--n", "n_max", type=click.IntRange(min=2), default=None,
               help="Score only the first N images (in file-name order); without --reference, later files are "
                    "not read and arrays only as far as needed.")
-@click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default=True,
+@click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default="all of them",
               callback=lambda ctx, param, value: _parse_groups(value),
-              help="Sample-quality metrics to compute, comma-separated (the others are null): fid, "
-                   "fid_ci (FID's bootstrap interval), kid, is, prdc (precision/recall/density/coverage), "
-                   "confident_fraction, fid_inf (FID at infinitely many samples), classes (classes_covered, "
-                   "class_kl, fid_intra), copy (copy_fraction), copy_test (copy_ct, copy_ct_p).")
-@click.option("--json", "json_path", default=None,
-              help="Write the results JSON here (default ./eval.json; '-' prints it to stdout).")
+              help="Sample-quality metrics to compute, comma-separated (the others are null): "
+                   + ", ".join(f"{group} ({GROUP_HELP[group]})" if GROUP_HELP[group] else group
+                               for group in METRIC_GROUPS) + ".")
+@json_option()
 @click.option("--skip-bad", is_flag=True,
               help="Leave out unreadable or invalid files (and unmatched pairs) with a warning.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Dataset folder in torchvision's layout (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the FID bootstrap.")
+@device_option("Where to compute the features and metrics: auto picks cuda when torch sees a GPU, else cpu.")
+@data_root_option()
+@seed_option("Seed of the FID bootstrap.")
 def eval_command(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups,
                  json_path, skip_bad, device, data_root, seed) -> None:
     """Score generated images against a dataset's test split (FID, KID, IS, precision/recall, density/coverage).
 
     Images become 28x28 gray the way genbench's own samples are (see genbench.files.images):
-    colour -> ITU-R 601 luma, 16-bit -> scaled to 8-bit, other sizes -> bilinear resize
-    (with a warning). The input folder is never written to. Only regular files are
+    colour -> ITU-R 601 luma, 16-bit -> scaled to 8-bit, float arrays -> round(x * 255),
+    other sizes -> bilinear resize (a 32x32 set is shrunk, not cropped); each conversion
+    is named in a warning. The input folder is never written to. Only regular files are
     read, each within 30 s and a size limit (128 MiB for an image, 2 GiB for an array
     file and for an array's declared data).
     """
@@ -205,12 +212,13 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
     if to_stdout:
         click.echo(json.dumps(record, indent=2, allow_nan=False))
         return
-    out = Path(json_path) if json_path else Path.cwd() / "eval.json"
+    if json_path is None:  # as every command: JSON only when --json asks for it
+        return
     try:
-        atomic_write_json(out, record)
+        atomic_write_json(json_path, record)
     except OSError as exc:
-        raise GenbenchError(f"cannot write {out}: {exc.strerror or exc}") from None
-    console.print(f"wrote {_shown(str(out))}", highlight=False)
+        raise GenbenchError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+    console.print(f"wrote {_shown(str(json_path))}", highlight=False)
 
 
 @click.group("features")
@@ -219,19 +227,21 @@ def features_group() -> None:
 
 
 @features_group.command("train")
-@click.option("--dataset", type=click.Choice(DATASET_CHOICES), required=True)
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default="mnist", show_default=True,
+              help="Dataset whose train split the extractor learns (and whose test split scores it).")
 @click.option("--kind", type=click.Choice(["classifier", "ssl"]), default="classifier", show_default=True,
               help="classifier: the domain classifier (fid, kid, is, prdc); ssl: the SimCLR encoder (fid_ssl).")
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@data_root_option()
+@click.option("--weights", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Weights file to write (default ./genbench-DATASET.pt, ./genbench-ssl-DATASET.pt; the package's "
                    "own are genbench/features/weights/DATASET.pt, ssl-DATASET.pt).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
+@seed_option("Seed of the initialisation and of the data order.")
+@device_option("Where to train: auto picks cuda when torch sees a GPU, else cpu.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the recipe's number of epochs.")
 @click.option("--train-images", type=click.IntRange(min=1), default=None,
               help="Train on the first N train images only (quick checks; the shipped weights use all 60,000).")
-def train_command(dataset, kind, data_root, out, seed, device, epochs, train_images) -> None:
+@no_progress_option()
+def train_command(dataset, kind, data_root, out, seed, device, epochs, train_images, no_progress) -> None:
     """Train a domain feature extractor deterministically on the train split; print its test accuracy and SHA-256.
 
     For ``--kind ssl`` the accuracy is the linear probe's (logistic regression on frozen features).
@@ -258,7 +268,7 @@ def train_command(dataset, kind, data_root, out, seed, device, epochs, train_ima
         out = out or Path.cwd() / (f"genbench-ssl-{dataset}.pt" if kind == "ssl" else f"genbench-{dataset}.pt")
         what = "SSL encoder" if kind == "ssl" else "classifier"
         with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-                      console=Console(stderr=True)) as bar:
+                      console=Console(stderr=True), disable=no_progress) as bar:
             task = bar.add_task(f"training {dataset} {what}", total=None)
 
             def progress(desc: str, done: int, total: int) -> None:

@@ -6,6 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from genbench.cli.options import data_root_option, json_option, no_progress_option
 from genbench.term import plain, text
 
 SHOWN_DIFFS = 3  # differences printed per run; --json holds them all
@@ -17,9 +18,9 @@ SHOWN_DIFFS = 3  # differences printed per run; --json holds them all
 @click.option("--seeds", help="Comma-separated seeds to rerun, e.g. 0,1 (default: every seed in RESULTS_DIR).")
 @click.option("--tol", help="Tolerances replacing the kinds' floors and the seeds' intervals, as for `genbench check`: "
                             "METRIC=N% (relative) or METRIC=N (absolute), comma-separated, e.g. fid=5%.")
-@click.option("--json", "json_path", help="Also write the verdicts as JSON to this file ('-' for stdout).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Keep the reruns in OUT/SUITE/MODEL/seedK/ (must not hold those runs yet) [default: a "
+@json_option()
+@click.option("--keep", "out", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Keep the reruns in DIR/SUITE/MODEL/seedK/ (must not hold those runs yet) [default: a "
                    "temporary folder, removed afterwards].")
 @click.option("--suite", default=None, metavar="NAME|FILE",
               help="The suite the records were run with, when the file their records name is not found here "
@@ -27,9 +28,8 @@ SHOWN_DIFFS = 3  # differences printed per run; --json holds them all
 @click.option("--model", "model_files", multiple=True, metavar="FILE.py:CLASS",
               help="The class of a record made with `genbench run --model FILE.py:CLASS` (imports that file). "
                    "Repeatable.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder in torchvision's layout (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
-@click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in CI logs).")
+@data_root_option()
+@no_progress_option()
 def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_files, data_root, no_progress):
     """Rerun the run records of one suite folder (e.g. results/mnist-small) with the current code and compare.
 
@@ -47,9 +47,7 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
     Exit code 0 when every run reproduced (identical, within tolerance or consistent),
     1 when any is different, 2 on unusable input.
     """
-    import json as _json
-
-    from genbench.cli.commands import _csv_list, _seeds
+    from genbench.cli.commands import _csv_list, _seeds, _write_json
     from genbench.registry import load_generator_from_file
     from genbench.verify.reproduce import CONSISTENT, DIFFERENT, IDENTICAL, WITHIN, reproduce_runs, verdicts_json
 
@@ -103,11 +101,6 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
     counts = {name: sum(v.verdict == name for v in verdicts) for name in (IDENTICAL, WITHIN, CONSISTENT, DIFFERENT)}
     console.print(f"{counts[IDENTICAL]} identical, {counts[WITHIN]} within tolerance, {counts[CONSISTENT]} consistent, "
                   f"{counts[DIFFERENT]} different")
-    payload = verdicts_json(verdicts, results)
-    if json_path == "-":
-        click.echo(_json.dumps(payload, indent=2))
-    elif json_path:
-        from genbench.files.atomic import atomic_write_json
-
-        atomic_write_json(json_path, payload)
+    if json_path:
+        _write_json(json_path, verdicts_json(verdicts, results))
     click.get_current_context().exit(1 if counts[DIFFERENT] else 0)

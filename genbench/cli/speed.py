@@ -15,15 +15,21 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from genbench.cli.options import (
+    ci_options,
+    data_root_option,
+    device_option,
+    json_option,
+    no_progress_option,
+    seed_option,
+)
 from genbench.data.datasets import resolve_data_root
-from genbench.device import DEVICE_CHOICES, resolve_device_name
+from genbench.device import resolve_device_name
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
 from genbench.term import format_number
 from genbench.verify.verdict import Verdict
 
-# No "auto": a speed figure belongs to one named device.
-SPEED_DEVICES = [d for d in DEVICE_CHOICES if d != "auto"]
 COLOURS = {Verdict.REGRESSED: "red", Verdict.IMPROVED: "green", Verdict.WORK_CHANGED: "yellow", Verdict.HELD: ""}
 
 
@@ -73,8 +79,8 @@ def _load_text(load: dict) -> str:
               help="Exactly this many windows per figure and side (instead of --seconds / --min-rounds).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch/OpenMP threads in every worker process (the same on both sides).")
-@click.option("--device", type=click.Choice(SPEED_DEVICES), default="cpu", show_default=True,
-              help="Where the workloads run, on both sides (CUDA: wall-clock windows, synchronised).")
+@device_option("Where the workloads run, on both sides: auto picks cuda when torch sees a GPU, else cpu; the "
+               "figures name the device used (CUDA: wall-clock windows, synchronised).")
 @click.option("--clock", type=click.Choice(["auto", "cpu", "wall"]), default="auto", show_default=True,
               help="What a window's seconds are: 'cpu' = CPU time of the worker process, which leaves out the "
                    "time other processes of a shared machine take (valid for one thread on the CPU); 'wall' = "
@@ -85,14 +91,14 @@ def _load_text(load: dict) -> str:
               help="Images per sample call (default: the evaluation's sample batch size, 500).")
 @click.option("--eval-images", type=click.IntRange(min=2), default=2000, show_default=True,
               help="Training images scored by the eval workloads (as generated samples would be).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder (default: $GENBENCH_DATA, else ~/.cache/genbench/data).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds models, data order and the round order.")
-@click.option("--json", "json_path", help="Also write the results as JSON to this file ('-' for stdout).")
-@click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in CI logs).")
+@data_root_option()
+@seed_option("Seeds models, data order and the round order.")
+@json_option()
+@no_progress_option()
+@ci_options(bench_smaller=False)
 def speed_command(against, tol_text, models, figures_text, seconds_per_figure, window_seconds, min_rounds, rounds,
                   threads, device, clock, suite, sample_batch, eval_images, data_root, seed, json_path,
-                  no_progress) -> None:
+                  no_progress, junit_xml, summary, bench_bigger) -> None:
     """Throughput of every model (training, sampling) and of genbench eval, as the median of many windows.
 
     \b
@@ -123,6 +129,10 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
     if suite.endswith(".toml") and Path(suite).is_file():
         suite = str(Path(suite).resolve())  # the workers run in a scratch folder, so paths are made absolute
     data_root = str(resolve_data_root(data_root).absolute())  # a relative --data-root or $GENBENCH_DATA too
+    import torch
+
+    # A figure belongs to one named device: auto is resolved here, and the workers get its name.
+    device = resolve_device_name(device, has_gpu=torch.cuda.is_available())
     config = SpeedConfig(
         models=tuple(split_items(models)) if models else None,
         figures=parse_figures(figures_text), window_seconds=window_seconds, seconds_per_figure=seconds_per_figure,
@@ -130,9 +140,6 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
         device=device, suite=suite, sample_batch=sample_batch, eval_images=eval_images, data_root=data_root,
         seed=seed, clock=clock,
     )
-    import torch
-
-    resolve_device_name(device, has_gpu=torch.cuda.is_available(), auto_allowed=False)
     console = Console(stderr=json_path == "-")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=no_progress, transient=True) as bar:
@@ -189,7 +196,56 @@ def speed_command(against, tol_text, models, figures_text, seconds_per_figure, w
             atomic_write_json(json_path, payload)
         except OSError as exc:
             raise GenbenchError(f"cannot write {json_path}: {exc.strerror or exc}") from None
-    if against is not None:
-        counts = {v: sum(r["verdict"] == v for r in rows) for v in COLOURS}
+    conditions = (f"{config.threads} thread(s) per worker, {side['clock']} clock, {config.device}, "
+                  f"torch {side['torch']}; {_load_text(measurement.load_average)}")
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in COLOURS} if against is not None else None
+    _write_speed_reports(rows, against, tol, measurement.seconds, conditions, counts, junit_xml, summary,
+                         bench_bigger)
+    if counts is not None:
         console.print(", ".join(f"{n} {v}" for v, n in counts.items()), highlight=False)
         click.get_current_context().exit(1 if counts[Verdict.REGRESSED] else 0)
+
+
+def _write_speed_reports(rows, against, tol, seconds, conditions, counts, junit_path, summary_path,
+                         bigger_path) -> None:
+    """speed's CI files (genbench.verify.ci): one JUnit case and one summary row per figure."""
+    import os
+
+    from genbench.verify import ci
+
+    if against is None:
+        cases = [ci.Case(r["model"], r["figure"], "measured", failed=False,
+                         detail=f"median {format_number(r['median'])} {r['unit']}, 95% interval "
+                                f"{_interval(r['ci_low'], r['ci_high'], '{:,.0f}')}, {r['windows']} windows",
+                         properties={"median": r["median"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                                     "unit": r["unit"]})
+                 for r in rows]
+        header = ("model", "figure", "median img/s", "95% interval", "windows")
+        table = [(r["model"], _short(r["figure"]), format_number(r["median"]),
+                  _interval(r["ci_low"], r["ci_high"], "{:,.0f}"), r["windows"]) for r in rows]
+        bench = [ci.bench_entry(f"{r['model']} {_short(r['figure'])}", r["unit"], r["median"], r["ci_low"],
+                                r["ci_high"]) for r in rows if r["unit"] and r["median"] is not None]
+        title = "genbench speed"
+        footer = [conditions]
+    else:
+        cases = [ci.Case(r["model"], r["figure"], r["verdict"], failed=r["verdict"] == Verdict.REGRESSED,
+                         detail=f"{against} {format_number(r['old'])}, now {format_number(r['new'])}, ratio "
+                                f"{'—' if r['ratio'] is None else format(r['ratio'], '.3f')}"
+                                + (f", 95% interval {_interval(r['ci_low'], r['ci_high'], '{:.3f}')}"
+                                   if r["unit"] else ""),
+                         properties={"old": r["old"], "new": r["new"], "ratio": r["ratio"], "ci_low": r["ci_low"],
+                                     "ci_high": r["ci_high"], "unit": r["unit"]})
+                 for r in rows]
+        header = ("model", "figure", "old", "new", "ratio", "95% interval", "verdict")
+        table = [(r["model"], _short(r["figure"]), format_number(r["old"]), format_number(r["new"]),
+                  "—" if r["ratio"] is None else f"{r['ratio']:.3f}",
+                  _interval(r["ci_low"], r["ci_high"], "{:.3f}") if r["unit"] else "exact", r["verdict"])
+                 for r in rows]
+        bench = [ci.bench_entry(f"{r['model']} {_short(r['figure'])}", r["unit"], r["new"])
+                 for r in rows if r["unit"] and r["new"] is not None]
+        title = f"genbench speed: working tree vs {against}, tolerance {tol * 100:g}%"
+        footer = [conditions, ", ".join(f"{n} {v}" for v, n in counts.items())]
+    summary = (ci.markdown(title, header, table, footer)
+               if summary_path or os.environ.get(ci.STEP_SUMMARY_ENV) else None)
+    ci.write_outputs(junit=ci.junit_xml("speed", cases, seconds) if junit_path else None, junit_path=junit_path,
+                     summary=summary, summary_path=summary_path, bench={bigger_path: bench} if bigger_path else {})

@@ -54,7 +54,7 @@ def _check_pixels(width: int, height: int, pixel_limit: int) -> None:
         raise BadFile(f"image has no pixels ({width}x{height})")
 
 
-def _decode_png_fast(data: bytes, pixel_limit: int) -> np.ndarray | None:
+def _decode_png_fast(data: bytes, pixel_limit: int, notes: set[str]) -> np.ndarray | None:
     """8-bit gray or RGB PNG -> ``[H,W] uint8`` gray with libspng; None for PIL to decode instead.
 
     libspng is faster than PIL on small images (``results/speed/README.md``) and returns the same samples
@@ -75,6 +75,7 @@ def _decode_png_fast(data: bytes, pixel_limit: int) -> np.ndarray | None:
     if pixels.dtype != np.uint8 or pixels.shape != ((height, width, 3) if colour else (height, width)):
         return None
     if colour:
+        notes.add("gray RGB")
         return luma(torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None])[0, 0].numpy()
     return pixels
 
@@ -99,7 +100,7 @@ def _read_image(path: Path, pixel_limit: int, file_limit: int, notes: set[str]) 
     data = read_regular(path, file_limit)
     if not data:
         raise BadFile("empty file (0 bytes)")
-    gray = _decode_png_fast(data, pixel_limit)
+    gray = _decode_png_fast(data, pixel_limit, notes)
     if gray is None:
         gray = _decode_pil(data, pixel_limit, notes)
     if gray.shape != (SIZE, SIZE):
@@ -156,6 +157,8 @@ def _convert_rows(rows: Callable[[int, int], np.ndarray], layout: _ArrayLayout, 
                   notes: set[str]) -> np.ndarray:
     """uint8 ``[count,28,28]`` from ``rows(start, stop) -> [k,H,W]``, converted a bounded chunk at a time."""
     out = np.empty((count, SIZE, SIZE), np.uint8)
+    if np.issubdtype(layout.dtype, np.floating):
+        notes.add("float")
     step = max(1, ARRAY_CHUNK_BYTES // layout.row_bytes)
     for start in range(0, count, step):
         stop = min(start + step, count)

@@ -34,8 +34,10 @@ How pixels become canonical
       ``round(x * 255)`` (:func:`genbench.protocol.quantize`). Only the rows used are
       checked.
     - Any other size is resized to 28x28 with PIL's bilinear filter (antialiased
-      when shrinking; the aspect ratio is not kept) after the gray conversion, with
-      a warning.
+      when shrinking; the aspect ratio is not kept) after the gray conversion; a
+      32x32 set is shrunk, not cropped, which its warning names.
+    - Every conversion (colour, 16-bit, float, size) is named in ``warnings`` with the
+      number of files it concerned; 8-bit gray 28x28 input gets no word.
 
 What is refused (``InputError`` naming the files, or skipped with ``skip_bad``)
     Missing/empty folders, files that are not regular files, files over a limit,
@@ -249,6 +251,18 @@ def _is_array(path: str) -> bool:
     return path.lower().endswith(ARRAY_EXTENSIONS)
 
 
+def _conversion(note: str, count: int) -> str:
+    """One kind of pixel conversion :func:`load_images` made, in words, with its file count."""
+    if note == "16-bit":
+        return f"16-bit gray scaled to 8-bit, round(v * 255 / 65535) ({count})"
+    if note == "float":
+        return f"float arrays quantized, round(x * 255) ({count})"
+    mode = note.removeprefix("gray ")
+    if mode == "1":
+        return f"1-bit images to 0/255 ({count})"
+    return f"{mode} to gray by ITU-R 601-2 luma ({count})"
+
+
 def load_images(
     path: str | os.PathLike,
     *,
@@ -286,6 +300,7 @@ def load_images(
     keys: list[str] = []
     bad: list[tuple[str, str]] = []
     resized: dict[str, int] = {}
+    converted: dict[str, int] = {}
     alpha_files = 0
     lossy_files = 0
     n = 0
@@ -310,6 +325,8 @@ def load_images(
             for note in notes:
                 if note.startswith("resized "):
                     resized[note.removeprefix("resized ")] = resized.get(note.removeprefix("resized "), 0) + 1
+                elif note in ("16-bit", "float") or note.startswith("gray "):
+                    converted[note] = converted.get(note, 0) + 1
             alpha_files += "alpha" in notes
             n += len(a)
 
@@ -322,11 +339,16 @@ def load_images(
             )
         plural = "s" if len(bad) > 1 else ""
         result_warnings.append(f"{what}: skipped {len(bad)} unusable file{plural}: {_summarize_bad(bad)}")
+    if converted:
+        result_warnings.append(f"{what}: converted {sum(converted.values())} file(s) to 8-bit gray: "
+                               + "; ".join(_conversion(k, v) for k, v in sorted(converted.items())))
     if resized:
         sizes = ", ".join(f"{k} ({v})" for k, v in sorted(resized.items()))
+        padded = ("; 32x32 is shrunk, not cropped: a 28x28 set padded to 32x32 (as for LeNet) gets smaller "
+                  "digits than the reference, so crop its 2-pixel border first" if "32x32" in resized else "")
         result_warnings.append(
             f"{what}: resized {sum(resized.values())} file(s) to 28x28 with bilinear filtering "
-            f"(aspect ratio not kept): {sizes}"
+            f"(aspect ratio not kept): {sizes}{padded}"
         )
     if alpha_files:
         result_warnings.append(f"{what}: ignored the alpha channel of {alpha_files} image(s) with transparency")

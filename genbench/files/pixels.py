@@ -51,8 +51,11 @@ def _image_to_gray(img: Image.Image, notes: set[str]) -> np.ndarray:
     if mode == "L":
         return np.asarray(img)
     if mode in _16BIT_MODES:
+        notes.add("16-bit")
         a16 = np.asarray(img).astype(np.uint32)
         return ((a16 * 255 + 32767) // 65535).astype(np.uint8)  # round(v * 255 / 65535)
+    if mode in _COLOUR_MODES:
+        notes.add(f"gray {mode}")  # said in a warning, as resizing is: a colour set is scored as gray
     if mode in _COLOUR_MODES or mode in _ALPHA_MODES:
         if mode in ("P", "PA"):
             img = img.convert("RGBA")

@@ -18,6 +18,7 @@ from typing import Any
 
 from genbench.protocol import Role
 from genbench.results import STATUSES, RunRecord
+from genbench.run.load import under_load
 
 
 @dataclass
@@ -35,6 +36,8 @@ class ModelSummary:
     # Whether the mean nll_bpd of the ok seeds is a bound: None without one, True if any seed's is (a mean
     # of upper bounds and exact values bounds the mean of the exact values, and is no more than a bound).
     nll_is_bound: bool | None = None
+    # Of the ok seeds, how many measured their speed figures under load (genbench.run.load.under_load).
+    speed_under_load: int = 0
 
     def n(self, key: str) -> int:
         return len(self.values.get(key, ()))
@@ -106,6 +109,7 @@ def aggregate(records: list[RunRecord]) -> dict[str, ModelSummary]:
             number = _number(value)
             if number is not None:
                 summary.values.setdefault(key, []).append(number)
+        summary.speed_under_load += under_load(rec.executor, rec.machine) is True
         if _number(rec.metrics.get("nll_bpd")) is not None:
             summary.nll_is_bound = bool(summary.nll_is_bound) or _is_bound(rec)
     return dict(sorted(out.items()))

@@ -47,8 +47,20 @@ ROLE_NOTES = {
 }
 # Per model, beside nll_bpd: whether its mean is a bound, and the likely unit mistake of an implausible one.
 NLL_FLAGS = ("nll_is_bound", "nll_bpd_implausible")
+# Per model, beside its speed figures: how many of its ok seeds measured them under load.
+SPEED_FLAG = "speed_under_load"
 _BASE = ("model", "role", "compared_from", "seeds", "images_seen", "budget_kind", "revisions",
-         *(f"n_{s}" for s in STATUSES), *NLL_FLAGS)
+         *(f"n_{s}" for s in STATUSES), *NLL_FLAGS, SPEED_FLAG)
+
+
+def load_sensitive(metric: str) -> bool:
+    """A figure of time (throughput, FLOP/s): lower when other work shares the machine."""
+    return "_per_s" in metric or metric == "flops_utilization"
+
+
+def load_mark(under_load: Any, metric: str) -> str:
+    """What follows a speed cell measured (in some ok seed) while the machine was under load."""
+    return " (loaded)" if load_sensitive(metric) and isinstance(under_load, (int, np.integer)) and under_load else ""
 THIS_FOLDER = "this folder"  # the "from" column of a leaderboard's own rows, beside compared ones
 
 
@@ -119,6 +131,7 @@ def leaderboard_frame(records: list[RunRecord], tests: dict[str, Significance] |
             "revisions": " ".join(sorted(s.revisions)),
             "nll_is_bound": s.nll_is_bound,
             "nll_bpd_implausible": bpd_mark(s.mean("nll_bpd")),
+            SPEED_FLAG: s.speed_under_load,
         }
         for key in sorted(k for k in s.values if k not in HIDDEN):
             entry[key] = s.mean(key)
@@ -181,7 +194,9 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
             for m in metrics:
                 n = row.get(f"{m}_n")
                 cell = fmt(row[m], row.get(f"{m}_std", float("nan")), 0 if pd.isna(n) else int(n))
-                cells.append(cell + nll_marks(row["nll_is_bound"], row[m]) if m == "nll_bpd" and cell != "—" else cell)
+                if cell != "—":
+                    cell += nll_marks(row["nll_is_bound"], row[m]) if m == "nll_bpd" else load_mark(row[SPEED_FLAG], m)
+                cells.append(cell)
                 if competitors and m in grouped:
                     cells.append(row.get(f"{m}_group") or "—")
             if ranked:
@@ -221,6 +236,11 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance], agreement: R
                      "uniform dequantization), not an exact value: a bound below an exact NLL shows the bounded model "
                      f"is better, one above it shows nothing. A mean outside [{low:g}, {high:g}] bits/dim is kept and "
                      "marked with the likely unit mistake (each run's record names it in `warnings`).")
+    if len(board) and (board[SPEED_FLAG] > 0).any() and any(load_sensitive(m) for m in ordered_metrics(board)):
+        notes.append(f"`(loaded)`: some ok seed of the model measured this speed figure while the machine was under "
+                     f"load (its 1-minute load average, sampled over the whole run, was above its cores by more "
+                     f"than half a core at some point), so it is lower than the machine gives a run alone; "
+                     f"`{SPEED_FLAG}` in the CSV and JSON counts those seeds.")
     if len(board) and "copy_ct_p" in ordered_metrics(board):
         notes.append("`copy_ct_p`: one-sided p-value of Meehan et al.'s data-copying test (C_T): small when the "
                      "samples sit closer to the training set than fresh test images do. Samples crowded into a few "

@@ -46,7 +46,7 @@ def _import_ray():
         import ray
     except ImportError:
         raise ConfigError(
-            "--executor ray needs Ray, which is not installed: pip install 'genbench[ray]'"
+            "--executor ray needs Ray, which is not installed: pip install -e '.[ray]'"
         ) from None
     return ray
 

@@ -48,6 +48,7 @@ from genbench.results import (
 )
 from genbench.run.budget import Budget
 from genbench.run.efficiency import calibrate_flops, train_flops_per_image
+from genbench.run.load import LoadSampler
 from genbench.run.lock import run_lock
 from genbench.run.process import load_average, seed_everything
 from genbench.run.train import CHECKPOINT_NAME, train
@@ -255,6 +256,7 @@ def _execute_with_threads(
     record.warnings.extend(spec.start_warnings)
     if spec.allow_dirty and changed_files():
         record.warnings.append("ran with --allow-dirty from uncommitted changes to " + ", ".join(changed_files()))
+    load = LoadSampler().start()  # sampled over training and evaluation, where the speed figures are measured
     calibration = calibrate_flops(str(device), threads=torch.get_num_threads())
     record.calibration_flops_per_s = calibration
     wall0 = time.perf_counter()
@@ -278,6 +280,7 @@ def _execute_with_threads(
     try:
         samples = _train_and_evaluate(spec, config, device, run_dir, record, calibration, evaluator, on_train, on_eval)
     except (KeyboardInterrupt, SystemExit):
+        load.stop()
         raise
     except GenbenchError as exc:  # a checkpoint of another run, missing data, ...: say so in one line
         record.status, record.error = "failed", str(exc)
@@ -286,6 +289,7 @@ def _execute_with_threads(
         record.error = f"{type(exc).__name__}: {exc}"
         record.traceback = traceback.format_exc(limit=8)
     record.timings["wall_seconds"] = round(time.perf_counter() - wall0, 3)
+    record.executor["load_average"]["during"] = load.stop()
     record.executor["load_average"]["end"] = load_average()
     record.metric_meta = _metric_meta(list(record.metrics))
     if tb is not None:

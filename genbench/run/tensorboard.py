@@ -26,7 +26,7 @@ def check_available() -> None:
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "--tensorboard needs TensorBoard, which is not installed: pip install 'genbench[tensorboard]'") from None
+            "--tensorboard needs TensorBoard, which is not installed: pip install -e '.[tensorboard]'") from None
 
 
 class RunLogger:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,17 +36,17 @@ TRIAL_FIELDS = ("trial", "config", "metric", "score", "status", "error", "images
 # -- planning: everything checked before a trial starts ----------------------------------------
 
 def tune_budget(suite: Suite, budget: str | None) -> Budget:
-    """The per-trial budget: ``--budget`` (images/steps only) or the suite's, refused if it has seconds."""
-    if budget is not None:
-        values = parse_budget_overrides(budget)
-        if "seconds" in values:
-            raise ConfigError("--budget for tuning takes images=N or steps=N, not seconds: a seconds limit gives "
-                              "faster machines more work (unequal effort)")
-        return Budget.from_dict(values)
-    b = suite.default_budget
-    if b.seconds is not None:
-        raise ConfigError(f"suite {suite.name}'s budget has a seconds limit ({b.seconds:g} s), which gives faster "
-                          f"machines more work (unequal effort); give --budget images=N or --budget steps=N")
+    """The per-trial budget: ``--budget``, else the suite's default budget (the same for every model).
+
+    The work (images or steps) is the budget; a seconds limit beside it is a guard against a
+    runaway trial, as in ``genbench run``: a trial it stops before the work is done is
+    ``capped``. A budget of seconds alone is refused: it gives faster machines more work.
+    """
+    b = Budget.from_dict(parse_budget_overrides(budget)) if budget is not None else suite.default_budget
+    if b.images is None and b.steps is None:
+        where = "--budget" if budget is not None else f"suite {suite.name}'s budget"
+        raise ConfigError(f"{where} for tuning needs images=N or steps=N: a budget of seconds alone gives faster "
+                          f"machines more work (unequal effort)")
     return b
 
 
@@ -112,8 +113,12 @@ def plan_tune(
     data_root: str | os.PathLike | None = None,
     threads: int = 1,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> TunePlan:
-    """Check every input and return the plan; raises :class:`ConfigError` in one line on the first problem."""
+    """Check every input and return the plan; raises :class:`ConfigError` in one line on the first problem.
+
+    ``overwrite`` removes the planned models' earlier trials in ``out`` (after every check passed).
+    """
     from genbench.registry import get_generator
 
     suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
@@ -126,7 +131,7 @@ def plan_tune(
             import optuna  # noqa: F401
             from ray.tune.search.optuna import OptunaSearch  # noqa: F401
         except ImportError:
-            raise ConfigError("--search tpe needs Optuna and Ray Tune: pip install 'genbench[tune]'") from None
+            raise ConfigError("--search tpe needs Optuna and Ray Tune: pip install -e '.[tune]'") from None
     per_trial = tune_budget(suite_obj, budget)
     extra = {cls.name: cls for cls in extra_models}
     names = list(models) + [n for n in extra if n not in models]
@@ -148,10 +153,15 @@ def plan_tune(
                               f"[model.{name}.search_space] table to the suite file")
         validate_search_space(cls, space, base, where=f"{name} search_space")
         tasks.append(TrialTask(suite_obj, cls, base, space, per_trial, int(seed), device, root, int(threads)))
-    out_dir = Path(out) if out is not None else Path("tune") / suite_obj.name
+    out_dir = Path(out) if out is not None else Path("runs") / f"{suite_obj.name}-tune"
     plan = TunePlan(suite_obj, tuple(tasks), trials, search, int(seed), out_dir)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other")
     for task in tasks:
-        _check_existing(plan, task, resume)
+        if overwrite:
+            shutil.rmtree(plan.model_dir(task.model), ignore_errors=True)
+        else:
+            _check_existing(plan, task, resume)
     return plan
 
 
@@ -165,7 +175,8 @@ def _check_existing(plan: TunePlan, task: TrialTask, resume: bool) -> None:
     if not log.path.exists():
         return
     if not resume:
-        raise ConfigError(f"{log.path} already holds trials: continue them with --resume, or choose another --out")
+        raise ConfigError(f"{log.path} already holds trials: continue them with --resume, start over with "
+                          f"--overwrite, or choose another --out")
     meta_path = folder / TUNE_FILE
     try:
         old = json.loads(meta_path.read_text(encoding="utf-8"))

@@ -18,6 +18,7 @@ from genbench.data.splits import FIT, VALIDATION, split_images
 from genbench.errors import GenbenchError
 from genbench.files.atomic import atomic_torch_save
 from genbench.protocol import Generator, RunContext
+from genbench.results import cap_reason
 from genbench.tune.plan import TrialTask, _jsonable
 
 # -- one trial ---------------------------------------------------------------------------------
@@ -115,7 +116,12 @@ def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, 
         result = train(model, fit, task.budget, seed=task.seed)
         rec.update(status=result.status, error=result.error, images=result.achieved["images"],
                    steps=result.achieved["steps"], train_seconds=result.achieved["seconds"])
-        if result.status == "ok":
+        capped = cap_reason({"asked": task.budget.to_dict(), "achieved": result.achieved})
+        if result.status == "ok" and capped:
+            # As in `genbench run`: the seconds limit is a guard. A trial it cut short did less work than the
+            # others, so it is not scored (a spent trial, like a failed one) and never selected.
+            rec.update(status="capped", error=capped)
+        elif result.status == "ok":
             t1 = time.perf_counter()
             score = validation_score(model, task, device)
             rec["eval_seconds"] = round(time.perf_counter() - t1, 3)

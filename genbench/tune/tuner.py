@@ -46,7 +46,7 @@ def _import_tune() -> Any:
     try:
         from ray import tune
     except ImportError:
-        raise ConfigError("genbench tune needs Ray Tune and Optuna: pip install 'genbench[tune]'") from None
+        raise ConfigError("genbench tune needs Ray Tune and Optuna: pip install -e '.[tune]'") from None
     return tune
 
 

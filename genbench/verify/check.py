@@ -28,6 +28,7 @@ from genbench.errors import InputError
 from genbench.files.atomic import atomic_write_json
 from genbench.kv import split_items, split_pair
 from genbench.metrics import metric_specs
+from genbench.registry import class_identity
 from genbench.report.aggregate import aggregate
 from genbench.results import (
     STATUSES,
@@ -82,7 +83,7 @@ def validate_tolerances(tolerances: Mapping[str, Tolerance] | None) -> dict[str,
 def made_with(record: RunRecord) -> dict[str, Any]:
     """What a run was made with, as a baseline records it: results made otherwise are not compared with it."""
     return json_safe({
-        "class": record.model.get("class"),
+        "class": class_identity(record.model.get("class")),
         "config": record.model.get("config"),
         "budget": record.budget.get("asked"),
         "dataset": record.dataset,
@@ -263,7 +264,9 @@ def _check_made_with(model: str, base: Mapping[str, Any], records: list[RunRecor
     for rec in records:
         now = made_with(rec)
         for key in MADE_WITH:
-            if key in base and now.get(key) != base[key]:
+            # Baselines saved before class_identity existed hold the plug-in module's full name.
+            wanted = class_identity(base[key]) if key == "class" and key in base else base.get(key)
+            if key in base and now.get(key) != wanted:
                 detail = ""
                 if isinstance(base[key], dict) and isinstance(now.get(key), dict):
                     diff = sorted(k for k in set(base[key]) | set(now[key]) if base[key].get(k) != now[key].get(k))

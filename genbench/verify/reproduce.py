@@ -415,7 +415,7 @@ def plan_reruns(results_dir: str | os.PathLike, *, out: str | os.PathLike, model
     for path, record in load_records(results_dir, models, seeds):
         spec, notes = rebuild_spec(record, out=out, suite=suite, extra_models=extra, data_root=data_root)
         if (spec.run_dir / RUN_FILE).exists() or (spec.run_dir / CHECKPOINT_NAME).exists():
-            raise ConfigError(f"{spec.run_dir} already holds a run; give --out an empty folder (a rerun never "
+            raise ConfigError(f"{spec.run_dir} already holds a run; give --keep an empty folder (a rerun never "
                               f"continues or replaces another run)")
         reruns.append(Rerun(path, record, spec, tuple(notes)))
     return reruns
