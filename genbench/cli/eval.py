@@ -98,10 +98,8 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
                    "not read and arrays only as far as needed.")
 @click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default=True,
               callback=lambda ctx, param, value: _parse_groups(value),
-              help="Sample-quality metrics to compute, comma-separated (the others are null): fid, "
-                   "fid_ci (FID's bootstrap interval), kid, is, prdc (precision/recall/density/coverage), "
-                   "confident_fraction, fid_inf (FID at infinitely many samples), classes (classes_covered, "
-                   "class_kl, fid_intra), copy (copy_fraction), copy_test (copy_ct, copy_ct_p).")
+              help="Sample-quality metric groups to compute, comma-separated (the others are null): "
+                   + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in METRIC_GROUPS.items()) + ".")
 @click.option("--json", "json_path", default=None,
               help="Write the results JSON here (default ./eval.json; '-' prints it to stdout).")
 @click.option("--skip-bad", is_flag=True,
