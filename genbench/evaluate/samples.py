@@ -25,15 +25,18 @@ from genbench.evaluate.settings import (
     _Timer,
 )
 from genbench.features import (
+    Extractor,
     Features,
     ReferenceStats,
     load_extractor,
     load_reference,
 )
+from genbench.features.user_lens import lens_extractor, lenses
 from genbench.metrics import metric_groups
 from genbench.metrics.eval_throughput import KEY_FEATURE_IMAGES_PER_S, KEY_N_SAMPLES
 from genbench.metrics.group import NEEDS, UNMET_REASONS, MetricGroup, Null
 from genbench.metrics.inputs import LensView, MetricInputs
+from genbench.metrics.lens_metrics import lens_key, per_lens_groups
 from genbench.metrics.reconstruction import (
     reconstruction_metrics,
 )
@@ -42,6 +45,7 @@ from genbench.metrics.throughput import (
     KEY_SAMPLE_IMAGES_PER_S_CI_HIGH,
     KEY_SAMPLE_IMAGES_PER_S_CI_LOW,
 )
+from genbench.metrics.user_metric import user_metrics
 from genbench.protocol import IMAGE_SHAPE
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
@@ -66,15 +70,19 @@ def compute_metric_groups(
     requested: Iterable[str],
     available: Iterable[str],
     groups: Iterable[MetricGroup] | None = None,
+    *,
+    also: Iterable[str] = (),
 ) -> tuple[dict[str, MetricValue], dict[str, str]]:
     """Each of ``groups`` (default: every registered one, in order) into ``(metrics, null_reasons)``.
 
-    A group not in ``requested`` (nor implied by one there) is null, "not requested"; a group with
+    A group not in ``requested`` (nor implied by one there) nor in ``also`` (user metrics, computed
+    whatever ``--metrics`` picks) is null, "not requested"; a group with
     a need outside ``available`` (names of :data:`genbench.metrics.group.NEEDS`) is null with that
     need's reason; the others are computed from ``inputs``, which also collects their values.
     """
     wanted, available = _requested(requested), set(available)
     not_requested = f"not requested (metrics: {', '.join(sorted(wanted))})"
+    wanted |= _requested(also)
     metrics: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
     for group in metric_groups().values() if groups is None else groups:
@@ -132,6 +140,17 @@ def distribution_metrics(
     return compute_metric_groups(inputs, config.metric_groups, available, _lens_groups())
 
 
+def _reference(
+    dataset: str, extractor: Extractor, data_root: str | os.PathLike | None, config: EvalConfig,
+    progress: ProgressFn | None, label: str,
+) -> ReferenceStats:
+    """``extractor``'s cached statistics of ``dataset``'s reference images, progress reported under ``label``."""
+    return load_reference(
+        dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
+        ks=(config.k_nearest,), progress=(lambda d, c, t: progress(label, c, t)) if progress else None,
+    )
+
+
 def _ssl_loader(
     samples: Tensor, dataset: str, data_root: str | os.PathLike | None, device: torch.device | str,
     config: EvalConfig, timings: dict[str, float], progress: ProgressFn | None, info: dict[str, str],
@@ -144,11 +163,7 @@ def _ssl_loader(
         with _Timer(timings, "ssl_load_extractor"):
             extractor = load_ssl_extractor(dataset, device)
         with _Timer(timings, "ssl_reference"):
-            reference = load_reference(
-                dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
-                ks=(config.k_nearest,),
-                progress=(lambda d, c, t: progress("SSL reference statistics", c, t)) if progress else None,
-            )
+            reference = _reference(dataset, extractor, data_root, config, progress, "SSL reference statistics")
         with _Timer(timings, "ssl_features"):
             feats = extractor.extract(samples, config.feature_batch_size).features
         info.update(ssl_name=extractor.name, ssl_sha256=extractor.sha256)
@@ -200,6 +215,36 @@ def ssl_metrics(
     return out, info
 
 
+def lens_metrics(
+    samples: Tensor,
+    extractor: Extractor,
+    lens_name: str,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None = None,
+    seed: int = 0,
+    config: EvalConfig = EvalConfig(),
+    timings: dict[str, float] | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[dict[str, MetricValue], dict[str, str], Tensor]:
+    """``(metrics, null_reasons, features [N,d])``: the groups computed in every lens
+    (:func:`genbench.metrics.lens_metrics.per_lens_groups`) in ``extractor``'s features of ``samples
+    [N,1,28,28] uint8``, under keys suffixed ``_<lens_name>``, against its cached reference statistics."""
+    timings = {} if timings is None else timings
+    prefix = f"lens_{lens_name}_"
+    with _Timer(timings, prefix + "reference"):
+        reference = _reference(dataset, extractor, data_root, config, progress, f"{lens_name} reference statistics")
+    with _Timer(timings, prefix + "features"):
+        feats = extractor.extract(samples, config.feature_batch_size).features
+    own: dict[str, float] = {}
+    inputs = MetricInputs(samples=samples, config=config, seed=seed, timings=own,
+                          lens=LensView(feats, None, reference))
+    values, why = compute_metric_groups(inputs, config.metric_groups, {"features"}, per_lens_groups())
+    timings.update({prefix + k: v for k, v in own.items()})
+    return ({lens_key(k, lens_name): v for k, v in values.items()},
+            {lens_key(k, lens_name): v for k, v in why.items()}, feats)
+
+
 def _check_images(x: Tensor, what: str) -> Tensor:
     if x.dtype != torch.uint8 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         raise InputError(f"{what} must be uint8 [N,1,28,28], got {x.dtype} {tuple(x.shape)}")
@@ -220,17 +265,17 @@ def _score_samples(
     metrics: dict[str, MetricValue],
     reasons: dict[str, str],
     timings: dict[str, float],
+    errors: list[str],
+    features_out: dict[str, Tensor],
 ) -> dict[str, str]:
-    """Score ``samples`` into ``metrics``/``reasons``/``timings`` by every registered metric group;
-    return the extractors' identities."""
+    """Score ``samples`` into ``metrics``/``reasons``/``timings`` by the requested metric groups and every
+    user metric (:mod:`genbench.metrics.user_metric`), whose failures go to ``errors``, then in every
+    user lens (:mod:`genbench.features.user_lens`); each lens's features of the samples go to
+    ``features_out`` by extractor name; return the extractors' identities."""
     with _Timer(timings, "load_extractor"):
         extractor = load_extractor(features, dataset, device, inception_weights)
     with _Timer(timings, "reference"):
-        reference = load_reference(
-            dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
-            ks=(config.k_nearest,),
-            progress=(lambda d, c, t: progress("reference statistics", c, t)) if progress else None,
-        )
+        reference = _reference(dataset, extractor, data_root, config, progress, "reference statistics")
     with _Timer(timings, "features"):
         generated = extractor.extract(samples, config.feature_batch_size, progress)
     if len(samples) < 2:
@@ -242,11 +287,26 @@ def _score_samples(
         reference_labels=split_labels(dataset, REFERENCE, data_root),
         load_ssl_lens=_ssl_loader(samples, dataset, data_root, device, config, timings, progress, info),
         load_train=lambda: split_images(dataset, TRAIN, data_root),
+        load_reference_images=lambda: split_images(dataset, REFERENCE, data_root),
     )
     available = set(NEEDS) - ({"domain_classifier"} if not extractor.is_domain_classifier else set())
-    values, why = compute_metric_groups(inputs, config.metric_groups, available)
+    values, why = compute_metric_groups(inputs, config.metric_groups, available, also=user_metrics())
     metrics.update(values)
     reasons.update(why)
+    errors.extend(inputs.errors)
+    features_out[extractor.name] = generated.features
+    if inputs.loaded("ssl_lens"):
+        features_out[info["ssl_name"]] = inputs.ssl_lens.features
+    for lens in lenses().values():
+        with _Timer(timings, f"lens_{lens.name}_load"):
+            lens_extractor_ = lens_extractor(lens, device)
+        values, why, feats = lens_metrics(samples, lens_extractor_, lens.name, dataset=dataset, data_root=data_root,
+                                          seed=seed, config=config, timings=timings, progress=progress)
+        metrics.update(values)
+        reasons.update(why)
+        features_out[lens_extractor_.name] = feats
+        info[f"lens_{lens.name}_sha256"] = lens.sha256
+        info[f"lens_{lens.name}_features"] = f"{lens.dim} x {lens.dtype}"
     metrics[KEY_N_SAMPLES] = len(samples)
     metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
     return info
@@ -293,9 +353,12 @@ def evaluate_samples(
     metrics: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
     timings: dict[str, float] = {}
+    errors: list[str] = []
+    lens_features: dict[str, Tensor] = {}
     extractor_info = _score_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,
         inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
+        errors=errors, features_out=lens_features,
     )
     if reference_u8 is not None:
         reference = _check_images(reference_u8, "reference images").cpu()
@@ -305,4 +368,5 @@ def evaluate_samples(
             metrics.update(reconstruction_metrics(reference, samples))
     else:
         _set_null(metrics, reasons, RECONSTRUCTION_KEYS, "no paired reference images (--reference) given")
-    return EvalResult(metrics, reasons, samples, timings, extractor_info, _small_n_warning(len(samples)))
+    return EvalResult(metrics, reasons, samples, timings, extractor_info, _small_n_warning(len(samples)), errors,
+                      lens_features)

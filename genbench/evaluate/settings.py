@@ -71,6 +71,8 @@ class EvalResult:
     timings: dict[str, float]  # seconds per phase
     extractor: dict[str, str]  # {"name", "sha256"}
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per user metric that failed (its value is None)
+    features: dict[str, Tensor] = field(default_factory=dict)  # extractor name -> [n,d] features of the samples
 
 
 class _Timer:

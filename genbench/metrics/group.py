@@ -1,11 +1,11 @@
 """Metric groups: the registry evaluation loops over.
 
 A group is what one compute function writes: its keys (each registered with
-:func:`genbench.metrics.spec.register_metric`, which holds direction, unit and kind), what it
-needs (:data:`NEEDS`), and the function, which maps :class:`genbench.metrics.inputs.MetricInputs`
-to a value per key (:class:`Null` with a reason where the metric does not apply).
+``genbench.metrics.spec.register_metric``, which holds direction, unit and kind), what it
+needs (``NEEDS``), and the function, which maps ``genbench.metrics.inputs.MetricInputs``
+to a value per key (``Null`` with a reason where the metric does not apply).
 ``genbench eval --metrics`` chooses among the groups by name; a group whose need is not met
-is null with that need's reason (:data:`UNMET_REASONS`) without being called.
+is null with that need's reason (``UNMET_REASONS``) without being called.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ NEEDS: dict[str, str] = {
     "ssl_lens": "the dataset's self-supervised lens (its features of samples and reference images)",
     "pixels": "the samples themselves, [n,1,28,28] uint8",
     "train": "the images of the dataset's training split",
+    "reference_images": "the reference images themselves, [m,1,28,28] uint8",
 }
 # Why a group is null when one of its needs is missing; needs without an entry are always met
 # where the group can be requested at all.
@@ -53,7 +54,7 @@ GroupValues = Mapping[str, "float | bool | Null"]
 class MetricGroup:
     """The keys one compute function writes, what it needs, and the function.
 
-    ``compute(inputs)`` returns exactly ``keys``, each a number or a :class:`Null`.
+    ``compute(inputs)`` returns exactly ``keys``, each a number or a ``Null``.
     ``implies``: groups computed first whenever this one is (a bootstrap interval needs its
     point estimate); ``description`` is the group's row in the docs' table of ``--metrics``.
     """

@@ -1,5 +1,5 @@
-"""What a metric group's compute function reads (:class:`MetricInputs`): the samples, a lens's view of
-them (:class:`LensView`), the evaluation's settings, and what is loaded only when a group asks."""
+"""What a metric group's compute function reads (``MetricInputs``): the samples, a lens's view of
+them (``LensView``), the evaluation's settings, and what is loaded only when a group asks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class LensView:
 
     ``features [n,d]`` and ``logits [n,c]`` (None for a lens without classes) are the samples';
     ``reference`` holds the reference images' ``features``, ``mu``, ``sigma`` and k-NN ``radii``
-    (:class:`genbench.features.ReferenceStats`).
+    (``genbench.features.ReferenceStats``).
     """
 
     features: Tensor
@@ -29,7 +29,7 @@ class LensView:
 class MetricInputs:
     """Everything a group may read; the costly parts are loaded on first use and kept.
 
-    ``config`` is the evaluation's :class:`genbench.evaluate.EvalConfig`; ``seed`` the run's seed;
+    ``config`` is the evaluation's ``genbench.evaluate.EvalConfig``; ``seed`` the run's seed;
     ``values`` the metrics computed so far (a group reads those of the groups it implies).
     """
 
@@ -43,6 +43,7 @@ class MetricInputs:
         reference_labels: Tensor | None = None,
         load_ssl_lens: Callable[[], LensView] | None = None,
         load_train: Callable[[], Tensor] | None = None,
+        load_reference_images: Callable[[], Tensor] | None = None,
         dataset: str | None = None,
         data_root: Any = None,
         timings: dict[str, float] | None = None,
@@ -53,9 +54,9 @@ class MetricInputs:
         self.dataset, self.data_root, self.progress = dataset, data_root, progress
         self.timings = {} if timings is None else timings
         self.values: dict[str, Any] = {}
-        self._load_ssl_lens, self._load_train = load_ssl_lens, load_train
-        self._ssl_lens: LensView | None = None
-        self._train: Tensor | None = None
+        self.errors: list[str] = []  # one line per failed plug-in metric, each naming its source
+        self._loaders = {"ssl_lens": load_ssl_lens, "train": load_train, "reference_images": load_reference_images}
+        self._loaded: dict[str, Any] = {}
 
     @contextmanager
     def timer(self, name: str) -> Iterator[None]:
@@ -66,20 +67,28 @@ class MetricInputs:
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
+    def loaded(self, name: str) -> bool:
+        """Whether ``name`` (``ssl_lens``, ``train``, ``reference_images``) was loaded, i.e. some group used it."""
+        return name in self._loaded
+
+    def _load(self, name: str) -> Any:
+        if name not in self._loaded:
+            if self._loaders[name] is None:
+                raise RuntimeError(f"this evaluation was given no {name}")
+            self._loaded[name] = self._loaders[name]()
+        return self._loaded[name]
+
     @property
     def ssl_lens(self) -> LensView:
         """The dataset's self-supervised lens's view (loaded on first use)."""
-        if self._ssl_lens is None:
-            if self._load_ssl_lens is None:
-                raise RuntimeError("this evaluation was given no self-supervised lens")
-            self._ssl_lens = self._load_ssl_lens()
-        return self._ssl_lens
+        return self._load("ssl_lens")
 
     @property
     def train(self) -> Tensor:
         """``[60000,1,28,28] uint8``: the dataset's training images (loaded on first use)."""
-        if self._train is None:
-            if self._load_train is None:
-                raise RuntimeError("this evaluation was given no training images")
-            self._train = self._load_train()
-        return self._train
+        return self._load("train")
+
+    @property
+    def reference_images(self) -> Tensor:
+        """``[m,1,28,28] uint8``: the reference images the lens statistics describe (loaded on first use)."""
+        return self._load("reference_images")
