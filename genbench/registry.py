@@ -9,15 +9,13 @@ registered in :mod:`genbench.metrics.spec`.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import re
-import sys
-from pathlib import Path
 from typing import TypeVar
 
 from genbench.errors import ConfigError
+from genbench.plugin_file import import_plugin_file
 from genbench.protocol import Generator, check_generator_class
 from genbench.tune.search_space import validate_search_space
 from genbench.validation import (
@@ -88,34 +86,8 @@ def get_generator(name: str) -> type[Generator]:
 
 
 def load_generator_from_file(spec: str) -> type[Generator]:
-    """Import ``path/to/file.py:ClassName`` (user code runs: only when asked) and validate it.
-
-    The file's folder goes first on ``sys.path``, as Python puts a script's, so that the
-    file can import modules beside it.
-    """
-    path_str, sep, cls_name = spec.rpartition(":")
-    if not sep or not path_str or not cls_name:
-        raise ConfigError(f"--model expects path/to/file.py:ClassName, got {spec!r}")
-    path = Path(path_str)
-    if not path.is_file():
-        raise ConfigError(f"--model: no such file {path}")
-    # One module per file; the suffix tells apart same-named files and is the same in every process
-    # (str hashes are salted per process), so a record names the same module in every run.
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    mod_name = f"{PLUGIN_MODULE_PREFIX}{path.stem}_{digest}"
-    module_spec = importlib.util.spec_from_file_location(mod_name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise ConfigError(f"--model: cannot import {path}")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[mod_name] = module
-    # As Python does for a script (sys.path[0]): a plug-in may import the modules beside it.
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ConfigError(f"--model: importing {path} failed: {type(exc).__name__}: {exc}") from None
+    """Import ``path/to/file.py:ClassName`` (:func:`genbench.plugin_file.import_plugin_file`) and validate it."""
+    path, module, cls_name = import_plugin_file(spec, "--model", "ClassName")
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise ConfigError(f"--model: {path} has no class {cls_name!r}")

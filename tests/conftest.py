@@ -26,6 +26,23 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENBENCH_DATA", str(Path(DATA_ROOT).resolve()))
 
 
+@pytest.fixture(autouse=True)
+def _plugin_registries_restored():
+    """A --metric or --lens plug-in registers for the rest of the process, as it should in a real run;
+    in tests one test's plug-ins (e.g. a CLI invocation's) must not outlive it."""
+    from genbench.features.user_lens import _EXTRACTORS, _LENSES
+    from genbench.metrics.group import _GROUPS
+    from genbench.metrics.spec import _METRICS
+    from genbench.metrics.user_metric import _USER_METRICS
+
+    registries = (_METRICS, _GROUPS, _USER_METRICS, _LENSES, _EXTRACTORS)
+    saved = [dict(r) for r in registries]
+    yield
+    for registry, before in zip(registries, saved, strict=True):
+        registry.clear()
+        registry.update(before)
+
+
 @pytest.fixture(scope="module")
 def single_thread():
     """One torch thread for the module: metric tests run many small ops, which extra threads only stall."""

@@ -4,6 +4,7 @@ raw Sphinx roles."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -72,17 +73,25 @@ def test_the_suites_page_excerpt_of_mnist_small_equals_the_suite_file():
     _assert_subset(excerpt, real)
 
 
-def _documented_metric_groups() -> dict[str, tuple[str, ...]]:
-    rows = _table_rows(_read(DOCS / "eval.md"), "| `--metrics` group |")
+def _hooks():
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", REPO / "scripts" / "mkdocs_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _documented_metric_groups(markdown: str) -> dict[str, tuple[str, ...]]:
     groups = {}
-    for row in rows:
+    for row in _table_rows(markdown, "| `--metrics` group |"):
         (group,) = _code_names(row[0])
         groups[group] = tuple(_code_names(row[1]))
     return groups
 
 
 def test_the_eval_page_lists_the_metric_groups_the_cli_accepts_with_their_keys(tmp_path):
-    documented = _documented_metric_groups()
+    page = _read(DOCS / "eval.md")
+    assert "<!-- genbench:metric-groups -->" in page  # where the build writes the registry's table
+    documented = _documented_metric_groups(_hooks().on_page_markdown(page))
     # What --metrics accepts, in the CLI's own words: the list an unknown group is refused with.
     with pytest.raises(click.BadParameter) as refused:
         eval_command.make_context("eval", ["--samples", str(tmp_path), "--metrics", "no-such-group"])
@@ -93,6 +102,9 @@ def test_the_eval_page_lists_the_metric_groups_the_cli_accepts_with_their_keys(t
     default = next(p for p in eval_command.params if p.name == "metric_groups").default
     assert default.split(",") == list(documented)  # by default all are computed, as the page says
     assert documented == dict(METRIC_GROUPS)  # the keys each group writes to eval.json
+    # the built-in groups, each once, with what genbench has always written under them
+    assert documented["ssl"] == ("fid_ssl", "precision_ssl", "recall_ssl")
+    assert documented["classes"] == ("classes_covered", "class_kl", "fid_intra")
 
 
 def test_the_eval_page_names_the_other_metric_keys_of_eval_json():
@@ -167,6 +179,14 @@ def test_the_site_searches_when_opened_from_disk(site):
     page = _read(site / "index.html")
     assert 'src="javascripts/iframe-worker-shim.js"' in page
     assert not re.findall(r'<script[^>]+src="(?:https?:)?//', page)
+
+
+def test_the_built_eval_page_shows_the_registrys_metric_groups(site):
+    html = _read(site / "eval.html")
+    assert "genbench:metric-groups" not in html
+    for name, keys in METRIC_GROUPS.items():
+        assert f"<td><code>{name}</code></td>" in html, name
+        assert ", ".join(f"<code>{k}</code>" for k in keys) in html, name
 
 
 def test_no_page_of_the_site_shows_a_raw_sphinx_role(site):
@@ -245,9 +265,9 @@ def test_eval_help_names_every_metrics_group():
     from genbench.cli import main
 
     shown = " ".join(CliRunner().invoke(main, ["eval", "--help"], terminal_width=200).output.split())
-    listed = shown.split("Sample-quality metrics to compute, comma-separated (the others are null): ")[1]
+    listed = shown.split("Sample-quality metric groups to compute, comma-separated (the others are null): ")[1]
     listed = re.sub(r"\([^)]*\)", "", listed.split(".")[0])
-    assert [g.strip() for g in listed.split(",")] == list(METRIC_GROUPS)
+    assert [g.strip() for g in listed.split(";")] == list(METRIC_GROUPS)
 
 
 # --- one CLI grammar ------------------------------------------------------------------------------------
@@ -315,7 +335,7 @@ def test_the_grammar_table_is_what_the_commands_take():
               if sum(name in opts for opts in options.values()) > 1}
     assert shared - documented - TWO_MEANINGS <= {"--models", "--model", "--budget", "--executor", "--ray-address",
                                                   "--compare", "--dataset", "--metrics", "--summary", "--junit-xml",
-                                                  "--bench-bigger"}
+                                                  "--bench-bigger", "--metric", "--lens"}
 
 
 def test_install_hints_in_messages_install_as_the_readme_does():

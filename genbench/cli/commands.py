@@ -110,8 +110,16 @@ def main() -> None:
 @allow_dirty_option()
 @json_option("Also write every run's status, budget and metrics as JSON to this file ('-': the JSON on stdout, "
              "the table on stderr).")
+@click.option("--metric", "metric_files", multiple=True, metavar="FILE.py:FUNCTION",
+              help="Also compute your own metric in every run: FUNCTION(samples) -> float of uint8 [n,1,28,28] "
+                   "samples, optionally taking the reference images as 'reference'. Repeatable.")
+@click.option("--lens", "lens_files", multiple=True, metavar="FILE.py:CLASS",
+              help="Also compute the feature-based metrics in your own lens in every run (keys suffixed _NAME): "
+                   "an nn.Module class with a 'name', built with no arguments, [n,1,28,28] in [0,1] -> [n,d]. "
+                   "Repeatable.")
 def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
-        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress, allow_dirty, json_path):
+        ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress, allow_dirty, json_path,
+        metric_files, lens_files):
     """Train every (model, seed) of a suite under its budget, evaluate, and write results + leaderboard.
 
     Prints each model's effective budget first. A run whose images/steps budget was cut
@@ -140,7 +148,8 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
             resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
             cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
-            show_progress=not no_progress, compare=compare, allow_dirty=allow_dirty,
+            show_progress=not no_progress, compare=compare, allow_dirty=allow_dirty, metric_files=metric_files,
+            lens_files=lens_files,
         )
     except KeyboardInterrupt:
         click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)

@@ -31,22 +31,60 @@ from genbench.metrics.eval_throughput import KEY_EVAL_IMAGES_PER_S
 from genbench.term import plain
 
 DATASET_CHOICES = dataset_names()
-# What each --metrics group adds, for --help (built from METRIC_GROUPS, so it cannot leave a
-# group out: a group missing here is a KeyError at import).
-GROUP_HELP = {
-    "fid": "", "fid_ci": "FID's bootstrap interval", "kid": "", "is": "",
-    "prdc": "precision/recall/density/coverage", "confident_fraction": "",
-    "fid_inf": "FID at infinitely many samples", "classes": "classes_covered, class_kl, fid_intra",
-    "copy": "copy_fraction", "ssl": "fid_ssl, precision_ssl, recall_ssl", "copy_test": "copy_ct, copy_ct_p",
-}
-
-
 def _parse_groups(value: str) -> frozenset[str]:
     groups = frozenset(split_items(value))
     unknown = sorted(groups - set(METRIC_GROUPS))
     if unknown or not groups:
         raise click.BadParameter(f"{', '.join(unknown) or 'nothing given'}; choose from {', '.join(METRIC_GROUPS)}")
     return groups
+
+
+def _load_metrics(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """Import and register each ``--metric FILE.py:FUNCTION`` now, so that a wrong one is refused before any work."""
+    from genbench.metrics.user_metric import load_user_metric
+
+    for spec in specs:
+        try:
+            load_user_metric(spec)
+        except GenbenchError as exc:
+            message = " ".join(plain(str(exc)).split())
+            raise click.BadParameter(message.removeprefix("--metric: ").removeprefix("--metric ")) from None
+    return specs
+
+
+def _load_lenses(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """Import, check and register each ``--lens FILE.py:CLASS`` now, so that a wrong one is refused before any work."""
+    from genbench.features.user_lens import load_lens
+
+    for spec in specs:
+        try:
+            load_lens(spec)
+        except GenbenchError as exc:
+            message = " ".join(plain(str(exc)).split())
+            raise click.BadParameter(message.removeprefix("--lens: ").removeprefix("--lens ")) from None
+    return specs
+
+
+def _save_features(folder: Path, features: dict[str, torch.Tensor]) -> list[Path]:
+    """Each lens's ``[n,d]`` float32 features of the samples as ``folder/<extractor>.npy``."""
+    import io
+
+    import numpy as np
+
+    from genbench.files.atomic import atomic_write_bytes
+
+    written = []
+    for name, feats in features.items():
+        buffer = io.BytesIO()
+        np.save(buffer, feats.numpy())
+        path = folder / f"{name}.npy"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError as exc:
+            raise GenbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+        written.append(path)
+    return written
 
 
 def _shown(value: object) -> str:
@@ -107,9 +145,20 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
                    "not read and arrays only as far as needed.")
 @click.option("--metrics", "metric_groups", default=",".join(METRIC_GROUPS), show_default="all of them",
               callback=lambda ctx, param, value: _parse_groups(value),
-              help="Sample-quality metrics to compute, comma-separated (the others are null): "
-                   + ", ".join(f"{group} ({GROUP_HELP[group]})" if GROUP_HELP[group] else group
-                               for group in METRIC_GROUPS) + ".")
+              help="Sample-quality metric groups to compute, comma-separated (the others are null): "
+                   + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in METRIC_GROUPS.items()) + ".")
+@click.option("--metric", "metric_files", multiple=True, metavar="FILE.py:FUNCTION",
+              callback=lambda ctx, param, value: _load_metrics(value),
+              help="Also compute your own metric: FUNCTION(samples) -> float of uint8 [n,1,28,28] samples, "
+                   "optionally taking the reference images as 'reference' (repeatable).")
+@click.option("--lens", "lens_files", multiple=True, metavar="FILE.py:CLASS",
+              callback=lambda ctx, param, value: _load_lenses(value),
+              help="Also compute the feature-based metrics in your own lens: an nn.Module class with a 'name', "
+                   "built with no arguments, mapping [n,1,28,28] floats in [0,1] to [n,d]; keys get the suffix "
+                   "_NAME (repeatable).")
+@click.option("--save-features", "features_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="Also write each lens's features of the samples to DIR/EXTRACTOR.npy "
+                                  "([n,d] float32).")
 @json_option()
 @click.option("--skip-bad", is_flag=True,
               help="Leave out unreadable or invalid files (and unmatched pairs) with a warning.")
@@ -117,7 +166,7 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
 @data_root_option()
 @seed_option("Seed of the FID bootstrap.")
 def eval_command(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups,
-                 json_path, skip_bad, device, data_root, seed) -> None:
+                 metric_files, lens_files, features_dir, json_path, skip_bad, device, data_root, seed) -> None:
     """Score generated images against a dataset's test split (FID, KID, IS, precision/recall, density/coverage).
 
     Images become 28x28 gray the way genbench's own samples are (see genbench.files.images):
@@ -128,14 +177,20 @@ def eval_command(samples_path, dataset, reference_path, features, inception_weig
     file and for an array's declared data).
     """
     try:
-        _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups, json_path,
-              skip_bad, device, data_root, seed)
+        errors = _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups,
+                       json_path, skip_bad, device, data_root, seed, features_dir)
     except GenbenchError as exc:
         _fail(exc)
+        return
+    if errors:  # written with every other metric; the exit status still tells a script that one failed
+        for message in errors:
+            click.echo(f"Error: {plain(message)}", err=True)
+        click.get_current_context().exit(2)
 
 
 def _eval(samples_path, dataset, reference_path, features, inception_weights, n_max, metric_groups, json_path,
-          skip_bad, device, data_root, seed) -> None:
+          skip_bad, device, data_root, seed, features_dir=None) -> list[str]:
+    """Score and write; return the one-line errors of user metrics that failed."""
     import genbench
     from genbench.allocator import keep_freed_memory
     from genbench.evaluate import EvalConfig, evaluate_samples
@@ -203,6 +258,9 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
         "genbench_version": genbench.__version__,
         "torch_version": str(torch.__version__),
     }
+    if features_dir is not None:
+        for path in _save_features(features_dir, result.features):
+            err.print(f"wrote {_shown(str(path))}", highlight=False)
     title = f"genbench eval: {_shown(str(samples_path))} vs {dataset} test split"
     console.print(_metric_table(metrics, reasons, title))
     console.print(f"extractor {result.extractor['name']} sha256 {result.extractor['sha256'][:16]}...", highlight=False)
@@ -211,14 +269,15 @@ def _eval(samples_path, dataset, reference_path, features, inception_weights, n_
                       highlight=False)
     if to_stdout:
         click.echo(json.dumps(record, indent=2, allow_nan=False))
-        return
+        return result.errors
     if json_path is None:  # as every command: JSON only when --json asks for it
-        return
+        return result.errors
     try:
         atomic_write_json(json_path, record)
     except OSError as exc:
         raise GenbenchError(f"cannot write {json_path}: {exc.strerror or exc}") from None
     console.print(f"wrote {_shown(str(json_path))}", highlight=False)
+    return result.errors
 
 
 @click.group("features")

@@ -1,7 +1,8 @@
 """Score a generator (or a set of images): choose metrics by capability, run them, return flat keys.
 
 The harness calls :func:`evaluate_model`; ``genbench eval`` calls
-:func:`evaluate_samples`. Both follow the same path for sample quality:
+:func:`evaluate_samples`. Both follow the same path for sample quality, a loop over the
+registered metric groups (:func:`genbench.metrics.metric_groups`, :func:`compute_metric_groups`):
 
 1. samples are quantized to ``[N,1,28,28] uint8`` (``round(x*255)``) before anything
    else, so in-process numbers equal those of ``genbench eval`` on saved PNGs;
@@ -28,7 +29,14 @@ Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD
 """
 
 from genbench.evaluate.model import evaluate_model
-from genbench.evaluate.samples import copy_metrics, distribution_metrics, evaluate_samples, sample_speed, ssl_metrics
+from genbench.evaluate.samples import (
+    compute_metric_groups,
+    copy_metrics,
+    distribution_metrics,
+    evaluate_samples,
+    sample_speed,
+    ssl_metrics,
+)
 from genbench.evaluate.settings import (
     COMPLETION_KEYS,
     COPY_KEYS,
@@ -44,6 +52,7 @@ from genbench.evaluate.settings import (
 
 __all__ = [
     "COMPLETION_KEYS", "COPY_KEYS", "DISTRIBUTION_KEYS", "LIKELIHOOD_KEYS", "METRIC_GROUPS", "PIXEL_GROUPS",
-    "RECONSTRUCTION_KEYS", "SSL_KEYS", "EvalConfig", "EvalResult", "copy_metrics", "distribution_metrics",
+    "RECONSTRUCTION_KEYS", "SSL_KEYS", "EvalConfig", "EvalResult", "compute_metric_groups", "copy_metrics",
+    "distribution_metrics",
     "evaluate_model", "evaluate_samples", "sample_speed", "ssl_metrics",
 ]

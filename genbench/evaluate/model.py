@@ -177,9 +177,12 @@ def evaluate_model(
         samples = _sample(model, n_samples, seed, device, batch, progress, rates)
     metrics.update(sample_speed(rates, reasons))
 
+    errors: list[str] = []
+    lens_features: dict[str, Tensor] = {}
     extractor_info = _score_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,
         inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
+        errors=errors, features_out=lens_features,
     )
 
     if model.has(Capability.LOG_LIKELIHOOD):
@@ -219,4 +222,4 @@ def evaluate_model(
     else:
         _set_null(metrics, reasons, COMPLETION_KEYS, f"{model_name} does not declare COMPLETE")
 
-    return EvalResult(metrics, reasons, samples, timings, extractor_info, warnings)
+    return EvalResult(metrics, reasons, samples, timings, extractor_info, warnings, errors, lens_features)

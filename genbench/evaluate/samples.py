@@ -1,10 +1,11 @@
 """Score a set of samples (``genbench eval`` and the end of every run): features once, then every
-sample-quality metric from them, in the domain and the self-supervised lens, and the copy checks in pixels."""
+registered metric group (:func:`genbench.metrics.metric_groups`) from them, from the self-supervised
+lens and from the pixels."""
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -12,12 +13,10 @@ from torch import Tensor
 from genbench.data.splits import REFERENCE, TRAIN, split_images, split_labels
 from genbench.errors import ConfigError, InputError
 from genbench.evaluate.settings import (
-    DISTRIBUTION_KEYS,
-    METRIC_GROUPS,
+    LENS_NEEDS,
     PIXEL_GROUPS,
     RECONSTRUCTION_KEYS,
     SMALL_N_WARNING,
-    SSL_KEYS,
     EvalConfig,
     EvalResult,
     MetricValue,
@@ -32,33 +31,12 @@ from genbench.features import (
     load_extractor,
     load_reference,
 )
-from genbench.metrics.classes import CLASS_KEYS, class_metrics
-from genbench.metrics.confidence import KEY_CONFIDENT_FRACTION, confident_fraction
-from genbench.metrics.copy_test import COPY_CT_KEYS, KEY_COPY_CT, KEY_COPY_CT_P, copy_test_samples, load_cells
-from genbench.metrics.copying import (
-    KEY_COPY_FRACTION,
-    copy_fraction_from_distances,
-    load_calibration,
-    nearest_distances,
-)
+from genbench.features.user_lens import lens_extractor, lenses
+from genbench.metrics import metric_groups
 from genbench.metrics.eval_throughput import KEY_FEATURE_IMAGES_PER_S, KEY_N_SAMPLES
-from genbench.metrics.fid import (
-    KEY_FID,
-    KEY_FID_CI_HIGH,
-    KEY_FID_CI_LOW,
-    fid_bootstrap_interval,
-    fid_from_features,
-)
-from genbench.metrics.fid_inf import KEY_FID_INF, fid_infinity
-from genbench.metrics.fid_inf import MIN_FRACTION as FID_INF_MIN_FRACTION
-from genbench.metrics.fid_ssl import KEY_FID_SSL, KEY_PRECISION_SSL, KEY_RECALL_SSL
-from genbench.metrics.inception_score import KEY_IS, KEY_IS_STD, inception_score
-from genbench.metrics.kid import KEY_KID, KEY_KID_STD, kid_from_features
-from genbench.metrics.prdc import (
-    KEY_PRECISION,
-    KEY_RECALL,
-    precision_recall_density_coverage,
-)
+from genbench.metrics.group import NEEDS, UNMET_REASONS, MetricGroup, Null
+from genbench.metrics.inputs import LensView, MetricInputs
+from genbench.metrics.lens_metrics import lens_key, per_lens_groups
 from genbench.metrics.reconstruction import (
     reconstruction_metrics,
 )
@@ -67,8 +45,72 @@ from genbench.metrics.throughput import (
     KEY_SAMPLE_IMAGES_PER_S_CI_HIGH,
     KEY_SAMPLE_IMAGES_PER_S_CI_LOW,
 )
+from genbench.metrics.user_metric import user_metrics
 from genbench.protocol import IMAGE_SHAPE
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
+
+
+def _requested(names: Iterable[str]) -> set[str]:
+    """The groups ``names`` asks for and every group they imply."""
+    registry = metric_groups()
+    unknown = sorted(set(names) - set(registry))
+    if unknown:
+        raise ConfigError(f"unknown metric group(s) {', '.join(unknown)}; valid: {', '.join(registry)}")
+    wanted, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(registry[name].implies)
+    return wanted
+
+
+def compute_metric_groups(
+    inputs: MetricInputs,
+    requested: Iterable[str],
+    available: Iterable[str],
+    groups: Iterable[MetricGroup] | None = None,
+    *,
+    also: Iterable[str] = (),
+) -> tuple[dict[str, MetricValue], dict[str, str]]:
+    """Each of ``groups`` (default: every registered one, in order) into ``(metrics, null_reasons)``.
+
+    A group not in ``requested`` (nor implied by one there) nor in ``also`` (user metrics, computed
+    whatever ``--metrics`` picks) is null, "not requested"; a group with
+    a need outside ``available`` (names of :data:`genbench.metrics.group.NEEDS`) is null with that
+    need's reason; the others are computed from ``inputs``, which also collects their values.
+    """
+    wanted, available = _requested(requested), set(available)
+    not_requested = f"not requested (metrics: {', '.join(sorted(wanted))})"
+    wanted |= _requested(also)
+    metrics: dict[str, MetricValue] = {}
+    reasons: dict[str, str] = {}
+    for group in metric_groups().values() if groups is None else groups:
+        unmet = [need for need in NEEDS if need in group.needs and need not in available]
+        if group.name not in wanted:
+            _set_null(metrics, reasons, group.keys, not_requested)
+            continue
+        if unmet:
+            if unmet[0] not in UNMET_REASONS:  # a caller that offers a group it cannot feed: a bug, not input
+                raise RuntimeError(f"metric group {group.name!r} needs {unmet[0]}, which this evaluation lacks")
+            _set_null(metrics, reasons, group.keys, UNMET_REASONS[unmet[0]])
+            continue
+        values = group.compute(inputs)
+        if set(values) != set(group.keys):
+            raise RuntimeError(f"metric group {group.name!r} returned keys {sorted(values)}, "
+                               f"not its registered {list(group.keys)}")
+        for key in group.keys:
+            value = values[key]
+            if isinstance(value, Null):
+                _set_null(metrics, reasons, (key,), value.reason)
+            else:
+                metrics[key] = value
+        inputs.values.update((k, metrics[k]) for k in group.keys)
+    return metrics, reasons
+
+
+def _lens_groups() -> list[MetricGroup]:
+    return [g for g in metric_groups().values() if g.needs <= LENS_NEEDS]
 
 
 def distribution_metrics(
@@ -81,79 +123,53 @@ def distribution_metrics(
     timings: dict[str, float] | None = None,
     reference_labels: Tensor | None = None,
 ) -> tuple[dict[str, MetricValue], dict[str, str]]:
-    """Every sample-quality metric from features extracted once, against ``reference``.
+    """Every metric group that needs only one lens's features and logits, from features extracted once,
+    against ``reference``.
 
     ``reference_labels [M]`` (the true classes of the reference images, row by row)
     are needed by the class metrics, which are None without them.
     """
-    timings = {} if timings is None else timings
-    metrics: dict[str, MetricValue] = {}
-    reasons: dict[str, str] = {}
     n = len(generated.features)
     if n < 2:
         raise InputError(f"sample-quality metrics need at least 2 samples, got {n}")
-    feats, logits = generated.features, generated.logits
-    unknown = sorted(set(config.metric_groups) - set(METRIC_GROUPS))
-    if unknown:
-        raise ConfigError(f"unknown metric group(s) {', '.join(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
-    groups = set(config.metric_groups) | ({"fid"} if "fid_ci" in config.metric_groups else set())
-    for group, keys in METRIC_GROUPS.items():
-        if group not in groups and group not in (*PIXEL_GROUPS, "ssl"):
-            _set_null(metrics, reasons, keys, f"not requested (metrics: {', '.join(sorted(groups))})")
-    if "fid" in groups:
-        with _Timer(timings, "fid"):
-            metrics[KEY_FID] = fid_from_features(feats, reference.mu, reference.sigma)
-    if "fid_ci" in groups:
-        with _Timer(timings, "fid_bootstrap"):
-            if config.fid_bootstrap_reps > 0:
-                metrics[KEY_FID_CI_LOW], metrics[KEY_FID_CI_HIGH] = fid_bootstrap_interval(
-                    feats, reference.mu, reference.sigma, metrics[KEY_FID], reps=config.fid_bootstrap_reps, seed=seed
-                )
-            else:
-                _set_null(metrics, reasons, (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),
-                          "bootstrap disabled (fid_bootstrap_reps=0)")
-    if "kid" in groups:
-        with _Timer(timings, "kid"):
-            metrics[KEY_KID], metrics[KEY_KID_STD] = kid_from_features(
-                feats, reference.features, config.kid_subsets, config.kid_subset_size, config.estimator_seed
-            )
-    if "is" in groups:
-        with _Timer(timings, "is"):
-            metrics[KEY_IS], metrics[KEY_IS_STD] = inception_score(logits, config.is_splits, config.estimator_seed)
-    if "prdc" in groups:
-        with _Timer(timings, "prdc"):
-            if n > config.k_nearest:
-                metrics.update(precision_recall_density_coverage(
-                    feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
-                ))
-            else:
-                _set_null(metrics, reasons, METRIC_GROUPS["prdc"],
-                          f"needs more than {config.k_nearest} samples for k-NN radii, got {n}")
-    if "confident_fraction" in groups:
-        if domain_classifier:
-            metrics[KEY_CONFIDENT_FRACTION] = confident_fraction(logits, config.confident_threshold)
-        else:
-            _set_null(metrics, reasons, (KEY_CONFIDENT_FRACTION,), "needs the domain classifier (--features genbench)")
-    if "fid_inf" in groups:
-        with _Timer(timings, "fid_inf"):
-            smallest, width = int(FID_INF_MIN_FRACTION * n), feats.shape[1]
-            if smallest > width:
-                metrics[KEY_FID_INF] = fid_infinity(feats, reference.mu, reference.sigma, seed=seed)
-            else:  # below the feature width the subsets' covariances are singular and the line in 1/N bends
-                _set_null(metrics, reasons, (KEY_FID_INF,),
-                          f"needs more than {math.floor(width / FID_INF_MIN_FRACTION)} samples (its smallest subset, "
-                          f"{FID_INF_MIN_FRACTION:g} of them, must exceed the {width}-d features), got {n}")
-    if "classes" in groups:
-        with _Timer(timings, "classes"):
-            if not domain_classifier:
-                _set_null(metrics, reasons, CLASS_KEYS, "needs the domain classifier (--features genbench)")
-            elif reference_labels is None:
-                _set_null(metrics, reasons, CLASS_KEYS, "no labels of the reference images given")
-            else:
-                values, class_reasons = class_metrics(logits, feats, reference.features, reference_labels)
-                metrics.update(values)
-                reasons.update(class_reasons)
-    return {k: metrics[k] for k in DISTRIBUTION_KEYS}, reasons
+    inputs = MetricInputs(samples=None, config=config, seed=seed, timings=timings,
+                          lens=LensView(generated.features, generated.logits, reference),
+                          reference_labels=reference_labels)
+    available = {"features", "logits"} | ({"domain_classifier"} if domain_classifier else set()) | (
+        {"reference_labels"} if reference_labels is not None else set())
+    return compute_metric_groups(inputs, config.metric_groups, available, _lens_groups())
+
+
+def _reference(
+    dataset: str, extractor: Extractor, data_root: str | os.PathLike | None, config: EvalConfig,
+    progress: ProgressFn | None, label: str,
+) -> ReferenceStats:
+    """``extractor``'s cached statistics of ``dataset``'s reference images, progress reported under ``label``."""
+    return load_reference(
+        dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
+        ks=(config.k_nearest,), progress=(lambda d, c, t: progress(label, c, t)) if progress else None,
+    )
+
+
+def _ssl_loader(
+    samples: Tensor, dataset: str, data_root: str | os.PathLike | None, device: torch.device | str,
+    config: EvalConfig, timings: dict[str, float], progress: ProgressFn | None, info: dict[str, str],
+):
+    """A loader of the dataset's self-supervised lens's view of ``samples``, which records the lens in ``info``."""
+
+    def load() -> LensView:
+        from genbench.features.ssl import load_ssl_extractor
+
+        with _Timer(timings, "ssl_load_extractor"):
+            extractor = load_ssl_extractor(dataset, device)
+        with _Timer(timings, "ssl_reference"):
+            reference = _reference(dataset, extractor, data_root, config, progress, "SSL reference statistics")
+        with _Timer(timings, "ssl_features"):
+            feats = extractor.extract(samples, config.feature_batch_size).features
+        info.update(ssl_name=extractor.name, ssl_sha256=extractor.sha256)
+        return LensView(feats, None, reference)
+
+    return load
 
 
 def copy_metrics(
@@ -166,27 +182,15 @@ def copy_metrics(
     progress: ProgressFn | None = None,
     reasons: dict[str, str] | None = None,
 ) -> dict[str, MetricValue]:
-    """``copy_fraction`` and/or (by ``config.metric_groups``) ``copy_ct``/``copy_ct_p`` of ``samples
+    """The requested pixel groups' metrics (``copy_fraction``, ``copy_ct``/``copy_ct_p``) of ``samples
     [N,1,28,28] uint8`` against ``dataset``'s training split; why a value is None goes to ``reasons``."""
-    timings = {} if timings is None else timings
-    reasons = {} if reasons is None else reasons
-    out: dict[str, MetricValue] = {}
-    train = split_images(dataset, TRAIN, data_root)
-    if "copy" in config.metric_groups:
-        with _Timer(timings, "copy_calibration"):  # cached after the first call per dataset
-            threshold = load_calibration(dataset, data_root, progress).threshold(config.copy_quantile)
-        with _Timer(timings, "copy_search"):
-            distances, _ = nearest_distances(samples, train, progress=progress)
-        out[KEY_COPY_FRACTION] = copy_fraction_from_distances(distances, threshold)
-    if "copy_test" in config.metric_groups:
-        with _Timer(timings, "copy_test_cells"):  # k-means of the training set: cached after the first call
-            cells = load_cells(dataset, data_root)
-        with _Timer(timings, "copy_test"):
-            result = copy_test_samples(samples, train, cells)
-        if result is None:
-            _set_null(out, reasons, COPY_CT_KEYS, "no k-means cell of the training set holds 20 samples")
-        else:
-            out[KEY_COPY_CT], out[KEY_COPY_CT_P] = result
+    inputs = MetricInputs(samples=samples, config=config, seed=0, timings=timings, dataset=dataset,
+                          data_root=data_root, progress=progress,
+                          load_train=lambda: split_images(dataset, TRAIN, data_root))
+    groups = [metric_groups()[g] for g in PIXEL_GROUPS if g in config.metric_groups]
+    out, why = compute_metric_groups(inputs, {g.name for g in groups}, {"pixels", "train"}, groups)
+    if reasons is not None:
+        reasons.update(why)
     return out
 
 
@@ -199,33 +203,46 @@ def ssl_metrics(
     config: EvalConfig = EvalConfig(),
     timings: dict[str, float] | None = None,
     progress: ProgressFn | None = None,
-) -> tuple[dict[str, MetricValue], Extractor]:
-    """``fid_ssl``, ``precision_ssl``, ``recall_ssl`` of ``samples [N,1,28,28] uint8`` in ``dataset``'s SSL lens."""
-    from genbench.features.ssl import load_ssl_extractor
-
+) -> tuple[dict[str, MetricValue], dict[str, str]]:
+    """``fid_ssl``, ``precision_ssl``, ``recall_ssl`` of ``samples [N,1,28,28] uint8`` in ``dataset``'s SSL lens,
+    and the lens's identity (``ssl_name``, ``ssl_sha256``)."""
     timings = {} if timings is None else timings
-    with _Timer(timings, "ssl_load_extractor"):
-        extractor = load_ssl_extractor(dataset, device)
-    with _Timer(timings, "ssl_reference"):
-        reference = load_reference(
-            dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
-            ks=(config.k_nearest,),
-            progress=(lambda d, c, t: progress("SSL reference statistics", c, t)) if progress else None,
-        )
-    with _Timer(timings, "ssl_features"):
+    info: dict[str, str] = {}
+    inputs = MetricInputs(samples=samples, config=config, seed=0, timings=timings,
+                          load_ssl_lens=_ssl_loader(samples, dataset, data_root, device, config, timings, progress,
+                                                    info))
+    out, _ = compute_metric_groups(inputs, {"ssl"}, {"ssl_lens"}, [metric_groups()["ssl"]])
+    return out, info
+
+
+def lens_metrics(
+    samples: Tensor,
+    extractor: Extractor,
+    lens_name: str,
+    *,
+    dataset: str,
+    data_root: str | os.PathLike | None = None,
+    seed: int = 0,
+    config: EvalConfig = EvalConfig(),
+    timings: dict[str, float] | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[dict[str, MetricValue], dict[str, str], Tensor]:
+    """``(metrics, null_reasons, features [N,d])``: the groups computed in every lens
+    (:func:`genbench.metrics.lens_metrics.per_lens_groups`) in ``extractor``'s features of ``samples
+    [N,1,28,28] uint8``, under keys suffixed ``_<lens_name>``, against its cached reference statistics."""
+    timings = {} if timings is None else timings
+    prefix = f"lens_{lens_name}_"
+    with _Timer(timings, prefix + "reference"):
+        reference = _reference(dataset, extractor, data_root, config, progress, f"{lens_name} reference statistics")
+    with _Timer(timings, prefix + "features"):
         feats = extractor.extract(samples, config.feature_batch_size).features
-    out: dict[str, MetricValue] = {}
-    with _Timer(timings, "fid_ssl"):
-        out[KEY_FID_SSL] = fid_from_features(feats, reference.mu, reference.sigma)
-    with _Timer(timings, "prdc_ssl"):
-        if len(feats) > config.k_nearest:
-            prdc = precision_recall_density_coverage(
-                feats, reference.features, reference.radii[config.k_nearest], config.k_nearest
-            )
-            out[KEY_PRECISION_SSL], out[KEY_RECALL_SSL] = prdc[KEY_PRECISION], prdc[KEY_RECALL]
-        else:
-            out[KEY_PRECISION_SSL] = out[KEY_RECALL_SSL] = None
-    return out, extractor
+    own: dict[str, float] = {}
+    inputs = MetricInputs(samples=samples, config=config, seed=seed, timings=own,
+                          lens=LensView(feats, None, reference))
+    values, why = compute_metric_groups(inputs, config.metric_groups, {"features"}, per_lens_groups())
+    timings.update({prefix + k: v for k, v in own.items()})
+    return ({lens_key(k, lens_name): v for k, v in values.items()},
+            {lens_key(k, lens_name): v for k, v in why.items()}, feats)
 
 
 def _check_images(x: Tensor, what: str) -> Tensor:
@@ -248,42 +265,48 @@ def _score_samples(
     metrics: dict[str, MetricValue],
     reasons: dict[str, str],
     timings: dict[str, float],
+    errors: list[str],
+    features_out: dict[str, Tensor],
 ) -> dict[str, str]:
-    """Score ``samples`` into ``metrics``/``reasons``/``timings``; return the extractors' identities."""
+    """Score ``samples`` into ``metrics``/``reasons``/``timings`` by the requested metric groups and every
+    user metric (:mod:`genbench.metrics.user_metric`), whose failures go to ``errors``, then in every
+    user lens (:mod:`genbench.features.user_lens`); each lens's features of the samples go to
+    ``features_out`` by extractor name; return the extractors' identities."""
     with _Timer(timings, "load_extractor"):
         extractor = load_extractor(features, dataset, device, inception_weights)
     with _Timer(timings, "reference"):
-        reference = load_reference(
-            dataset, extractor, split=REFERENCE, data_root=data_root, batch_size=config.feature_batch_size,
-            ks=(config.k_nearest,),
-            progress=(lambda d, c, t: progress("reference statistics", c, t)) if progress else None,
-        )
+        reference = _reference(dataset, extractor, data_root, config, progress, "reference statistics")
     with _Timer(timings, "features"):
         generated = extractor.extract(samples, config.feature_batch_size, progress)
-    dist, dist_reasons = distribution_metrics(
-        generated, reference, domain_classifier=extractor.is_domain_classifier, seed=seed, config=config,
-        timings=timings, reference_labels=split_labels(dataset, REFERENCE, data_root),
-    )
-    metrics.update(dist)
-    reasons.update(dist_reasons)
-    not_requested = f"not requested (metrics: {', '.join(sorted(config.metric_groups))})"
+    if len(samples) < 2:
+        raise InputError(f"sample-quality metrics need at least 2 samples, got {len(samples)}")
     info = dict(extractor.info)
-    if "ssl" in config.metric_groups:
-        ssl, ssl_extractor = ssl_metrics(samples, dataset=dataset, data_root=data_root, device=device, config=config,
-                                         timings=timings, progress=progress)
-        metrics.update(ssl)
-        for key in (KEY_PRECISION_SSL, KEY_RECALL_SSL):
-            if ssl[key] is None:
-                reasons[key] = f"needs more than {config.k_nearest} samples for k-NN radii, got {len(samples)}"
-        info.update(ssl_name=ssl_extractor.name, ssl_sha256=ssl_extractor.sha256)
-    else:
-        _set_null(metrics, reasons, SSL_KEYS, not_requested)
-    for group in PIXEL_GROUPS:
-        if group not in config.metric_groups:
-            _set_null(metrics, reasons, METRIC_GROUPS[group], not_requested)
-    if set(PIXEL_GROUPS) & set(config.metric_groups):
-        metrics.update(copy_metrics(samples, dataset=dataset, data_root=data_root, config=config, timings=timings,
-                                    progress=progress, reasons=reasons))
+    inputs = MetricInputs(
+        samples=samples, config=config, seed=seed, timings=timings, dataset=dataset, data_root=data_root,
+        progress=progress, lens=LensView(generated.features, generated.logits, reference),
+        reference_labels=split_labels(dataset, REFERENCE, data_root),
+        load_ssl_lens=_ssl_loader(samples, dataset, data_root, device, config, timings, progress, info),
+        load_train=lambda: split_images(dataset, TRAIN, data_root),
+        load_reference_images=lambda: split_images(dataset, REFERENCE, data_root),
+    )
+    available = set(NEEDS) - ({"domain_classifier"} if not extractor.is_domain_classifier else set())
+    values, why = compute_metric_groups(inputs, config.metric_groups, available, also=user_metrics())
+    metrics.update(values)
+    reasons.update(why)
+    errors.extend(inputs.errors)
+    features_out[extractor.name] = generated.features
+    if inputs.loaded("ssl_lens"):
+        features_out[info["ssl_name"]] = inputs.ssl_lens.features
+    for lens in lenses().values():
+        with _Timer(timings, f"lens_{lens.name}_load"):
+            lens_extractor_ = lens_extractor(lens, device)
+        values, why, feats = lens_metrics(samples, lens_extractor_, lens.name, dataset=dataset, data_root=data_root,
+                                          seed=seed, config=config, timings=timings, progress=progress)
+        metrics.update(values)
+        reasons.update(why)
+        features_out[lens_extractor_.name] = feats
+        info[f"lens_{lens.name}_sha256"] = lens.sha256
+        info[f"lens_{lens.name}_features"] = f"{lens.dim} x {lens.dtype}"
     metrics[KEY_N_SAMPLES] = len(samples)
     metrics[KEY_FEATURE_IMAGES_PER_S] = generated.images_per_s
     return info
@@ -330,9 +353,12 @@ def evaluate_samples(
     metrics: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
     timings: dict[str, float] = {}
+    errors: list[str] = []
+    lens_features: dict[str, Tensor] = {}
     extractor_info = _score_samples(
         samples, dataset=dataset, data_root=data_root, features=features, device=device, seed=seed, config=config,
         inception_weights=inception_weights, progress=progress, metrics=metrics, reasons=reasons, timings=timings,
+        errors=errors, features_out=lens_features,
     )
     if reference_u8 is not None:
         reference = _check_images(reference_u8, "reference images").cpu()
@@ -342,4 +368,5 @@ def evaluate_samples(
             metrics.update(reconstruction_metrics(reference, samples))
     else:
         _set_null(metrics, reasons, RECONSTRUCTION_KEYS, "no paired reference images (--reference) given")
-    return EvalResult(metrics, reasons, samples, timings, extractor_info, _small_n_warning(len(samples)))
+    return EvalResult(metrics, reasons, samples, timings, extractor_info, _small_n_warning(len(samples)), errors,
+                      lens_features)

@@ -9,31 +9,11 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-from genbench.metrics.classes import CLASS_KEYS
-from genbench.metrics.confidence import KEY_CONFIDENT_FRACTION
-from genbench.metrics.copy_test import COPY_CT_KEYS
-from genbench.metrics.copying import (
-    KEY_COPY_FRACTION,
-)
-from genbench.metrics.fid import (
-    KEY_FID,
-    KEY_FID_CI_HIGH,
-    KEY_FID_CI_LOW,
-)
-from genbench.metrics.fid_inf import KEY_FID_INF
-from genbench.metrics.fid_ssl import KEY_FID_SSL, KEY_PRECISION_SSL, KEY_RECALL_SSL
-from genbench.metrics.inception_score import KEY_IS, KEY_IS_STD
-from genbench.metrics.kid import KEY_KID, KEY_KID_STD
+from genbench.metrics import metric_groups
 from genbench.metrics.likelihood import (
     KEY_NLL_BPD,
     KEY_NLL_BPD_STDERR,
     KEY_NLL_IS_BOUND,
-)
-from genbench.metrics.prdc import (
-    KEY_COVERAGE,
-    KEY_DENSITY,
-    KEY_PRECISION,
-    KEY_RECALL,
 )
 from genbench.metrics.reconstruction import (
     KEY_COMPLETION_MSE,
@@ -48,28 +28,17 @@ MetricValue = float | bool | None
 
 SMALL_N_WARNING = 2000  # FID's bias grows quickly below this many samples (Chong & Forsyth 2020)
 
-DISTRIBUTION_KEYS = (
-    KEY_FID, KEY_FID_CI_LOW, KEY_FID_CI_HIGH, KEY_KID, KEY_KID_STD, KEY_IS, KEY_IS_STD,
-    KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_CONFIDENT_FRACTION, KEY_FID_INF, *CLASS_KEYS,
-)
-COPY_KEYS = (KEY_COPY_FRACTION,)
-SSL_KEYS = (KEY_FID_SSL, KEY_PRECISION_SSL, KEY_RECALL_SSL)
-# computed from the images in pixels by copy_metrics, not from features (and "ssl" by ssl_metrics)
-PIXEL_GROUPS = ("copy", "copy_test")
-# The sample-quality metrics by what computes them; EvalConfig.metric_groups (genbench eval --metrics) picks.
-METRIC_GROUPS: dict[str, tuple[str, ...]] = {
-    "fid": (KEY_FID,),
-    "fid_ci": (KEY_FID_CI_LOW, KEY_FID_CI_HIGH),  # FID's bootstrap interval (computes FID too)
-    "kid": (KEY_KID, KEY_KID_STD),
-    "is": (KEY_IS, KEY_IS_STD),
-    "prdc": (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE),
-    "confident_fraction": (KEY_CONFIDENT_FRACTION,),
-    "fid_inf": (KEY_FID_INF,),
-    "classes": CLASS_KEYS,
-    "copy": COPY_KEYS,  # nearest training images in pixels, not features: see copy_metrics
-    "ssl": SSL_KEYS,  # the second, self-supervised lens: see ssl_metrics
-    "copy_test": COPY_CT_KEYS,  # Meehan et al.'s C_T, in pixels too
-}
+# What one feature extractor (the lens of --features) gives a group; the groups that need no more are
+# computed by distribution_metrics from features extracted once.
+LENS_NEEDS = frozenset({"features", "logits", "domain_classifier", "reference_labels"})
+# The sample-quality metrics by the group that computes them, in registration order
+# (genbench.metrics.metric_groups); EvalConfig.metric_groups (genbench eval --metrics) picks.
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {g.name: g.keys for g in metric_groups().values()}
+DISTRIBUTION_KEYS = tuple(k for g in metric_groups().values() if g.needs <= LENS_NEEDS for k in g.keys)
+SSL_KEYS = metric_groups()["ssl"].keys
+COPY_KEYS = metric_groups()["copy"].keys
+# computed from the images in pixels, not from features
+PIXEL_GROUPS = tuple(g.name for g in metric_groups().values() if "pixels" in g.needs)
 RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
 COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
 LIKELIHOOD_KEYS = (KEY_NLL_BPD, KEY_NLL_IS_BOUND, KEY_NLL_BPD_STDERR)
@@ -102,6 +71,8 @@ class EvalResult:
     timings: dict[str, float]  # seconds per phase
     extractor: dict[str, str]  # {"name", "sha256"}
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per user metric that failed (its value is None)
+    features: dict[str, Tensor] = field(default_factory=dict)  # extractor name -> [n,d] features of the samples
 
 
 class _Timer:

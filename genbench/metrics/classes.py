@@ -33,6 +33,8 @@ import torch
 from torch import Tensor
 
 from genbench.metrics.fid import fid_from_features
+from genbench.metrics.group import GroupValues, MetricGroup, Null, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_CLASSES_COVERED = "classes_covered"
@@ -123,3 +125,17 @@ def class_metrics(
 def _class_stats(features: Tensor, labels: Tensor, c: int) -> tuple[np.ndarray, np.ndarray]:
     x = features[labels == c].double().numpy()
     return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def _compute_classes(inputs: MetricInputs) -> GroupValues:
+    lens = inputs.lens
+    with inputs.timer("classes"):
+        values, reasons = class_metrics(lens.logits, lens.features, lens.reference.features, inputs.reference_labels)
+    return {k: Null(reasons[k]) if k in reasons else v for k, v in values.items()}
+
+
+register_metric_group(MetricGroup(
+    "classes", CLASS_KEYS, _compute_classes,
+    frozenset({"features", "logits", "domain_classifier", "reference_labels"}),
+    "class coverage, class KL and intra-class FID from the domain classifier",
+))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genbench.metrics.group import GroupValues, MetricGroup, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_CONFIDENT_FRACTION = "confident_fraction"
@@ -26,3 +28,14 @@ def confident_fraction(logits: Tensor, threshold: float = DEFAULT_THRESHOLD) -> 
     """Share of rows of ``logits [N,C]`` whose largest softmax probability is ``>= threshold``."""
     top = torch.softmax(logits.double(), dim=1).max(dim=1).values
     return float((top >= threshold).double().mean())
+
+
+def _compute_confident_fraction(inputs: MetricInputs) -> GroupValues:
+    return {KEY_CONFIDENT_FRACTION: confident_fraction(inputs.lens.logits, inputs.config.confident_threshold)}
+
+
+register_metric_group(MetricGroup(
+    "confident_fraction", (KEY_CONFIDENT_FRACTION,), _compute_confident_fraction,
+    frozenset({"logits", "domain_classifier"}),
+    "share of samples the domain classifier labels with probability ≥ 0.9",
+))

@@ -61,6 +61,8 @@ from genbench.data.datasets import default_cache_root, resolve_data_root
 from genbench.data.splits import REFERENCE, TRAIN, split_images
 from genbench.files.atomic import atomic_torch_save
 from genbench.metrics.copying import _data_hash, nearest_distances
+from genbench.metrics.group import GroupValues, MetricGroup, Null, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_COPY_CT = "copy_ct"
@@ -243,3 +245,21 @@ def copy_test_samples(samples: Tensor, train: Tensor, cells: Cells,
     distances = cell_distances(samples, sample_cells, train, cells.train_cells)
     return copy_test(sample_cells, distances, cells.fresh_cells, cells.fresh_distances, len(cells.centroids),
                      min_cell_samples)
+
+
+def _compute_copy_test(inputs: MetricInputs) -> GroupValues:
+    with inputs.timer("copy_test_cells"):  # k-means of the training set: cached after the first call
+        cells = load_cells(inputs.dataset, inputs.data_root)
+    with inputs.timer("copy_test"):
+        result = copy_test_samples(inputs.samples, inputs.train, cells)
+    if result is None:
+        none = Null(f"no k-means cell of the training set holds {MIN_CELL_SAMPLES} samples")
+        return {KEY_COPY_CT: none, KEY_COPY_CT_P: none}
+    statistic, p_value = result
+    return {KEY_COPY_CT: statistic, KEY_COPY_CT_P: p_value}
+
+
+register_metric_group(MetricGroup(
+    "copy_test", COPY_CT_KEYS, _compute_copy_test, frozenset({"pixels", "train"}),
+    "Meehan et al.'s data-copying test C_T and its p-value ([Copy check](metrics.md#copy-check))",
+))

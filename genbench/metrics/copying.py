@@ -52,6 +52,8 @@ from torch import Tensor
 from genbench.data.datasets import default_cache_root, resolve_data_root
 from genbench.data.splits import REFERENCE, TRAIN, split_images
 from genbench.files.atomic import atomic_torch_save
+from genbench.metrics.group import GroupValues, MetricGroup, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_COPY_FRACTION = "copy_fraction"
@@ -219,3 +221,18 @@ def copy_fraction(
     threshold = load_calibration(dataset, data_root, progress).threshold(quantile)
     distances, _ = nearest_distances(samples, split_images(dataset, TRAIN, data_root), progress=progress)
     return copy_fraction_from_distances(distances, threshold)
+
+
+def _compute_copy(inputs: MetricInputs) -> GroupValues:
+    with inputs.timer("copy_calibration"):  # cached after the first call per dataset
+        threshold = load_calibration(inputs.dataset, inputs.data_root, inputs.progress).threshold(
+            inputs.config.copy_quantile)
+    with inputs.timer("copy_search"):
+        distances, _ = nearest_distances(inputs.samples, inputs.train, progress=inputs.progress)
+    return {KEY_COPY_FRACTION: copy_fraction_from_distances(distances, threshold)}
+
+
+register_metric_group(MetricGroup(
+    "copy", (KEY_COPY_FRACTION,), _compute_copy, frozenset({"pixels", "train"}),
+    "an exact nearest-neighbour search over the training images, in pixels ([Copy check](metrics.md#copy-check))",
+))

@@ -28,6 +28,8 @@ from genbench.metrics._fidelity_math import (
     fid_features_to_statistics,
     fid_statistics_to_metric,
 )
+from genbench.metrics.group import GroupValues, MetricGroup, Null, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_FID = "fid"
@@ -109,3 +111,30 @@ def fid_bootstrap_interval(
     low, high = np.percentile(boot, [tail, 100 - tail])
     shift = float(np.median(boot)) - fid
     return max(float(low) - shift, 0.0), float(high) - shift
+
+
+def _compute_fid(inputs: MetricInputs) -> GroupValues:
+    lens = inputs.lens
+    with inputs.timer("fid"):
+        return {KEY_FID: fid_from_features(lens.features, lens.reference.mu, lens.reference.sigma)}
+
+
+def _compute_fid_ci(inputs: MetricInputs) -> GroupValues:
+    lens, reps = inputs.lens, inputs.config.fid_bootstrap_reps
+    with inputs.timer("fid_bootstrap"):
+        if reps <= 0:
+            disabled = Null("bootstrap disabled (fid_bootstrap_reps=0)")
+            return {KEY_FID_CI_LOW: disabled, KEY_FID_CI_HIGH: disabled}
+        low, high = fid_bootstrap_interval(lens.features, lens.reference.mu, lens.reference.sigma,
+                                           inputs.values[KEY_FID], reps=reps, seed=inputs.seed)
+    return {KEY_FID_CI_LOW: low, KEY_FID_CI_HIGH: high}
+
+
+register_metric_group(MetricGroup(
+    "fid", (KEY_FID,), _compute_fid, frozenset({"features"}),
+    "Fréchet distance in the feature space of `--features`",
+))
+register_metric_group(MetricGroup(
+    "fid_ci", (KEY_FID_CI_LOW, KEY_FID_CI_HIGH), _compute_fid_ci, frozenset({"features"}),
+    "FID's bootstrap interval (computes `fid` too; `--seed` seeds it)", implies=("fid",),
+))

@@ -18,11 +18,15 @@ test split's reference part), as in their code.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from genbench.metrics.fid import fid_from_features
+from genbench.metrics.group import GroupValues, MetricGroup, Null, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_FID_INF = "fid_inf"
@@ -67,3 +71,20 @@ def fid_infinity(
         subsets = [torch.from_numpy(rng.permutation(n)[:size]) for _ in range(reps)]
         fids.append(np.mean([fid_from_features(generated[pick], ref_mu, ref_sigma) for pick in subsets]))
     return float(linregress(1.0 / sizes, np.asarray(fids)).intercept)
+
+
+def _compute_fid_inf(inputs: MetricInputs) -> GroupValues:
+    lens = inputs.lens
+    n, width = len(lens.features), lens.features.shape[1]
+    with inputs.timer("fid_inf"):
+        if int(MIN_FRACTION * n) <= width:  # below the feature width the subsets' covariances are singular
+            return {KEY_FID_INF: Null(
+                f"needs more than {math.floor(width / MIN_FRACTION)} samples (its smallest subset, "
+                f"{MIN_FRACTION:g} of them, must exceed the {width}-d features), got {n}")}
+        return {KEY_FID_INF: fid_infinity(lens.features, lens.reference.mu, lens.reference.sigma, seed=inputs.seed)}
+
+
+register_metric_group(MetricGroup(
+    "fid_inf", (KEY_FID_INF,), _compute_fid_inf, frozenset({"features"}),
+    "FD∞: FID extrapolated to infinitely many samples",
+))

@@ -12,6 +12,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from genbench.metrics._fidelity_math import isc_features_to_metric
+from genbench.metrics.group import GroupValues, MetricGroup, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_IS = "is"
@@ -30,3 +32,14 @@ register_metric(MetricSpec(
 def inception_score(logits: Tensor, splits: int = 10, seed: int = 2020) -> tuple[float, float]:
     """``(is, is_std)`` of ``logits [N,C]``; splits are clipped to ``N``."""
     return isc_features_to_metric(logits.float().cpu(), min(splits, len(logits)), seed)
+
+
+def _compute_is(inputs: MetricInputs) -> GroupValues:
+    with inputs.timer("is"):
+        score, std = inception_score(inputs.lens.logits, inputs.config.is_splits, inputs.config.estimator_seed)
+    return {KEY_IS: score, KEY_IS_STD: std}
+
+
+register_metric_group(MetricGroup(
+    "is", (KEY_IS, KEY_IS_STD), _compute_is, frozenset({"logits"}), "inception score",
+))

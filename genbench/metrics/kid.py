@@ -13,6 +13,8 @@ from torch import Tensor
 
 from genbench.metrics._blas import single_threaded_blas
 from genbench.metrics._fidelity_math import kid_features_to_metric
+from genbench.metrics.group import GroupValues, MetricGroup, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_KID = "kid"
@@ -35,3 +37,16 @@ def kid_from_features(
     size = min(subset_size, len(generated), len(reference))
     with single_threaded_blas():
         return kid_features_to_metric(generated.float().cpu(), reference.float().cpu(), subsets, size, seed)
+
+
+def _compute_kid(inputs: MetricInputs) -> GroupValues:
+    lens, config = inputs.lens, inputs.config
+    with inputs.timer("kid"):
+        kid, std = kid_from_features(lens.features, lens.reference.features, config.kid_subsets,
+                                     config.kid_subset_size, config.estimator_seed)
+    return {KEY_KID: kid, KEY_KID_STD: std}
+
+
+register_metric_group(MetricGroup(
+    "kid", (KEY_KID, KEY_KID_STD), _compute_kid, frozenset({"features"}), "kernel inception distance",
+))

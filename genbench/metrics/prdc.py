@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genbench.metrics.group import GroupValues, MetricGroup, Null, register_metric_group
+from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
 
 KEY_PRECISION = "precision"
@@ -98,3 +100,18 @@ def precision_recall_density_coverage(
         KEY_DENSITY: pairs_inside / (k * len(generated)),
         KEY_COVERAGE: covered.double().mean().item(),
     }
+
+
+def _compute_prdc(inputs: MetricInputs) -> GroupValues:
+    lens, k = inputs.lens, inputs.config.k_nearest
+    with inputs.timer("prdc"):
+        if len(lens.features) <= k:
+            few = Null(f"needs more than {k} samples for k-NN radii, got {len(lens.features)}")
+            return dict.fromkeys((KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE), few)
+        return precision_recall_density_coverage(lens.features, lens.reference.features, lens.reference.radii[k], k)
+
+
+register_metric_group(MetricGroup(
+    "prdc", (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE), _compute_prdc, frozenset({"features"}),
+    "k-nearest-neighbour precision/recall, density/coverage",
+))

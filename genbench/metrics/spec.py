@@ -85,6 +85,8 @@ class MetricSpec:
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
+    """Register one reported key's metadata (description, unit, direction, kind); report, check and the
+    leaderboard read it. The key must be an identifier; registering it again differently is an error."""
     if not spec.key or not spec.key.replace("_", "").isalnum():
         raise ValueError(f"metric key must be an identifier, got {spec.key!r}")
     if spec.key in _METRICS and _METRICS[spec.key] != spec:

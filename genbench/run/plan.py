@@ -22,6 +22,8 @@ from rich.console import Console
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, load_split
 from genbench.errors import ConfigError, GenbenchError
+from genbench.features.user_lens import load_lens
+from genbench.metrics.user_metric import load_user_metric
 from genbench.protocol import Generator
 from genbench.registry import get_generator
 from genbench.report.compare import gather
@@ -64,6 +66,8 @@ def plan_runs(
     tensorboard_dir: str | os.PathLike | None = None,
     allow_dirty: bool = False,
     start_warnings: Sequence[str] = (),
+    metric_files: Sequence[str] = (),
+    lens_files: Sequence[str] = (),
 ) -> list[RunSpec]:
     """Expand a suite into run specs, applying CLI > suite file > defaults; every config is validated here.
 
@@ -110,7 +114,8 @@ def plan_runs(
             spec = RunSpec(suite, cls, int(seed), budget, overrides, device=device, data_root=root, out=out_abs,
                            threads=threads, checkpoint_every_seconds=checkpoint_every_seconds,
                            checkpoint_every_steps=checkpoint_every_steps, tensorboard_dir=tb,
-                           allow_dirty=allow_dirty, start_warnings=tuple(start_warnings))
+                           allow_dirty=allow_dirty, start_warnings=tuple(start_warnings),
+                           metric_files=tuple(metric_files), lens_files=tuple(lens_files))
             run_dir_for(spec.out, suite.name, spec.model, spec.seed)  # refuses names leading outside --out
             specs.append(spec)
     return specs
@@ -243,6 +248,8 @@ def run_suite(
     tensorboard_dir: str | os.PathLike | None = None,
     compare: Sequence[str | os.PathLike] = (),
     allow_dirty: bool = False,
+    metric_files: Sequence[str] = (),
+    lens_files: Sequence[str] = (),
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
@@ -258,7 +265,10 @@ def run_suite(
     sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
     the same suite version, e.g. the committed ``results/mnist-small``) join the
     leaderboard without being rerun (``genbench.report.compare``); they are checked before
-    anything trains. ``budget`` (``--budget``) replaces every model's whole budget.
+    anything trains. ``budget`` (``--budget``) replaces every model's whole budget. ``metric_files``
+    (``--metric FILE.py:FUNCTION``) add your own metrics to every run's record
+    (``genbench.metrics.user_metric``), ``lens_files`` (``--lens FILE.py:CLASS``) your own
+    lenses (``genbench.features.user_lens``); each is imported and checked before anything trains.
     A results folder inside a git work tree is refused when genbench runs from a checkout
     with uncommitted changes, unless ``allow_dirty`` (``check_clean_revision``). When the
     machine is busy at the start, a warning goes to ``console`` and into every record.
@@ -276,6 +286,12 @@ def run_suite(
         from genbench.run.tensorboard import check_available
 
         check_available()
+    metric_files = [_absolute_plugin_file(spec) for spec in metric_files]
+    lens_files = [_absolute_plugin_file(spec) for spec in lens_files]
+    for spec in metric_files:  # a wrong plug-in is refused now, not after the training
+        load_user_metric(spec)
+    for spec in lens_files:
+        load_lens(spec)
     suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
     budget_overrides = parse_budget_overrides(budget) if isinstance(budget, str) else budget
     console = console or Console(stderr=True)
@@ -289,6 +305,7 @@ def run_suite(
             set_overrides=set_overrides, device=dev_name, data_root=data_root, out=out, threads=threads,
             checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
             tensorboard_dir=tensorboard_dir, allow_dirty=allow_dirty, start_warnings=[busy] if busy else [],
+            metric_files=metric_files, lens_files=lens_files,
         )
         check_clean_revision(out, allow_dirty)
         suite_dir = Path(out) / suite_obj.name
@@ -314,6 +331,12 @@ def run_suite(
         runner.close()
     order = {(s.model, s.seed): i for i, s in enumerate(specs)}
     return sorted(records, key=lambda r: order.get((r.model_name, r.seed), len(order)))
+
+
+def _absolute_plugin_file(spec: str) -> str:
+    """``file.py:NAME`` with the file's absolute path, so that a worker in another folder finds it."""
+    path, sep, name = spec.rpartition(":")
+    return f"{Path(path).resolve()}:{name}" if sep and path and name and Path(path).is_file() else spec
 
 
 def default_threads(device: str) -> int:

@@ -32,9 +32,11 @@ from genbench.allocator import keep_freed_memory
 from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
+from genbench.features.user_lens import load_lens
 from genbench.files.atomic import atomic_write_bytes
 from genbench.likelihood_contract import PRECHECK_IMAGES, precheck_likelihood
 from genbench.metrics import metric_specs
+from genbench.metrics.user_metric import load_user_metric
 from genbench.protocol import Capability, Generator, RunContext
 from genbench.results import (
     RUN_FILE,
@@ -90,6 +92,10 @@ class RunSpec:
     tensorboard_dir: str | None = None  # also log to TensorBoard under this folder
     allow_dirty: bool = False  # --allow-dirty: recorded as executor.allow_dirty
     start_warnings: tuple[str, ...] = ()  # what the driver saw before training (a busy machine), kept in the record
+    # --metric FILE.py:FUNCTION plug-ins (absolute paths), imported again where the run executes: a Ray worker
+    # cannot unpickle a function of a file it never imported
+    metric_files: tuple[str, ...] = ()
+    lens_files: tuple[str, ...] = ()  # --lens FILE.py:CLASS plug-ins, the same way
 
     @property
     def model(self) -> str:
@@ -350,6 +356,10 @@ def _train_and_evaluate(
     if result.status != "ok":
         return None
     evaluate = evaluator or _default_evaluator()
+    for metric_file in spec.metric_files:
+        load_user_metric(metric_file)
+    for lens_file in spec.lens_files:
+        load_lens(lens_file)
     t0 = time.perf_counter()
     ev = evaluate(
         model, dataset=spec.suite.dataset, data_root=spec.data_root, n_samples=spec.suite.eval.n_samples,
@@ -362,6 +372,7 @@ def _train_and_evaluate(
     record.null_reasons.update(ev.null_reasons)
     record.extractor = ev.extractor
     record.warnings.extend(getattr(ev, "warnings", []))
+    record.warnings.extend(getattr(ev, "errors", []))  # a user metric that failed: its value is null, the run is not
     _add_efficiency(record.metrics, calibration)
     reason = cap_reason(record.budget)
     if reason:  # evaluated, so that its numbers can be seen, but not ok: it did less work than asked
