@@ -75,6 +75,11 @@ MUTATIONS = (
     Mutation("diffusion-sampler-wrong-timestep", "each reverse step gives the network the next step's timestep "
              "(iddpm)", "baselines/ddpm.py", "            eps, frac = self._predict(x, tt)\n",
              "            eps, frac = self._predict(x, tp.clamp(min=0))\n", ("iddpm",)),
+    Mutation("flow-coupling-log-det-dropped", "each affine coupling's log-determinant is left out of the "
+             "density (glow): the mistake of a first flow, which then reads as a better likelihood",
+             "baselines/glow.py",
+             "dim=1), log_scale.flatten(1).sum(1)\n", "dim=1), 0 * log_scale.flatten(1).sum(1)\n",
+             ("glow",)),
     Mutation("harness-half-range-pixels", "genbench.to_signed maps uint8 images to [-1, 0] instead of [-1, 1] "
              "(shared by the GANs; run here for two of them)",
              "genbench/protocol.py", "    return to_unit(x).mul_(2.0).sub_(1.0)\n",

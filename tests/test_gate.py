@@ -71,7 +71,7 @@ def test_every_injected_bug_still_applies_to_the_code():
     spec.loader.exec_module(module)
     assert len(module.MUTATIONS) >= 8
     families = {"seed-gan": "gan", "sn-dcgan": "gan", "wgan-gp": "gan", "vae": "vae", "iddpm": "diffusion",
-                "pixelcnn": "autoregressive", "pixel-lstm": "autoregressive"}
+                "pixelcnn": "autoregressive", "pixel-lstm": "autoregressive", "glow": "flow"}
     assert {families[m] for mutation in module.MUTATIONS for m in mutation.models} == set(families.values())
     for mutation in module.MUTATIONS:
         text = (REPO / mutation.file).read_text()
