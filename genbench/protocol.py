@@ -22,10 +22,16 @@ NUM_PIXELS = 784
 
 
 class Capability(enum.Flag):
+    """What a generator can do beyond sampling, declared as flags (``SAMPLE | LOG_LIKELIHOOD``)."""
+
     SAMPLE = enum.auto()
-    LOG_LIKELIHOOD = enum.auto()  # log_likelihood(x) in nats per image
-    RECONSTRUCT = enum.auto()  # reconstruct(x) -> images
-    COMPLETE = enum.auto()  # complete(x, known_rows, generator) -> images
+    """``sample(n, generator)``: every generator has it."""
+    LOG_LIKELIHOOD = enum.auto()
+    """``log_likelihood(x)`` in nats per 8-bit image: NLL in bits/dim."""
+    RECONSTRUCT = enum.auto()
+    """``reconstruct(x)`` -> images: PSNR, MSE, SSIM."""
+    COMPLETE = enum.auto()
+    """``complete(x, known_rows, generator)`` -> images: completion scores."""
 
 
 class Role(str, enum.Enum):
@@ -107,19 +113,26 @@ class Generator(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    """Registry key: what ``--models`` and records call the model (lower-case, no spaces)."""
     Config: ClassVar[type]
+    """A dataclass of the model's hyperparameters, with a ``batch_size`` field; suites and ``--set`` fill it."""
     capabilities: ClassVar[Capability] = Capability.SAMPLE
+    """The :class:`Capability` flags the model implements; each adds its metrics."""
     likelihood_is_bound: ClassVar[bool] = False
+    """True when ``log_likelihood`` returns a lower bound (ELBO, variational bound, dequantized density)."""
     role: ClassVar[Role] = Role.COMPETITOR
-    # Evaluation asks for all its samples in one `sample` call instead of batches, for a
-    # model whose samples depend on each other (drawn without replacement).
+    """Competitor, or one of the reference rows (floor, ceiling, memorizer), which are never ranked."""
     sample_in_one_call: ClassVar[bool] = False
-    # Overrides of Config that make a seconds-fast model, used by the contract tests.
+    """Evaluation asks for all its samples in one ``sample`` call instead of batches, for a model whose
+    samples depend on each other (drawn without replacement)."""
     tiny_config: ClassVar[dict[str, Any]] = {}
-    # Distributions of `genbench tune` over Config fields (genbench.tune.search_space); empty: not tunable.
+    """Overrides of ``Config`` that make a seconds-fast model: the ``smoke`` suite and the contract tests."""
     search_space: ClassVar[dict[str, Any]] = {}
-    # What `genbench tune` minimises on the validation split: "fid" or, for likelihood models, "nll_bpd".
+    """Distributions of ``genbench tune`` over ``Config`` fields (``genbench.tune.search_space``); empty:
+    not tunable."""
     primary_metric: ClassVar[str] = "fid"
+    """What ``genbench tune`` minimises on the validation split: ``"fid"`` or, for likelihood models,
+    ``"nll_bpd"``."""
 
     def __init__(self, config: Any) -> None:
         super().__init__()

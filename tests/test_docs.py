@@ -232,6 +232,22 @@ def _option_entry(section: str, opt: str) -> str:
     return "\n".join(entry)
 
 
+def test_the_api_reference_shows_the_whole_generator_protocol_capabilities_and_budget_fields(site):
+    import dataclasses
+
+    from genbench.protocol import Capability, Generator
+    from genbench.run.budget import Budget
+
+    text = re.sub(r"<[^>]+>", " ", _read(site / "api.html"))
+    class_attributes = [n for n in Generator.__annotations__ if not n.startswith("_")]
+    assert {"search_space", "primary_metric", "tiny_config", "sample_in_one_call"} <= set(class_attributes)
+    for name in [*class_attributes, *(c.name for c in Capability), *(f.name for f in dataclasses.fields(Budget))]:
+        assert re.search(rf"\b{name}\b", text), f"api.html does not show {name}"
+    # Each is shown with what it means, not a bare name: the attribute docstrings are rendered.
+    for doc in ("What ``genbench tune`` minimises", "Training images seen", "every generator has it"):
+        assert " ".join(doc.replace("``", "").split()) in " ".join(text.split()), doc
+
+
 def test_the_cli_reference_renders_every_command_with_its_required_options_marked(site):
     from genbench.cli import main
 

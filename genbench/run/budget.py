@@ -16,8 +16,12 @@ class Budget:
     """Limits on training; ``None`` means no limit of that kind. At least one must be set."""
 
     steps: int | None = None
+    """Training steps (``train_step`` calls): work, the same on every machine."""
     images: int | None = None
+    """Training images seen (steps times the batch size, the last batch counted whole): work."""
     seconds: float | None = None
+    """Wall-clock seconds of training, evaluation and checkpoints excluded: beside a work limit, a guard
+    against runaway runs (a run it stops first is ``capped``)."""
 
     def __post_init__(self) -> None:
         if self.steps is None and self.images is None and self.seconds is None:
