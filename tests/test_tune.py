@@ -285,8 +285,10 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path, monkeypat
         return real(task, index, values)
 
     monkeypatch.setattr(tune_mod, "run_trial", interrupted)
+    # Threads named: their default is this process's torch thread count, which earlier tests in the same
+    # process may have changed (a user's every command is a fresh process).
     argv = ["tune", "--suite", "smoke", "--models", "flaky", "--model", f"{plugin}:FlakyGenerator", "--trials", "3",
-            "--budget", "steps=2", "--out", str(tmp_path / "o")]
+            "--budget", "steps=2", "--cpus-per-run", "1", "--out", str(tmp_path / "o")]
     out = tmp_path / "o" / "smoke-tune"
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 130, result.output
@@ -314,7 +316,7 @@ def test_tune_uses_the_suites_own_budget_and_its_seconds_guard(tmp_path):
     plugin = tmp_path / "flaky_plugin.py"
     plugin.write_text("from tests.test_tune import FlakyGenerator\n")
     argv = ["tune", "--suite", str(suite), "--models", "flaky", "--model", f"{plugin}:FlakyGenerator",
-            "--trials", "4", "--seed", "5", "--out", str(tmp_path / "o")]
+            "--trials", "4", "--seed", "5", "--cpus-per-run", "1", "--out", str(tmp_path / "o")]
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 0, result.output
     assert (f"per-trial budget: steps=2, seconds cap 600 (suite guarded's default budget, the same for every "
