@@ -117,7 +117,7 @@ class Generator(nn.Module):
     Config: ClassVar[type]
     """A dataclass of the model's hyperparameters, with a ``batch_size`` field; suites and ``--set`` fill it."""
     capabilities: ClassVar[Capability] = Capability.SAMPLE
-    """The :class:`Capability` flags the model implements; each adds its metrics."""
+    """The ``Capability`` flags the model implements; each adds its metrics."""
     likelihood_is_bound: ClassVar[bool] = False
     """True when ``log_likelihood`` returns a lower bound (ELBO, variational bound, dequantized density)."""
     role: ClassVar[Role] = Role.COMPETITOR
