@@ -39,30 +39,27 @@ def _parse_groups(value: str) -> frozenset[str]:
     return groups
 
 
-def _load_metrics(specs: tuple[str, ...]) -> tuple[str, ...]:
-    """Import and register each ``--metric FILE.py:FUNCTION`` now, so that a wrong one is refused before any work."""
-    from genbench.metrics.user_metric import load_user_metric
-
+def _load_plugins(specs: tuple[str, ...], option: str, load) -> tuple[str, ...]:
+    """Import and register each ``option FILE.py:NAME`` now, so that a wrong one is refused before any work."""
     for spec in specs:
         try:
-            load_user_metric(spec)
+            load(spec)
         except GenbenchError as exc:
             message = " ".join(plain(str(exc)).split())
-            raise click.BadParameter(message.removeprefix("--metric: ").removeprefix("--metric ")) from None
+            raise click.BadParameter(message.removeprefix(f"{option}: ").removeprefix(f"{option} ")) from None
     return specs
+
+
+def _load_metrics(specs: tuple[str, ...]) -> tuple[str, ...]:
+    from genbench.metrics.user_metric import load_user_metric
+
+    return _load_plugins(specs, "--metric", load_user_metric)
 
 
 def _load_lenses(specs: tuple[str, ...]) -> tuple[str, ...]:
-    """Import, check and register each ``--lens FILE.py:CLASS`` now, so that a wrong one is refused before any work."""
     from genbench.features.user_lens import load_lens
 
-    for spec in specs:
-        try:
-            load_lens(spec)
-        except GenbenchError as exc:
-            message = " ".join(plain(str(exc)).split())
-            raise click.BadParameter(message.removeprefix("--lens: ").removeprefix("--lens ")) from None
-    return specs
+    return _load_plugins(specs, "--lens", load_lens)
 
 
 def _save_features(folder: Path, features: dict[str, torch.Tensor]) -> list[Path]:
