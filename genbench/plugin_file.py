@@ -1,4 +1,5 @@
-"""Import a plug-in from ``path/to/file.py:NAME`` (``--model``, ``--metric``): user code runs, only when asked."""
+"""Import a plug-in from ``path/to/file.py:NAME`` (``--model``, ``--metric``, ``--lens``) or from an installed
+package's entry point (``--metric NAME``, ``--lens NAME``): user code runs, only when asked."""
 
 from __future__ import annotations
 
@@ -42,3 +43,28 @@ def import_plugin_file(spec: str, option: str, what: str) -> tuple[Path, ModuleT
     except Exception as exc:
         raise ConfigError(f"{option}: importing {path} failed: {type(exc).__name__}: {exc}") from None
     return path, module, name
+
+
+def is_entry_point_name(spec: str) -> bool:
+    """Whether ``spec`` names an entry point (``dinov2``) rather than a file (``path/to/file.py:NAME``)."""
+    return ":" not in spec and not spec.endswith(".py")
+
+
+def load_entry_point(name: str, group: str, option: str) -> tuple[object, str]:
+    """``(object, source)`` of the entry point ``name`` in ``group`` (an installed package's
+    ``[project.entry-points."GROUP"]``); ``source`` names it in errors and records."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not found:
+        installed = sorted({ep.name for ep in entry_points(group=group)})
+        have = f"installed: {', '.join(installed)}" if installed else "no package installs any"
+        raise ConfigError(f"{option} {name}: no entry point {name!r} in group {group} ({have}); "
+                          f"give path/to/file.py:NAME or install the package that provides it")
+    ep = found[0]
+    source = f"{option} {name} (entry point {ep.value})"
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        raise ConfigError(" ".join(f"{source}: loading it failed: {type(exc).__name__}: {exc}".split())) from None
+    return obj, source

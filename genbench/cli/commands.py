@@ -110,13 +110,14 @@ def main() -> None:
 @allow_dirty_option()
 @json_option("Also write every run's status, budget and metrics as JSON to this file ('-': the JSON on stdout, "
              "the table on stderr).")
-@click.option("--metric", "metric_files", multiple=True, metavar="FILE.py:FUNCTION",
+@click.option("--metric", "metric_files", multiple=True, metavar="FILE.py:FUNCTION|NAME",
               help="Also compute your own metric in every run: FUNCTION(samples) -> float of uint8 [n,1,28,28] "
-                   "samples, optionally taking the reference images as 'reference'. Repeatable.")
-@click.option("--lens", "lens_files", multiple=True, metavar="FILE.py:CLASS",
-              help="Also compute the feature-based metrics in your own lens in every run (keys suffixed _NAME): "
+                   "samples, optionally taking the reference images as 'reference'; NAME: an installed package's "
+                   "entry point in the group genbench.metrics. Repeatable.")
+@click.option("--lens", "lens_files", multiple=True, metavar="FILE.py:CLASS|NAME",
+              help="Also compute the feature-based metrics in your own lens in every run (keys suffixed _<its name>): "
                    "an nn.Module class with a 'name', built with no arguments, [n,1,28,28] in [0,1] -> [n,d]. "
-                   "Repeatable.")
+                   "NAME: an installed package's entry point in the group genbench.lenses. Repeatable.")
 def run(suite, models, model_files, seeds, budget, set_items, device, data_root, out, resume, overwrite, executor,
         ray_address, cpus_per_run, gpus_per_run, tensorboard_dir, compare, no_progress, allow_dirty, json_path,
         metric_files, lens_files):

@@ -144,15 +144,16 @@ def _metric_table(metrics: dict[str, Any], null_reasons: dict[str, str], title: 
               callback=lambda ctx, param, value: _parse_groups(value),
               help="Sample-quality metric groups to compute, comma-separated (the others are null): "
                    + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in METRIC_GROUPS.items()) + ".")
-@click.option("--metric", "metric_files", multiple=True, metavar="FILE.py:FUNCTION",
+@click.option("--metric", "metric_files", multiple=True, metavar="FILE.py:FUNCTION|NAME",
               callback=lambda ctx, param, value: _load_metrics(value),
               help="Also compute your own metric: FUNCTION(samples) -> float of uint8 [n,1,28,28] samples, "
-                   "optionally taking the reference images as 'reference' (repeatable).")
-@click.option("--lens", "lens_files", multiple=True, metavar="FILE.py:CLASS",
+                   "optionally taking the reference images as 'reference'; NAME: an installed package's "
+                   "entry point in the group genbench.metrics (repeatable).")
+@click.option("--lens", "lens_files", multiple=True, metavar="FILE.py:CLASS|NAME",
               callback=lambda ctx, param, value: _load_lenses(value),
               help="Also compute the feature-based metrics in your own lens: an nn.Module class with a 'name', "
                    "built with no arguments, mapping [n,1,28,28] floats in [0,1] to [n,d]; keys get the suffix "
-                   "_NAME (repeatable).")
+                   "_<its name>; NAME: an installed package's entry point in the group genbench.lenses (repeatable).")
 @click.option("--save-features", "features_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="Also write each lens's features of the samples to DIR/EXTRACTOR.npy "
                                   "([n,d] float32).")

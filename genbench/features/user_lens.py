@@ -3,7 +3,8 @@
 A lens is a ``torch.nn.Module`` class with a ``name`` (letters, digits, ``_``), built with
 no arguments, whose ``forward`` maps ``[n,1,28,28]`` float images in [0, 1] to ``[n,d]``
 features. Give it as ``--lens FILE.py:CLASS`` to ``genbench run`` and ``genbench eval``
-(``load_lens``), or register the class in Python with ``register_lens``. It is
+(``load_lens``), or as ``--lens NAME`` where an installed package declares the class as entry
+point ``NAME`` of the group ``genbench.lenses``, or register the class in Python with ``register_lens``. It is
 checked at the door: built, then called once on two images, so that a wrong output is
 refused in a second with a line that names the fix; ``d`` and the dtype are read from that
 call. Its identity is the SHA-256 of its weights (``weights_sha256``), which keys its
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 
 from genbench.errors import ConfigError
 from genbench.features.extractor import Extractor
-from genbench.plugin_file import import_plugin_file
+from genbench.plugin_file import import_plugin_file, is_entry_point_name, load_entry_point
 
 PROBE_IMAGES = 2
 
@@ -141,8 +142,15 @@ def register_lens(cls: type[nn.Module], *, source: str | None = None) -> Lens:
     return lens
 
 
+LENS_ENTRY_POINTS = "genbench.lenses"
+
+
 def load_lens(spec: str) -> Lens:
-    """Import ``path/to/file.py:CLASS`` and register the class (``register_lens``)."""
+    """Import ``path/to/file.py:CLASS``, or load the entry point ``spec`` of group ``genbench.lenses``
+    (an installed package's lens), and register the class (``register_lens``)."""
+    if is_entry_point_name(spec):
+        cls, source = load_entry_point(spec, LENS_ENTRY_POINTS, "--lens")
+        return register_lens(cls, source=source)
     path, module, name = import_plugin_file(spec, "--lens", "CLASS")
     cls = getattr(module, name, None)
     if cls is None:

@@ -5,7 +5,8 @@ returns a number; it may also take the dataset's reference images (the same
 ``test-reference`` images FID is measured against, ``uint8 [m,1,28,28]``) through a
 parameter named ``reference``. Its key is the function's name. Give it as
 ``--metric FILE.py:FUNCTION`` to ``genbench run`` and ``genbench eval``
-(``load_user_metric``), or register it in Python with ``register_user_metric``;
+(``load_user_metric``), or as ``--metric NAME`` where an installed package declares the function
+as entry point ``NAME`` of the group ``genbench.metrics``, or register it in Python with ``register_user_metric``;
 either way it is computed in every evaluation of the process, whatever ``--metrics`` picks.
 
 A failure inside it, or a return value that is not a finite number, makes its value null
@@ -28,7 +29,7 @@ from genbench.errors import ConfigError
 from genbench.metrics.group import _GROUPS, GroupValues, MetricGroup, Null, register_metric_group
 from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import _METRICS, MetricSpec, register_metric
-from genbench.plugin_file import import_plugin_file
+from genbench.plugin_file import import_plugin_file, is_entry_point_name, load_entry_point
 
 REFERENCE_PARAMETER = "reference"
 
@@ -138,8 +139,21 @@ def _error(inputs: MetricInputs, message: str) -> Null:
     return Null(message)
 
 
+METRIC_ENTRY_POINTS = "genbench.metrics"
+
+
 def load_user_metric(spec: str) -> MetricGroup:
-    """Import ``path/to/file.py:FUNCTION`` and register the function (``register_user_metric``)."""
+    """Import ``path/to/file.py:FUNCTION``, or load the entry point ``spec`` of group ``genbench.metrics``
+    (an installed package's metric, keyed by the entry point's name), and register the function
+    (``register_user_metric``)."""
+    if is_entry_point_name(spec):
+        function, source = load_entry_point(spec, METRIC_ENTRY_POINTS, "--metric")
+        if not callable(function):
+            raise ConfigError(f"{source}: is not a function")
+        if not spec.isidentifier():
+            raise ConfigError(f"{source}: the entry point's name is the metric key; name it with letters, digits "
+                              f"and _")
+        return register_user_metric(function, key=spec, source=source)
     path, module, name = import_plugin_file(spec, "--metric", "FUNCTION")
     function = getattr(module, name, None)
     if function is None or not callable(function):
