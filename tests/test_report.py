@@ -91,9 +91,20 @@ def test_significance_letters_in_every_format(suite_dir):
     rows = {r["model"]: r for r in data["rows"]}
     assert rows["noisy"]["fid_group"] == "ab" and rows["real-data"]["fid_group"] == ""
     md = paths["md"].read_text()
-    assert "| fid ↓ | fid group |" in md and "| good | 3/0/0/0 | 1,000 | 7.50 ± 0.10 | a |" in md
-    assert "Welch t-test" in md and "Holm" in md
-    assert '<td class="num">ab</td>' in paths["html"].read_text()
+    # the main table's letters follow the cells, taking no column of their own
+    main = md.split("## Reference rows")[0]
+    assert "| model | seeds (ok/cap/div/fail) | fid ↓ |" in main and "fid group" not in main
+    assert "| good | 3/0/0/0 | 7.50 ± 0.10 ᵃ | 1.01 ± 0.01 |" in main
+    assert "| noisy | 3/0/0/0 | 17.67 ± 12.50 ᵃᵇ |" in main
+    assert "Welch t-test" in md and "Holm" in md and "Letters after fid" in md
+    assert '<span class="v">± 0.10 ᵃ</span>' in paths["html"].read_text()
+
+
+def test_group_marks_are_superscript_letters_or_spelled_out():
+    from genbench.report.table import group_mark
+
+    assert group_mark("") == "" and group_mark("a") == " ᵃ" and group_mark("bcd") == " ᵇᶜᵈ"
+    assert group_mark("pq") == " ^pq"  # Unicode has no superscript q
 
 
 def test_bounds_and_implausible_nlls_are_marked_in_every_format(tmp_path):
@@ -115,11 +126,14 @@ def test_bounds_and_implausible_nlls_are_marked_in_every_format(tmp_path):
     cells = {"elbo": "1.58 ± 0.01 (bound)", "exact": "1.05 ± 0.00", "bits": "10.30 ± 0.14 (> 8: bits instead of nats?)",
              "mixed": "1.25 ± 0.07 (bound)", "gan": "—"}
     for text in (paths["md"].read_text(), headline_markdown(tmp_path)):
-        header = next(line for line in text.splitlines() if line.startswith("| model |")).split(" | ")
+        def split(line: str) -> list[str]:
+            return [c.strip() for c in line.strip().strip("|").split(" | ")]
+
+        header = split(next(line for line in text.splitlines() if line.startswith("| model |")))
         column = header.index("nll_bpd ↓ [bits/dim]")
         for model, cell in cells.items():
-            row = next(line for line in text.splitlines() if line.startswith(f"| {model} |"))
-            assert row.split(" | ")[column] == cell, model
+            row = split(next(line for line in text.splitlines() if line.startswith(f"| {model} |")))
+            assert row[column].startswith(cell) and row[column].removeprefix(cell).strip(" ᵃᵇᶜᵈ") == "", model
     csv = pd.read_csv(paths["csv"]).set_index("model")
     rows = {r["model"]: r for r in json.loads(paths["json"].read_text())["rows"]}
     for model, bound in {"elbo": True, "exact": False, "bits": False, "mixed": True, "gan": None}.items():

@@ -41,7 +41,7 @@ def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = N
         lines.append("")
     lines += _markdown_tables(board, tests, PRIMARY, agreement=agreement)
     lines += [f"{n}\n" for n in _footnotes(board, tests, agreement)]
-    full = [(caption, header, rows) for caption, header, rows in _tables(board, {})]
+    full = [(caption, header, rows) for caption, header, rows in _tables(board, {}, agreement=agreement)]
     if full:
         lines += ["## Every metric", "",
                   "Every metric any row reports (mean ± sample std over ok seeds), reference rows last.", ""]
@@ -49,6 +49,7 @@ def render_markdown(board: pd.DataFrame, title: str, notes: list[str] | None = N
         header = ["model", "role", *full[0][1][(2 if full[0][0] else 1):]]
         rows = [[c[1], c[0], *c[2:]] if caption else [c[0], Role.COMPETITOR.value, *c[1:]]
                 for caption, _, part in full for c in part]
+        rows = [r + ["—"] * (len(header) - len(r)) for r in rows]  # reference rows have no rank
         lines += _markdown_table(header, rows)
     return "\n".join(lines)
 

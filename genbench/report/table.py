@@ -157,16 +157,32 @@ def _label(metric: str, meta: Mapping[str, MetricSpec]) -> str:
     return metric + arrow + (f" [{spec.unit}]" if spec and spec.unit else "")
 
 
+_SUPERSCRIPT = dict(zip("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ", strict=True))
+
+
+def group_mark(letters: str) -> str:
+    """A significance group written after a main-table cell: `` ᵃᵇ`` (``^q`` style where Unicode has no
+    superscript letter), so that the letters take no column of their own."""
+    if not letters:
+        return ""
+    if all(c in _SUPERSCRIPT for c in letters):
+        return " " + "".join(_SUPERSCRIPT[c] for c in letters)
+    return f" ^{letters}"
+
+
 def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[str] | None = None,
             agreement: RankAgreement | None = None) -> list[tuple[str, list[str], list[list[str]]]]:
     """(caption, header, rows) of the competitors' table and, if any, the reference rows' table.
 
-    ``only`` keeps just those metrics (the main table). When some rows come from a
-    ``--compare`` folder, a ``from`` column names each row's folder. A computed
-    ``agreement`` adds the competitors' column of rank moves between its two metrics.
+    ``only`` keeps just those metrics: the main table, which must fit a 1,400-px page, so its
+    significance letters follow the cells (:func:`group_mark`) and "images seen" and the rank moves
+    stay in the full table and the footnotes. Without ``only``, each tested metric gets a
+    ``group`` column and a computed ``agreement`` a column of rank moves between its two metrics.
+    When some rows come from a ``--compare`` folder, a ``from`` column names each row's folder.
     """
     meta = metric_specs()
-    metrics = [m for m in ordered_metrics(board) if only is None or m in only]
+    main = only is not None
+    metrics = [m for m in ordered_metrics(board) if not main or m in only]
     grouped = {m for m, t in tests.items() if any(t.letters.values())}
     compared = board["compared_from"].notna().any()
     out = []
@@ -175,12 +191,12 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
         if not len(part):
             continue
         header = (["model"] if competitors else ["reference", "model"]) + (["from"] if compared else []) + [
-            "seeds (ok/cap/div/fail)", "images seen"]
+            "seeds (ok/cap/div/fail)"] + ([] if main else ["images seen"])
         for m in metrics:
             header.append(_label(m, meta))
-            if competitors and m in grouped:
+            if competitors and m in grouped and not main:
                 header.append(f"{m} group")
-        ranked = competitors and agreement is not None and agreement.tau is not None
+        ranked = competitors and agreement is not None and agreement.tau is not None and not main
         if ranked:
             header.append(f"rank {agreement.metric_a} → {agreement.metric_b}")
         rows = []
@@ -189,16 +205,21 @@ def _tables(board: pd.DataFrame, tests: dict[str, Significance], only: Sequence[
             cells.append(str(row["model"]))
             if compared:
                 cells.append(row["compared_from"] if isinstance(row["compared_from"], str) else THIS_FOLDER)
-            cells += ["/".join(str(row[f"n_{status}"]) for status in STATUSES),
-                      "—" if pd.isna(row["images_seen"]) else f"{int(row['images_seen']):,}"]
+            cells.append("/".join(str(row[f"n_{status}"]) for status in STATUSES))
+            if not main:
+                cells.append("—" if pd.isna(row["images_seen"]) else f"{int(row['images_seen']):,}")
             for m in metrics:
                 n = row.get(f"{m}_n")
                 cell = fmt(row[m], row.get(f"{m}_std", float("nan")), 0 if pd.isna(n) else int(n))
                 if cell != "—":
                     cell += nll_marks(row["nll_is_bound"], row[m]) if m == "nll_bpd" else load_mark(row[SPEED_FLAG], m)
-                cells.append(cell)
                 if competitors and m in grouped:
-                    cells.append(row.get(f"{m}_group") or "—")
+                    if main:
+                        cell += group_mark(row.get(f"{m}_group") or "")
+                    else:
+                        cells.append(cell)
+                        cell = row.get(f"{m}_group") or "—"
+                cells.append(cell)
             if ranked:
                 cells.append(_rank_move(agreement, str(row["model"])))
             rows.append(cells)
@@ -221,8 +242,9 @@ def _footnotes(board: pd.DataFrame, tests: dict[str, Significance], agreement: R
     for metric, test in tests.items():
         if any(test.letters.values()):
             notes.append(
-                f"`{metric} group`: competitors sharing a letter do not differ significantly in {metric} "
-                f"({test.method}: {len(test.pairs)} pairs, alpha {test.alpha:g}); `a` holds the best mean. "
+                f"Letters after {metric} (ᵃ, ᵃᵇ, ...; `{metric}_group` in the CSV and JSON): competitors sharing "
+                f"a letter do not differ significantly in {metric} "
+                f"({test.method}: {len(test.pairs)} pairs, alpha {test.alpha:g}); ᵃ holds the best mean. "
                 f"Not significant means not shown to differ with these seeds."
                 + (f" Not tested: {', '.join(f'{m} ({why})' for m, why in sorted(test.left_out.items()))}."
                    if test.left_out else ""))
