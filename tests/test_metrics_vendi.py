@@ -14,6 +14,7 @@ from genbench.metrics.inputs import LensView, MetricInputs
 from genbench.metrics.vendi import KEY_VENDI, vendi_score
 
 
+@pytest.mark.filterwarnings("ignore:Please import `csr_matrix`:DeprecationWarning")  # inside vendi-score 0.0.3
 @pytest.mark.parametrize(("n", "d", "seed"), [(50, 8, 0), (200, 32, 1), (30, 64, 2)])
 def test_vendi_equals_the_vendi_score_package(n, d, seed):
     rng = np.random.default_rng(seed)
