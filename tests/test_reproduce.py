@@ -178,6 +178,13 @@ def test_equal_metrics_are_identical_and_speed_is_not_compared():
     assert compare_records(_record(), slower)[0] == IDENTICAL
 
 
+def test_metrics_added_after_a_record_was_made_do_not_make_its_rerun_different():
+    # A committed record lacks the keys of metrics registered since; the rerun has them, reported apart.
+    verdict, diffs, compared, _, rerun_only = compare_records(_record(), _record(cmmd=0.1, vendi=12.0))
+    assert (verdict, diffs, rerun_only) == (IDENTICAL, [], ["cmmd", "vendi"])
+    assert "cmmd" not in compared
+
+
 @pytest.mark.parametrize("changes, tol, verdict, metric", [
     ({"fid": 101.0}, None, WITHIN, "fid"),           # 1%, within the distance kind's floor (5%)
     ({"fid": 150.0}, None, DIFFERENT, "fid"),        # 50%, and no committed seeds to show such a spread
