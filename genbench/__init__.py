@@ -12,8 +12,7 @@ from importlib.machinery import ModuleSpec
 
 from genbench.protocol import Capability, Generator, quantize, to_signed, to_unit
 from genbench.registry import register_generator
-
-__version__ = "0.1.0"
+from genbench.version import __version__
 
 __all__ = [
     "Capability",

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from genbench.budget import Budget
 from genbench.cli import main
 from genbench.errors import ConfigError
 from genbench.results import RunRecord, cap_reason, inside_git_work_tree, read_run_record
-from genbench.run.budget import Budget
 from genbench.run.plan import DIRTY_ERROR, describe_budget, plan_runs, run_suite
 from genbench.suite import load_suite, parse_suite
 from tests.conftest import stub_evaluator

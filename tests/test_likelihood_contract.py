@@ -156,7 +156,7 @@ def test_the_vae_bound_is_the_same_with_the_generator_as_with_the_seeded_global_
     from genbench.data.datasets import load_split
     from genbench.evaluate.model import _likelihood
     from genbench.registry import get_generator
-    from genbench.run.process import seed_everything
+    from genbench.process import seed_everything
 
     cls = get_generator("vae")
     assert takes_generator(cls(make_config(cls, cls.tiny_config)))

@@ -41,7 +41,7 @@ from genbench.metrics.reconstruction import (
     reconstruction_metrics,
 )
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
-from genbench.run.process import seed_everything
+from genbench.process import seed_everything
 from genbench.sample_contract import check_samples
 
 

@@ -19,20 +19,20 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from genbench.budget import Budget, parse_budget_overrides
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.features.user_lens import load_lens
 from genbench.metrics.user_metric import load_user_metric
+from genbench.process import load_average
 from genbench.protocol import Generator
 from genbench.registry import get_generator
 from genbench.report.compare import gather
 from genbench.report.leaderboard import write_report
 from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record
-from genbench.run.budget import Budget, parse_budget_overrides
 from genbench.run.executors import Executor, LocalExecutor, RayExecutor
 from genbench.run.lock import leaderboard_lock, run_lock
-from genbench.run.process import load_average
 from genbench.run.progress import ProgressBoard
 from genbench.run.task import (
     Evaluator,

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 import torch
 
-import genbench
 from genbench.allocator import keep_freed_memory
+from genbench.budget import Budget
 from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
@@ -37,6 +37,7 @@ from genbench.files.atomic import atomic_write_bytes
 from genbench.likelihood_contract import PRECHECK_IMAGES, precheck_likelihood
 from genbench.metrics import metric_specs
 from genbench.metrics.user_metric import load_user_metric
+from genbench.process import LoadSampler, load_average, seed_everything
 from genbench.protocol import Capability, Generator, RunContext
 from genbench.results import (
     RUN_FILE,
@@ -48,14 +49,12 @@ from genbench.results import (
     utc_now,
     write_run_record,
 )
-from genbench.run.budget import Budget
 from genbench.run.efficiency import calibrate_flops, train_flops_per_image
-from genbench.run.load import LoadSampler
 from genbench.run.lock import run_lock
-from genbench.run.process import load_average, seed_everything
 from genbench.run.train import CHECKPOINT_NAME, train
 from genbench.sample_contract import precheck_sampling
 from genbench.suite import Suite
+from genbench.version import __version__
 
 Evaluator = Callable[..., Any]
 _PATH_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -202,7 +201,7 @@ def new_record(spec: RunSpec, config: Any, executor: dict[str, Any]) -> RunRecor
                "config": dataclasses.asdict(config), "capabilities": str(cls.capabilities.name),
                "likelihood_is_bound": cls.likelihood_is_bound, "role": cls.role.value},
         seed=spec.seed,
-        genbench_version=genbench.__version__,
+        genbench_version=__version__,
         git_hash=git_hash(),
         created=utc_now(),
         dataset=spec.suite.dataset,

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genbench.budget import Budget, BudgetTracker
 from genbench.errors import CheckpointError, ConfigError
 from genbench.files.atomic import atomic_torch_save, atomic_write_text
+from genbench.process import rss_mb, seed_everything
 from genbench.protocol import Generator, RunContext
-from genbench.run.budget import Budget, BudgetTracker
-from genbench.run.process import rss_mb, seed_everything
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 CHECKPOINT_NAME = "checkpoint.pt"

@@ -95,7 +95,7 @@ def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, 
     """
     from genbench.config import make_config, validate_config
     from genbench.device import resolve_device
-    from genbench.run.process import seed_everything
+    from genbench.process import seed_everything
     from genbench.run.train import train
 
     t0 = time.perf_counter()

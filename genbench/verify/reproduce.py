@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from genbench.budget import Budget
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names, load_split
 from genbench.errors import ConfigError, InputError
@@ -43,14 +44,13 @@ from genbench.registry import get_generator
 from genbench.report.aggregate import aggregate
 from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
 from genbench.revision import RevisionCheck, revision_check, used_paths
-from genbench.run.budget import Budget
 from genbench.run.progress import ProgressBoard
 from genbench.run.task import Evaluator, RunSpec, execute_run, run_dir_for
 from genbench.run.train import CHECKPOINT_NAME
 from genbench.suite import EvalSettings, Suite, load_suite
+from genbench.verdict import REPRODUCED, Verdict
 from genbench.verify.check import parse_tolerances, validate_records, validate_tolerances
 from genbench.verify.tolerance import ALPHA, Tolerance, band, is_judged
-from genbench.verify.verdict import REPRODUCED, Verdict
 
 IDENTICAL, WITHIN, CONSISTENT, DIFFERENT = Verdict.IDENTICAL, Verdict.WITHIN, Verdict.CONSISTENT, Verdict.DIFFERENT
 WORK_KEYS = ("steps", "images")  # deterministic work done; the seconds it took is timing
