@@ -175,7 +175,7 @@ def test_the_door_check_changes_no_number_of_a_run(tmp_path, data_root, monkeypa
     """A run with the likelihood check ends in the very state of one without it: weights, BatchNorm statistics
     (which the careless model's log_likelihood updates), optimizers, RNGs, log."""
     import genbench.run.task
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
     from tests.conftest import stub_evaluator
 
@@ -191,9 +191,9 @@ def test_the_door_check_changes_no_number_of_a_run(tmp_path, data_root, monkeypa
         monkeypatch.setattr(genbench.run.task, "precheck_likelihood",
                             counted if checked else lambda model, images, seed: None)
         out = tmp_path / str(checked)
-        (rec,) = run_suite(suite, models=["bn-likelihood"], extra_models=[_BNLikelihood], out=out,
-                           evaluator=stub_evaluator, show_progress=False, data_root=data_root,
-                           checkpoint_every_seconds=None)
+        (rec,) = run_suite(suite, RunOptions(models=["bn-likelihood"], extra_models=[_BNLikelihood], out=out,
+                                             data_root=data_root, checkpoint_every_seconds=None),
+                           evaluator=stub_evaluator, show_progress=False)
         assert rec.status == "ok"
         ckpt = torch.load(out / "lc" / "bn-likelihood" / "seed0" / "checkpoint.pt", map_location="cpu",
                           weights_only=True)

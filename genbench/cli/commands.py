@@ -119,24 +119,21 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     from genbench.config import parse_set_options
     from genbench.likelihood_contract import implausible_bpd
     from genbench.registry import load_generator_from_file
+    from genbench.run.options import RunOptions
     from genbench.run.plan import run_suite
 
-    if resume and overwrite:
-        raise click.UsageError("--resume and --overwrite exclude each other")
-    if executor != "ray" and ray_address is not None:
-        raise click.UsageError("--ray-address needs --executor ray")
-    extra = [load_generator_from_file(spec) for spec in model_files]
+    options = RunOptions(  # checks every option, as it does for a call from Python
+        models=csv_list(models), extra_models=[load_generator_from_file(spec) for spec in model_files],
+        seeds=parse_seeds(seeds), budget=budget, set_overrides=parse_set_options(set_items),
+        device=device, data_root=data_root, out=out, resume=resume, overwrite=overwrite, executor=executor,
+        ray_address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+        tensorboard_dir=tensorboard_dir, compare=compare, allow_dirty=allow_dirty, metric_files=metric_files,
+        lens_files=lens_files,
+    )
     console = Console(stderr=True)
     t0 = time.perf_counter()
     try:
-        records = run_suite(
-            suite, models=csv_list(models), extra_models=extra, seeds=parse_seeds(seeds), budget=budget,
-            set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
-            resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
-            cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
-            show_progress=not no_progress, compare=compare, allow_dirty=allow_dirty, metric_files=metric_files,
-            lens_files=lens_files,
-        )
+        records = run_suite(suite, options, console=console, show_progress=not no_progress)
     except KeyboardInterrupt:
         click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)
         click.get_current_context().exit(130)
