@@ -25,9 +25,9 @@ EXECUTORS = ("local", "ray")
 
 @dataclass(frozen=True)
 class RunOptions:
-    """The options of one ``genbench run`` (or :func:`genbench.run_suite` call), checked when built.
+    """The options of one ``genbench run`` (or ``genbench.run_suite`` call), checked when built.
 
-    A wrong value raises :class:`genbench.errors.ConfigError` with one line naming the
+    A wrong value raises ``genbench.errors.ConfigError`` with one line naming the
     option; sequences are kept as tuples and ``budget`` text as its table, so every
     option has one form after construction.
     """

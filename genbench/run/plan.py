@@ -216,8 +216,8 @@ def run_suite(
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
-    ``suite`` is a built-in suite's name, a suite file's path or a :class:`Suite`;
-    ``options`` (:class:`genbench.run.options.RunOptions`, default: all defaults) say which
+    ``suite`` is a built-in suite's name, a suite file's path or a ``Suite``;
+    ``options`` (``genbench.run.options.RunOptions``, default: all defaults) say which
     runs, where, and how. Results go to ``<out>/<suite>/<model>/seed<k>/`` and the
     leaderboard to ``<out>/<suite>/leaderboard.*``. With ``resume``, finished runs are kept and
     interrupted ones continue from their last checkpoint; existing results are never
@@ -230,7 +230,7 @@ def run_suite(
     A results folder inside a git work tree is refused when genbench runs from a checkout
     with uncommitted changes, unless ``allow_dirty`` (``check_clean_revision``). When the
     machine is busy at the start, a warning goes to ``console`` and into every record.
-    ``evaluator`` replaces :func:`genbench.evaluate.evaluate_model` (tests use a fast one);
+    ``evaluator`` replaces ``genbench.evaluate.evaluate_model`` (tests use a fast one);
     ``show_progress`` draws one progress bar per run on ``console`` (default: stderr).
     """
     options = options or RunOptions()

@@ -73,7 +73,7 @@ class RunSpec:
 
     ``overrides`` are the settings applied to the generator's config defaults (the
     tiny config of smoke suites, then the suite file, then ``--set``). ``options`` are the
-    run's :class:`RunOptions` as it uses them (:meth:`RunOptions.for_run`: the device
+    run's ``RunOptions`` as it uses them (``RunOptions.for_run``: the device
     resolved, paths absolute). Their ``cpus_per_run`` fixes torch's intra-op threads for the
     run: on the CPU the numbers of a run depend on it (reductions are split differently),
     so equal specs give equal numbers with any executor. Plug-in files (``metric_files``,
