@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator
-from genbench.tune.search_space import Choice, LogUniform
+from genbench.search_space import Choice, LogUniform
 
 PIXELS = 784
 LEVELS = 256  # 8-bit values: the dequantized data's bins are 1/256 wide

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_signed
-from genbench.tune.search_space import Choice, LogUniform, Uniform
+from genbench.search_space import Choice, LogUniform, Uniform
 
 
 @dataclass

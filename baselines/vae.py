@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_unit
-from genbench.tune.search_space import Choice, LogUniform
+from genbench.search_space import Choice, LogUniform
 
 _BIN = 1.0 / 255.0  # width of one 8-bit bin in [0,1] pixel units
 

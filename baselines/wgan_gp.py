@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from genbench import Capability, Generator, register_generator, to_signed
-from genbench.tune.search_space import Choice, LogUniform, Uniform
+from genbench.search_space import Choice, LogUniform, Uniform
 
 
 @dataclass

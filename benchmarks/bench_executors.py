@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from genbench.run.plan import run_suite
+from genbench.run.plan import RunOptions, run_suite
 from genbench.suite import parse_suite
 from tests.conftest import DATA_ROOT, DummyGenerator, stub_evaluator
 
@@ -31,8 +31,7 @@ def test_ray_overhead_per_run(benchmark, tmp_path):
     os.environ.setdefault("GENBENCH_DATA", DATA_ROOT)
     suite = parse_suite({"name": "o", "version": 1, "dataset": "mnist", "models": ["seed-gan"],
                          "seeds": list(range(N_RUNS)), "budget": {"steps": 1}, "eval": {"n_samples": 16}})
-    kw = dict(models=["dummy"], extra_models=[DummyGenerator], evaluator=stub_evaluator, show_progress=False,
-              checkpoint_every_seconds=None, cpus_per_run=2)
+    kw = dict(models=["dummy"], extra_models=[DummyGenerator], checkpoint_every_seconds=None, cpus_per_run=2)
     t0 = time.perf_counter()
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     start_s = time.perf_counter() - t0
@@ -42,7 +41,8 @@ def test_ray_overhead_per_run(benchmark, tmp_path):
         i = len(times["local"])
         for executor in ("local", "ray"):
             t0 = time.perf_counter()
-            run_suite(suite, out=tmp_path / f"{executor}{i}", executor=executor, **kw)
+            run_suite(suite, RunOptions(out=tmp_path / f"{executor}{i}", executor=executor, **kw),
+                      evaluator=stub_evaluator, show_progress=False)
             times[executor].append(time.perf_counter() - t0)
 
     try:

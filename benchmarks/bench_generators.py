@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from genbench.config import make_config
+from genbench.process import seed_everything
 from genbench.protocol import Role
 from genbench.registry import generator_names, get_generator
-from genbench.run.process import seed_everything
 
 BATCH = 256
 DEVICE = torch.device(os.environ.get("GENBENCH_BENCH_DEVICE", "cpu"))

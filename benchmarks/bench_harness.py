@@ -6,7 +6,7 @@ batching, budget accounting, logging and the final checkpoint.
 
 import torch
 
-from genbench.run.budget import Budget
+from genbench.budget import Budget
 from genbench.run.train import train
 from tests.conftest import DummyConfig, DummyGenerator
 

@@ -12,12 +12,12 @@ from importlib.machinery import ModuleSpec
 
 from genbench.protocol import Capability, Generator, quantize, to_signed, to_unit
 from genbench.registry import register_generator
-
-__version__ = "0.1.0"
+from genbench.version import __version__
 
 __all__ = [
     "Capability",
     "Generator",
+    "RunOptions",
     "__version__",
     "load_run",
     "quantize",
@@ -34,6 +34,10 @@ def __getattr__(name: str):
         from genbench.run.plan import run_suite
 
         return run_suite
+    if name == "RunOptions":
+        from genbench.run.options import RunOptions
+
+        return RunOptions
     if name == "load_run":
         from genbench.run.trained import load_run
 

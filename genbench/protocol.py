@@ -128,7 +128,7 @@ class Generator(nn.Module):
     tiny_config: ClassVar[dict[str, Any]] = {}
     """Overrides of ``Config`` that make a seconds-fast model: the ``smoke`` suite and the contract tests."""
     search_space: ClassVar[dict[str, Any]] = {}
-    """Distributions of ``genbench tune`` over ``Config`` fields (``genbench.tune.search_space``); empty:
+    """Distributions of ``genbench tune`` over ``Config`` fields (``genbench.search_space``); empty:
     not tunable."""
     primary_metric: ClassVar[str] = "fid"
     """What ``genbench tune`` minimises on the validation split: ``"fid"`` or, for likelihood models,

@@ -17,7 +17,7 @@ from typing import TypeVar
 from genbench.errors import ConfigError
 from genbench.plugin_file import import_plugin_file
 from genbench.protocol import Generator, check_generator_class
-from genbench.tune.search_space import validate_search_space
+from genbench.search_space import validate_search_space
 from genbench.validation import (
     expect_plain_name,
     is_plain_name,

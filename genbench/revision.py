@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import genbench
-
 _HASH = re.compile(r"[0-9a-f]{7,64}")
 DIRTY = "-dirty"
 
@@ -58,7 +56,7 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @lru_cache(maxsize=1)
 def repo_root() -> Path | None:
     """The git work tree genbench runs from, or None when it is not a git checkout."""
-    here = Path(genbench.__file__).resolve().parent
+    here = Path(__file__).resolve().parent
     try:
         out = _git(["rev-parse", "--show-toplevel"], here)
     except (OSError, subprocess.SubprocessError):
@@ -111,7 +109,7 @@ def used_paths(model_modules: list[str], suite_file: str | None) -> tuple[list[s
     root = repo_root()
     if root is None:
         return [], []
-    candidates = [Path(genbench.__file__).resolve().parent]
+    candidates = [Path(__file__).resolve().parent]
     for module in model_modules:
         candidates += module_files(module)
     if suite_file and Path(suite_file).is_file():

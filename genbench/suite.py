@@ -20,11 +20,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from genbench.budget import Budget
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names
 from genbench.errors import ConfigError
 from genbench.registry import generator_names, get_generator
-from genbench.run.budget import Budget
 from genbench.validation import (
     describe,
     expect_bool,
@@ -181,7 +181,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             raise ConfigError(f"{where}: {exc}") from None
         search_space = None
         if "search_space" in section:
-            from genbench.tune.search_space import parse_search_space, validate_search_space
+            from genbench.search_space import parse_search_space, validate_search_space
 
             search_space = parse_search_space(section["search_space"], f"{where} search_space")
             base = {**(cls.tiny_config if model_tiny else {}), **settings}

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from genbench.data.splits import REFERENCE, split_images
-from genbench.evaluate.model import _sample
+from genbench.evaluate import draw_samples
 from genbench.evaluate.settings import EvalConfig
 from genbench.features.extractor import load_extractor
 from genbench.features.reference import load_reference
@@ -51,9 +51,8 @@ def main() -> None:
         model, record = load_trained_run(run_dir)
         dataset, seed = record.dataset, record.seed
         n = int(record.eval["n_samples"])
-        batch = n if model.sample_in_one_call else cfg.sample_batch_size
         model.eval()
-        samples = _sample(model, n, seed, torch.device("cpu"), batch, None)
+        samples = draw_samples(model, n, seed, "cpu", batch_size=cfg.sample_batch_size)
         for lens, key, extractor in (("classifier", "fid", load_extractor("genbench", dataset, "cpu")),
                                      ("self-supervised", "fid_ssl", load_ssl_extractor(dataset, "cpu"))):
             ref = load_reference(dataset, extractor, split=REFERENCE, batch_size=cfg.feature_batch_size,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from genbench.budget import Budget
 from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.features import load_extractor
@@ -31,7 +32,6 @@ from genbench.metrics.confidence import confident_fraction
 from genbench.metrics.inception_score import inception_score
 from genbench.protocol import quantize
 from genbench.registry import get_generator
-from genbench.run.budget import Budget
 from genbench.run.task import save_grid
 from genbench.run.train import train
 

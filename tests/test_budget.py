@@ -1,7 +1,7 @@
 import pytest
 
+from genbench.budget import Budget, BudgetTracker, parse_budget_overrides
 from genbench.errors import ConfigError
-from genbench.run.budget import Budget, BudgetTracker, parse_budget_overrides
 from genbench.run.train import train
 from tests.conftest import DummyConfig, DummyGenerator
 

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from genbench.budget import Budget
 from genbench.cli import main
 from genbench.errors import ConfigError
 from genbench.results import RunRecord, cap_reason, inside_git_work_tree, read_run_record
-from genbench.run.budget import Budget
-from genbench.run.plan import DIRTY_ERROR, describe_budget, plan_runs, run_suite
+from genbench.run.plan import DIRTY_ERROR, RunOptions, describe_budget, plan_runs, run_suite
 from genbench.suite import load_suite, parse_suite
 from tests.conftest import stub_evaluator
 
@@ -27,9 +27,9 @@ TINY_SUITE = {
 }
 
 
-def _run(out, **kw):
-    return run_suite(parse_suite(TINY_SUITE), out=out, evaluator=stub_evaluator, show_progress=False,
-                     checkpoint_every_seconds=None, **kw)
+def _run(out, console=None, **kw):
+    return run_suite(parse_suite(TINY_SUITE), RunOptions(out=out, checkpoint_every_seconds=None, **kw),
+                     evaluator=stub_evaluator, show_progress=False, console=console)
 
 
 def test_capped_run_is_excluded_counted_and_named(tmp_path, data_root, monkeypatch):
@@ -98,7 +98,7 @@ def test_old_record_that_ended_ok_under_its_cap_is_read_as_capped():
 def test_budget_option_replaces_the_whole_budget(tmp_path):
     """--budget images=N keeps no seconds cap of the suite's (issue 19: it used to keep 240 s)."""
     suite = load_suite("mnist-small")
-    (spec,) = plan_runs(suite, models=["vae"], seeds=[0], budget_overrides={"images": 5000}, out=tmp_path)
+    (spec,) = plan_runs(suite, RunOptions(models=["vae"], seeds=[0], budget={"images": 5000}, out=tmp_path))
     assert spec.budget == Budget(images=5000)
     assert suite.model("vae").budget.seconds is not None
     (rec,) = _run(tmp_path, budget="steps=3")

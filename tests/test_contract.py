@@ -9,9 +9,9 @@ import torch
 from genbench import Capability
 from genbench.config import make_config
 from genbench.likelihood_contract import check_log_likelihood
+from genbench.process import seed_everything
 from genbench.protocol import RunContext, check_generator_class
 from genbench.registry import generator_names, get_generator
-from genbench.run.process import seed_everything
 
 
 def _build(name, seed=0):

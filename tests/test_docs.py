@@ -235,8 +235,8 @@ def _option_entry(section: str, opt: str) -> str:
 def test_the_api_reference_shows_the_whole_generator_protocol_capabilities_and_budget_fields(site):
     import dataclasses
 
+    from genbench.budget import Budget
     from genbench.protocol import Capability, Generator
-    from genbench.run.budget import Budget
 
     text = re.sub(r"<[^>]+>", " ", _read(site / "api.html"))
     class_attributes = [n for n in Generator.__annotations__ if not n.startswith("_")]

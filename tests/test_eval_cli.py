@@ -265,12 +265,12 @@ def test_eval_rescores_a_folder_written_by_genbench_run(tmp_path, data_root):
     from click.testing import CliRunner
 
     from genbench.cli import main
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
 
     suite = parse_suite({"name": "e", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
                          "budget": {"steps": 20}, "eval": {"n_samples": 64}})
-    (rec,) = run_suite(suite, out=tmp_path, show_progress=False, data_root=data_root)
+    (rec,) = run_suite(suite, RunOptions(out=tmp_path, data_root=data_root), show_progress=False)
     out = tmp_path / "eval.json"
     r = CliRunner().invoke(main, ["eval", "--samples", str(tmp_path / "e" / "seed-gan" / "seed0" / "samples"),
                                   "--json", str(out), "--data-root", data_root])

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from genbench.budget import Budget
 from genbench.config import make_config
 from genbench.errors import CheckpointError
+from genbench.process import seed_everything
 from genbench.registry import get_generator
-from genbench.run.budget import Budget
-from genbench.run.process import seed_everything
 from genbench.run.train import CHECKPOINT_NAME, train
 from tests.conftest import DummyConfig, DummyGenerator
 

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from genbench.budget import Budget, parse_budget_overrides
 from genbench.cli import main
 from genbench.errors import ConfigError
-from genbench.run.budget import Budget, parse_budget_overrides
 from genbench.suite import EvalSettings, Suite, parse_suite
 
 if sys.version_info >= (3, 11):

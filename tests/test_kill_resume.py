@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRIVER = textwrap.dedent("""
     import sys, time
     from tests.conftest import stub_evaluator
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
 
     def slow_eval(*args, **kwargs):
@@ -32,8 +32,8 @@ DRIVER = textwrap.dedent("""
     suite = parse_suite({"name": "k", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
                          "budget": {"steps": 100}, "eval": {"n_samples": 32}, "seeds": [0, 1]})
     print("ready", flush=True)
-    run_suite(suite, out=sys.argv[1], resume=sys.argv[2] == "resume", evaluator=slow_eval,
-              show_progress=False, checkpoint_every_seconds=0.0)
+    run_suite(suite, RunOptions(out=sys.argv[1], resume=sys.argv[2] == "resume", checkpoint_every_seconds=0.0),
+              evaluator=slow_eval, show_progress=False)
 """)
 
 

@@ -2,10 +2,10 @@
 
 import pytest
 
+from genbench.budget import parse_budget_overrides
 from genbench.config import parse_set_options
 from genbench.errors import ConfigError, InputError
 from genbench.kv import split_items, split_pair
-from genbench.run.budget import parse_budget_overrides
 from genbench.verify.check import Tolerance, parse_tolerances
 
 

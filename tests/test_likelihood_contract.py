@@ -154,9 +154,9 @@ def test_the_vae_bound_is_the_same_with_the_generator_as_with_the_seeded_global_
     draws what torch's global stream seeded with it drew before."""
     from genbench.config import make_config
     from genbench.data.datasets import load_split
-    from genbench.evaluate.model import _likelihood
+    from genbench.evaluate import log_likelihoods
+    from genbench.process import seed_everything
     from genbench.registry import get_generator
-    from genbench.run.process import seed_everything
 
     cls = get_generator("vae")
     assert takes_generator(cls(make_config(cls, cls.tiny_config)))
@@ -166,8 +166,8 @@ def test_the_vae_bound_is_the_same_with_the_generator_as_with_the_seeded_global_
     seed_everything(3)
     with torch.no_grad():
         before = torch.cat([model.log_likelihood(images[i:i + 16]).double() for i in range(0, 40, 16)])
-    seed_everything(3)
-    now = _likelihood(model, images, 3, torch.device("cpu"), None)
+    seed_everything(5)  # log_likelihoods seeds the global stream itself
+    now = log_likelihoods(model, images, 3, "cpu")
     assert torch.equal(now, before)
 
 
@@ -175,7 +175,7 @@ def test_the_door_check_changes_no_number_of_a_run(tmp_path, data_root, monkeypa
     """A run with the likelihood check ends in the very state of one without it: weights, BatchNorm statistics
     (which the careless model's log_likelihood updates), optimizers, RNGs, log."""
     import genbench.run.task
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
     from tests.conftest import stub_evaluator
 
@@ -191,9 +191,9 @@ def test_the_door_check_changes_no_number_of_a_run(tmp_path, data_root, monkeypa
         monkeypatch.setattr(genbench.run.task, "precheck_likelihood",
                             counted if checked else lambda model, images, seed: None)
         out = tmp_path / str(checked)
-        (rec,) = run_suite(suite, models=["bn-likelihood"], extra_models=[_BNLikelihood], out=out,
-                           evaluator=stub_evaluator, show_progress=False, data_root=data_root,
-                           checkpoint_every_seconds=None)
+        (rec,) = run_suite(suite, RunOptions(models=["bn-likelihood"], extra_models=[_BNLikelihood], out=out,
+                                             data_root=data_root, checkpoint_every_seconds=None),
+                           evaluator=stub_evaluator, show_progress=False)
         assert rec.status == "ok"
         ckpt = torch.load(out / "lc" / "bn-likelihood" / "seed0" / "checkpoint.pt", map_location="cpu",
                           weights_only=True)

@@ -8,9 +8,9 @@ import time
 
 import pandas as pd
 
+from genbench.process import LoadSampler, summarise, under_load
 from genbench.report.leaderboard import write_report
 from genbench.results import write_run_record
-from genbench.run.load import LoadSampler, summarise, under_load
 
 
 def test_a_run_is_under_load_when_a_sample_exceeds_the_cores():

@@ -41,13 +41,13 @@ def test_nan_samples_are_a_clear_error(data_root):
 
 
 def test_nan_sampler_run_is_recorded_as_failed(tmp_path, data_root):
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
 
     suite = parse_suite({"name": "nf", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
                          "budget": {"steps": 2}, "eval": {"n_samples": 16}})
-    recs = run_suite(suite, models=["seed-gan"], extra_models=[NaNSampler], out=tmp_path, show_progress=False,
-                     data_root=data_root)
+    recs = run_suite(suite, RunOptions(models=["seed-gan"], extra_models=[NaNSampler], out=tmp_path,
+                                       data_root=data_root), show_progress=False)
     bad = next(r for r in recs if r.model_name == "nan-sampler")
     assert bad.status == "failed" and "non-finite" in bad.error
     assert "fid" not in bad.metrics  # no silent number

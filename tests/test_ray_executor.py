@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import main
-from genbench.run.plan import run_suite
+from genbench.run.plan import RunOptions, run_suite
 from genbench.suite import parse_suite
 from tests.conftest import DATA_ROOT, DummyGenerator, SlowDummyGenerator, TracedDummyGenerator, stub_evaluator
 from tests.test_runner import _strip_timing
@@ -65,9 +65,9 @@ class RaisingGenerator(DummyGenerator):
 def test_ray_records_equal_local_records(ray_instance, tmp_path):
     """Real tiny models, the real evaluator: every metric and the config are equal, run by run."""
     suite = _suite(["seed-gan", "vae"])
-    kw = dict(show_progress=False, checkpoint_every_seconds=None, cpus_per_run=1)
-    local = run_suite(suite, out=tmp_path / "local", **kw)
-    remote = run_suite(suite, out=tmp_path / "ray", executor="ray", **kw)
+    kw = dict(checkpoint_every_seconds=None, cpus_per_run=1)
+    local = run_suite(suite, RunOptions(out=tmp_path / "local", **kw), show_progress=False)
+    remote = run_suite(suite, RunOptions(out=tmp_path / "ray", executor="ray", **kw), show_progress=False)
     assert [(r.model_name, r.seed) for r in remote] == [(r.model_name, r.seed) for r in local]
     for a, b in zip(local, remote, strict=True):
         assert a.status == b.status == "ok"
@@ -83,8 +83,9 @@ def test_ray_records_equal_local_records(ray_instance, tmp_path):
 
 
 def test_ray_failing_model_gives_failed_record_and_others_go_on(ray_instance, tmp_path):
-    recs = run_suite(_suite(["seed-gan"], seeds=[0]), extra_models=[RaisingGenerator], out=tmp_path,
-                     executor="ray", evaluator=stub_evaluator, show_progress=False, cpus_per_run=1)
+    recs = run_suite(_suite(["seed-gan"], seeds=[0]), RunOptions(extra_models=[RaisingGenerator], out=tmp_path,
+                                                                 executor="ray", cpus_per_run=1),
+                     evaluator=stub_evaluator, show_progress=False)
     by_name = {r.model_name: r for r in recs}
     assert by_name["seed-gan"].status == "ok"
     assert by_name["raiser"].status == "failed"
@@ -93,11 +94,11 @@ def test_ray_failing_model_gives_failed_record_and_others_go_on(ray_instance, tm
 
 def test_killed_worker_is_retried_and_resumes_to_the_same_record(ray_instance, tmp_path):
     suite = _suite(["seed-gan"], steps=150, seeds=[0])
-    kw = dict(models=["slow-dummy"], extra_models=[SlowDummyGenerator], evaluator=stub_evaluator,
-              show_progress=False, cpus_per_run=1, checkpoint_every_steps=10, checkpoint_every_seconds=None)
+    kw = dict(models=["slow-dummy"], extra_models=[SlowDummyGenerator], cpus_per_run=1, checkpoint_every_steps=10,
+              checkpoint_every_seconds=None)
     result: dict = {}
     worker = threading.Thread(target=lambda: result.update(recs=run_suite(
-        suite, out=tmp_path / "ray", executor="ray", **kw)))
+        suite, RunOptions(out=tmp_path / "ray", executor="ray", **kw), evaluator=stub_evaluator, show_progress=False)))
     worker.start()
     run_dir = tmp_path / "ray" / "rt" / "slow-dummy" / "seed0"
     deadline = time.monotonic() + 120
@@ -111,7 +112,7 @@ def test_killed_worker_is_retried_and_resumes_to_the_same_record(ray_instance, t
     (killed,) = result["recs"]
     assert killed.status == "ok"
     assert killed.executor["pid"] != pid and killed.executor["resumed_from_step"] > 0
-    (clean,) = run_suite(suite, out=tmp_path / "local", **kw)
+    (clean,) = run_suite(suite, RunOptions(out=tmp_path / "local", **kw), evaluator=stub_evaluator, show_progress=False)
     assert clean.executor["resumed_from_step"] is None
     assert _strip_timing(killed) == _strip_timing(clean)
 
@@ -125,10 +126,11 @@ def test_ray_runs_no_more_tasks_at_once_than_the_cpus_allow(ray_instance, tmp_pa
     trace.mkdir()
     # Progress is reported every 50 steps: many steps give each run many reports.
     suite = _suite(["seed-gan"], steps=600, seeds=[0, 1, 2, 3, 4, 5])
-    recs = run_suite(suite, models=["traced-dummy"], extra_models=[TracedDummyGenerator], out=tmp_path / "out",
-                     set_overrides={"traced-dummy": {"trace_dir": str(trace), "step_seconds": 0.002}},
-                     executor="ray", evaluator=stub_evaluator, show_progress=False, cpus_per_run=cpus_per_run,
-                     checkpoint_every_seconds=None)
+    recs = run_suite(suite, RunOptions(models=["traced-dummy"], extra_models=[TracedDummyGenerator],
+                                       out=tmp_path / "out",
+                                       set_overrides={"traced-dummy": {"trace_dir": str(trace), "step_seconds": 0.002}},
+                                       executor="ray", cpus_per_run=cpus_per_run, checkpoint_every_seconds=None),
+                     evaluator=stub_evaluator, show_progress=False)
     assert [r.status for r in recs] == ["ok"] * 6
     events = []
     for f in trace.iterdir():
@@ -163,16 +165,18 @@ def test_cli_without_ray_names_the_extra(monkeypatch, tmp_path):
 
 DRIVER = textwrap.dedent("""
     import sys
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
     from tests.conftest import SlowDummyGenerator, stub_evaluator
 
     suite = parse_suite({"name": "c", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "seeds": [0, 1, 2],
                          "budget": {"steps": int(sys.argv[3])}, "eval": {"n_samples": 16}})
     print("ready", flush=True)
-    run_suite(suite, out=sys.argv[1], resume=sys.argv[2] == "resume", models=["slow-dummy"],
-              extra_models=[SlowDummyGenerator], set_overrides={"slow-dummy": {"step_seconds": "0.05"}},
-              evaluator=stub_evaluator, executor="ray", cpus_per_run=1, show_progress=False, checkpoint_every_steps=5)
+    run_suite(suite, RunOptions(out=sys.argv[1], resume=sys.argv[2] == "resume", models=["slow-dummy"],
+                                extra_models=[SlowDummyGenerator],
+                                set_overrides={"slow-dummy": {"step_seconds": "0.05"}},
+                                executor="ray", cpus_per_run=1, checkpoint_every_steps=5),
+              evaluator=stub_evaluator, show_progress=False)
 """)
 
 

@@ -140,14 +140,14 @@ def test_real_data_never_samples_a_reference_image(data_root):
 
 
 def test_a_run_records_the_role_and_uses_the_run_data_root(tmp_path, data_root, monkeypatch):
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
 
     # No $GENBENCH_DATA: the data must come through the run's --data-root alone.
     monkeypatch.delenv("GENBENCH_DATA")
     suite = parse_suite({"name": "r", "version": 1, "dataset": "mnist", "models": ["real-data", "train-copy"],
                          "budget": {"steps": 1}, "eval": {"n_samples": 200}})
-    records = run_suite(suite, out=tmp_path, show_progress=False, data_root=data_root)
+    records = run_suite(suite, RunOptions(out=tmp_path, data_root=data_root), show_progress=False)
     by_name = {r.model_name: r for r in records}
     assert {r.status for r in records} == {"ok"}
     assert by_name["real-data"].model["role"] == "ceiling"

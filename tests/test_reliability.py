@@ -6,7 +6,7 @@ import pytest
 
 from genbench.errors import ConfigError, GenbenchError
 from genbench.files.atomic import FileLock
-from genbench.run.plan import run_suite
+from genbench.run.plan import RunOptions, run_suite
 from genbench.suite import parse_suite
 from tests.conftest import stub_evaluator
 
@@ -15,7 +15,8 @@ SUITE = parse_suite({"name": "r", "version": 1, "dataset": "mnist", "models": ["
 
 
 def _run(out, **kw):
-    return run_suite(SUITE, out=out, evaluator=stub_evaluator, show_progress=False, checkpoint_every_seconds=None, **kw)
+    return run_suite(SUITE, RunOptions(out=out, checkpoint_every_seconds=None, **kw), evaluator=stub_evaluator,
+                     show_progress=False)
 
 
 def _enospc(*args, **kwargs):

@@ -14,7 +14,7 @@ from genbench.cli import main
 from genbench.errors import InputError
 from genbench.results import RunRecord, read_run_record, write_run_record
 from genbench.revision import repo_root, revision_check, used_paths
-from genbench.run.plan import run_suite
+from genbench.run.plan import RunOptions, run_suite
 from genbench.verify.check import Tolerance, parse_tolerances
 from genbench.verify.reproduce import (
     CONSISTENT,
@@ -36,8 +36,8 @@ def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke-results")
     with pytest.MonkeyPatch.context() as mp:  # the statistics cache stays in the session's temp dir
         mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
-        (rec,) = run_suite("smoke", models=[MODEL], seeds=[0], out=out, show_progress=False, cpus_per_run=1,
-                           checkpoint_every_seconds=None)
+        (rec,) = run_suite("smoke", RunOptions(models=[MODEL], seeds=[0], out=out, cpus_per_run=1,
+                                               checkpoint_every_seconds=None), show_progress=False)
     assert rec.status == "ok"
     return out / "smoke"
 

@@ -1,13 +1,14 @@
 """Suites, run records and the runner end to end (with a stub evaluator for speed)."""
 
 import json
+import re
 
 import pytest
 import torch
 
 import genbench
 from genbench.errors import ConfigError
-from genbench.run.plan import run_suite
+from genbench.run.plan import RunOptions, run_suite
 from genbench.suite import load_suite, parse_suite, suite_names
 from tests.conftest import DummyGenerator, stub_evaluator
 
@@ -19,8 +20,8 @@ TINY_SUITE = {
 
 def _run(tmp_path, **kw):
     kw.setdefault("suite", parse_suite(TINY_SUITE))
-    return run_suite(kw.pop("suite"), out=tmp_path, evaluator=stub_evaluator, show_progress=False,
-                     checkpoint_every_seconds=None, **kw)
+    return run_suite(kw.pop("suite"), RunOptions(out=tmp_path, checkpoint_every_seconds=None, **kw),
+                     evaluator=stub_evaluator, show_progress=False)
 
 
 def _strip_timing(rec):
@@ -152,3 +153,41 @@ def test_a_finished_run_folder_loads_back_as_its_trained_model(tmp_path):
     (run_dir / "run.json").write_text(json.dumps(rec))
     with pytest.raises(CheckpointError, match="seed mismatch"):
         load_trained_run(run_dir)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"resume": True, "overwrite": True}, "--resume and --overwrite exclude each other"),
+    ({"executor": "slurm"}, "unknown executor 'slurm'; valid: local, ray"),
+    ({"ray_address": "auto"}, "--ray-address needs --executor ray"),
+    ({"cpus_per_run": 0}, "--cpus-per-run must be a whole number >= 1, got 0"),
+    ({"cpus_per_run": 1.5}, "--cpus-per-run must be a whole number >= 1, got 1.5"),
+    ({"gpus_per_run": -1}, "--gpus-per-run must be >= 0, got -1"),
+    ({"checkpoint_every_steps": 0}, "checkpoint_every_steps must be a whole number >= 1 or None, got 0"),
+    ({"seeds": [0, 0]}, "seeds"),
+    ({"budget": "images=ten"}, "images"),
+    ({"models": "vae"}, "models must be a list, got"),
+])
+def test_run_options_refuse_bad_values_in_one_line_when_built(options, message):
+    from genbench.run.options import RunOptions
+
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        RunOptions(**options)
+    assert "\n" not in str(info.value)
+
+
+def test_run_options_keep_one_form_and_each_spec_carries_them_as_its_run_uses_them(tmp_path, monkeypatch):
+    from genbench.run.options import RunOptions
+    from genbench.run.plan import plan_runs
+
+    monkeypatch.chdir(tmp_path)
+    options = RunOptions(models=["vae"], seeds=[1, 0], budget="steps=3", out="o", data_root="d",
+                         extra_models=[DummyGenerator])
+    assert options.models == ("vae",) and options.seeds == (1, 0) and options.budget == {"steps": 3}
+    assert options.extra_models == (DummyGenerator,)
+    specs = plan_runs(parse_suite(TINY_SUITE), options, device="cpu", threads=2)
+    assert [(s.model, s.seed) for s in specs] == [("vae", 1), ("vae", 0), ("dummy", 1), ("dummy", 0)]
+    for spec in specs:
+        assert spec.out == str(tmp_path / "o") and spec.data_root == str(tmp_path / "d")
+        assert spec.device == "cpu" and spec.threads == 2
+        assert spec.options.checkpoint_every_seconds == RunOptions.checkpoint_every_seconds == 60.0
+        assert spec.options.extra_models == () and spec.options.models is None  # the plan has applied them

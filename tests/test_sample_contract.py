@@ -142,7 +142,7 @@ def test_out_of_range_after_training_fails_evaluation_instead_of_clamping(data_r
 def test_the_precheck_changes_no_number_of_a_run(tmp_path, data_root, monkeypatch, model):
     """A run with the pre-check ends in the very state of one without it: weights, optimizers, RNGs, log."""
     import genbench.run.task
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
     from tests.conftest import stub_evaluator
 
@@ -157,8 +157,8 @@ def test_the_precheck_changes_no_number_of_a_run(tmp_path, data_root, monkeypatc
     for checked in (True, False):
         monkeypatch.setattr(genbench.run.task, "precheck_sampling", counted if checked else lambda model, seed: None)
         out = tmp_path / str(checked)
-        (rec,) = run_suite(suite, out=out, evaluator=stub_evaluator, show_progress=False, data_root=data_root,
-                           checkpoint_every_seconds=None)
+        (rec,) = run_suite(suite, RunOptions(out=out, data_root=data_root, checkpoint_every_seconds=None),
+                           evaluator=stub_evaluator, show_progress=False)
         assert rec.status == "ok"
         ckpt = torch.load(out / "pc" / model / "seed0" / "checkpoint.pt", map_location="cpu", weights_only=True)
         states.append((ckpt, rec.metrics["mean_pixel"]))
@@ -193,13 +193,13 @@ class _DriftModel(_BNModel):
 
 
 def test_a_run_whose_trained_samples_leave_the_range_fails_with_the_message(tmp_path, data_root):
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
 
     suite = parse_suite({"name": "dr", "version": 1, "dataset": "mnist", "models": ["seed-gan"],
                          "budget": {"steps": 2}, "eval": {"n_samples": 16}})
-    (rec,) = run_suite(suite, models=["drift-model"], extra_models=[_DriftModel], out=tmp_path, show_progress=False,
-                       data_root=data_root)
+    (rec,) = run_suite(suite, RunOptions(models=["drift-model"], extra_models=[_DriftModel], out=tmp_path,
+                                         data_root=data_root), show_progress=False)
     assert rec.status == "failed"
     assert rec.error.startswith("_DriftModel.sample(16) returned values in [0.")
     assert rec.error.endswith("]; samples must be in [0, 1]: rescale the output to [0, 1]: torch.sigmoid for a "

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 import genbench
 import genbench.run.train as harness
+from genbench.budget import Budget
 from genbench.cli import main
 from genbench.evaluate import sample_speed
-from genbench.run.budget import Budget
 from genbench.speed.bench import parse_figures, parse_tolerance
 from genbench.stats import median_ci
 from tests.conftest import REPO, DummyConfig, DummyGenerator

@@ -23,9 +23,9 @@ from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, DataError
 from genbench.registry import get_generator, load_generator_from_file
 from genbench.results import git_hash
+from genbench.search_space import Choice, LogUniform, Uniform, sample_config, validate_search_space
 from genbench.suite import load_suite, parse_suite, suite_names
 from genbench.tune.plan import TRIALS_FILE, plan_tune
-from genbench.tune.search_space import Choice, LogUniform, Uniform, sample_config, validate_search_space
 from genbench.tune.tuned import best_trial, expected_best_curve, tuned_suite_path
 from genbench.tune.tuner import run_tune
 from tests.conftest import DATA_ROOT, DummyConfig, DummyGenerator
@@ -131,7 +131,7 @@ def test_suite_file_overrides_a_search_space_and_old_suites_stay_valid():
 def test_plugin_declares_a_search_space(tmp_path):
     good = tmp_path / "good.py"
     good.write_text(
-        "from tests.conftest import DummyGenerator\nfrom genbench.tune.search_space import LogUniform\n"
+        "from tests.conftest import DummyGenerator\nfrom genbench.search_space import LogUniform\n"
         "class Mine(DummyGenerator):\n    name = 'mine'\n    search_space = {'lr': LogUniform(1e-3, 1e-1)}\n")
     assert load_generator_from_file(f"{good}:Mine").search_space == {"lr": LogUniform(1e-3, 1e-1)}
     bad = tmp_path / "bad.py"

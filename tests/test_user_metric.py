@@ -155,15 +155,16 @@ def test_eval_cli_writes_every_other_metric_then_fails_with_one_line_per_failed_
 
 def test_run_records_and_the_leaderboard_details_carry_the_metric(tmp_path, data_root, metrics_file):
     from genbench.results import read_run_record
-    from genbench.run.plan import run_suite
+    from genbench.run.plan import RunOptions, run_suite
     from genbench.suite import parse_suite
 
     suite = parse_suite({"name": "u", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
                          "budget": {"steps": 5}, "eval": {"n_samples": 64}})
     # FID alone beside the user metrics: the copy checks' first-use calibration would take most of a minute
     fid_only = functools.partial(evaluate_model, config=FID_ONLY)
-    run_suite(suite, out=tmp_path, show_progress=False, data_root=data_root, evaluator=fid_only,
-              metric_files=[f"{metrics_file}:mean_ink", f"{metrics_file}:broken"])
+    run_suite(suite, RunOptions(out=tmp_path, data_root=data_root,
+                                metric_files=[f"{metrics_file}:mean_ink", f"{metrics_file}:broken"]),
+              show_progress=False, evaluator=fid_only)
     run_dir = tmp_path / "u" / "seed-gan" / "seed0"
     saved = read_run_record(run_dir / "run.json")
     samples = np.load(run_dir / "samples" / "samples.npz")
@@ -177,6 +178,6 @@ def test_run_records_and_the_leaderboard_details_carry_the_metric(tmp_path, data
     html = (tmp_path / "u" / "leaderboard.html").read_text()
     assert "mean_ink" in html
     with pytest.raises(ConfigError, match="has no function 'nope'"):  # refused before anything trains
-        run_suite(suite, out=tmp_path / "other", show_progress=False, data_root=data_root,
-                  metric_files=[f"{metrics_file}:nope"])
+        run_suite(suite, RunOptions(out=tmp_path / "other", data_root=data_root, metric_files=[f"{metrics_file}:nope"]),
+                  show_progress=False)
     assert not (tmp_path / "other").exists()

@@ -21,15 +21,16 @@ from genbench.cli.options import (
     allow_dirty_option,
     ci_options,
     cpus_per_run_option,
+    csv_list,
     data_root_option,
     device_option,
     json_option,
     no_progress_option,
+    parse_seeds,
+    write_json,
 )
 from genbench.errors import GenbenchError
-from genbench.kv import split_items
 from genbench.term import format_number, plain, table_console, text
-from genbench.validation import expect_seeds
 
 COMPARE_HELP = ("Also show, without rerunning them, the runs of another results folder of the same suite version "
                 "(e.g. results/mnist-small); rows from it are marked. A model's row comes from the first folder "
@@ -43,21 +44,6 @@ class GenbenchGroup(click.Group):
         except GenbenchError as exc:
             click.echo(f"Error: {plain(exc)}", err=True)
             ctx.exit(2)
-
-
-def _csv_list(value: str | None) -> list[str] | None:
-    return split_items(value) or None
-
-
-def _seeds(value: str | None) -> list[int] | None:
-    items = _csv_list(value)
-    if items is None:
-        return None
-    try:
-        seeds = [int(v) for v in items]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--seeds") from None
-    return list(expect_seeds(seeds, "--seeds"))
 
 
 @click.group(cls=GenbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,24 +120,21 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     from genbench.config import parse_set_options
     from genbench.likelihood_contract import implausible_bpd
     from genbench.registry import load_generator_from_file
+    from genbench.run.options import RunOptions
     from genbench.run.plan import run_suite
 
-    if resume and overwrite:
-        raise click.UsageError("--resume and --overwrite exclude each other")
-    if executor != "ray" and ray_address is not None:
-        raise click.UsageError("--ray-address needs --executor ray")
-    extra = [load_generator_from_file(spec) for spec in model_files]
+    options = RunOptions(  # checks every option, as it does for a call from Python
+        models=csv_list(models), extra_models=[load_generator_from_file(spec) for spec in model_files],
+        seeds=parse_seeds(seeds), budget=budget, set_overrides=parse_set_options(set_items),
+        device=device, data_root=data_root, out=out, resume=resume, overwrite=overwrite, executor=executor,
+        ray_address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+        tensorboard_dir=tensorboard_dir, compare=compare, allow_dirty=allow_dirty, metric_files=metric_files,
+        lens_files=lens_files,
+    )
     console = Console(stderr=True)
     t0 = time.perf_counter()
     try:
-        records = run_suite(
-            suite, models=_csv_list(models), extra_models=extra, seeds=_seeds(seeds), budget=budget,
-            set_overrides=parse_set_options(set_items), device=device, data_root=data_root, out=out,
-            resume=resume, overwrite=overwrite, executor=executor, ray_address=ray_address,
-            cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, tensorboard_dir=tensorboard_dir, console=console,
-            show_progress=not no_progress, compare=compare, allow_dirty=allow_dirty, metric_files=metric_files,
-            lens_files=lens_files,
-        )
+        records = run_suite(suite, options, console=console, show_progress=not no_progress)
     except KeyboardInterrupt:
         click.echo("Interrupted: finished runs are kept; continue the others with --resume.", err=True)
         click.get_current_context().exit(130)
@@ -176,7 +159,7 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
     if json_path:
         from genbench.results import json_safe
 
-        _write_json(json_path, json_safe({
+        write_json(json_path, json_safe({
             "suite": suite_name, "out": str(out), "leaderboard": str(leaderboard), "seconds": round(wall, 1),
             "runs": [{"model": rec.model_name, "seed": rec.seed, "status": rec.status, "error": rec.error,
                       "budget": rec.budget, "metrics": rec.metrics} for rec in records]}))
@@ -192,21 +175,6 @@ def run(suite, models, model_files, seeds, budget, set_items, device, data_root,
             console.print(text(f"Warning: {rec.model_name} seed {rec.seed}: {unit_warning}", "yellow"), soft_wrap=True)
     if any(rec.status == "failed" for rec in records):
         click.get_current_context().exit(1)
-
-
-def _write_json(json_path: str, payload) -> None:
-    """--json: the payload on stdout for '-', else atomically to the file (one-line error if it cannot be)."""
-    import json as _json
-
-    if json_path == "-":
-        click.echo(_json.dumps(payload, indent=2, allow_nan=False))
-        return
-    from genbench.files.atomic import atomic_write_json
-
-    try:
-        atomic_write_json(json_path, payload)
-    except OSError as exc:
-        raise GenbenchError(f"cannot write {json_path}: {exc.strerror or exc}") from None
 
 
 def _finish_hint(rec) -> str:
@@ -236,7 +204,7 @@ def list_cmd():
                   ",".join(map(str, s.seeds)), text(s.description))
     console.print(t)
     t = Table(title="generators")
-    from genbench.tune.search_space import describe_distribution
+    from genbench.search_space import describe_distribution
 
     for col in ("name", "capabilities", "likelihood", "tune (metric: search space)", "docs"):
         t.add_column(col)
@@ -308,11 +276,11 @@ def check(results, baseline_path, models, tol, json_path, junit_xml, summary, be
     speed --against`). Results made with another config, budget, evaluation or
     likelihood convention than the baseline are refused.
     """
+    from genbench.verdict import Verdict
     from genbench.verify.check import CHECK_FAILING, compare, comparisons_json, parse_tolerances
-    from genbench.verify.verdict import Verdict
 
     t0 = time.perf_counter()
-    comparisons, problems = compare(results, baseline_path, parse_tolerances(tol), models=_csv_list(models))
+    comparisons, problems = compare(results, baseline_path, parse_tolerances(tol), models=csv_list(models))
     console = Console(stderr=json_path == "-")
     table = Table(title=text(f"genbench check: {results} vs {baseline_path}"))
     for col in ("model", "metric", "baseline", "now", "tolerance", "verdict"):
@@ -326,7 +294,7 @@ def check(results, baseline_path, models, tol, json_path, junit_xml, summary, be
     console.print(table)
     failing = [c for c in comparisons if c.verdict in CHECK_FAILING]
     if json_path:
-        _write_json(json_path, comparisons_json(comparisons, problems))
+        write_json(json_path, comparisons_json(comparisons, problems))
     count = {v: sum(c.verdict == v for c in comparisons) for v in Verdict}
     counts = (f"{count[Verdict.REGRESSED]} regressed, {count[Verdict.IMPROVED]} improved beyond tolerance, "
               f"{count[Verdict.WORK_CHANGED]} work changed, {count[Verdict.HELD]} held")
@@ -354,9 +322,9 @@ def _write_check_reports(results, baseline_path, comparisons, problems, footer, 
                          bigger_path, smaller_path) -> None:
     """check's CI files (genbench.verify.ci): JUnit XML, Markdown summary, benchmark JSON."""
     from genbench.metrics import metric_specs
+    from genbench.verdict import Verdict
     from genbench.verify import ci
     from genbench.verify.check import CHECK_FAILING
-    from genbench.verify.verdict import Verdict
 
     suite = Path(results).name
     cases = [ci.Case(c.model, c.metric, c.verdict, failed=c.verdict in CHECK_FAILING,

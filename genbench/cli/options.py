@@ -1,8 +1,14 @@
-"""Options shared by several commands, declared once so that their names, types and defaults agree."""
+"""Options shared by several commands, declared once so that their names, types and defaults agree, and the
+helpers that read and write them (comma lists, seeds, ``--json``). Every command module imports this one;
+it imports no command, so the commands never import each other."""
 
 from __future__ import annotations
 
 import click
+
+from genbench.errors import GenbenchError
+from genbench.kv import split_items
+from genbench.validation import expect_seeds
 
 
 def ci_options(bench_smaller: bool):
@@ -76,3 +82,38 @@ def cpus_per_run_option():
 
 def seed_option(help: str):
     return click.option("--seed", type=int, default=0, show_default=True, help=help)
+
+
+# -- reading and writing them --
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """``--models a,b``: the items, or None when none are given."""
+    return split_items(value) or None
+
+
+def parse_seeds(value: str | None) -> list[int] | None:
+    """``--seeds 0,1,2``: whole numbers (click's one-line usage error otherwise), or None when none are given."""
+    items = csv_list(value)
+    if items is None:
+        return None
+    try:
+        seeds = [int(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--seeds") from None
+    return list(expect_seeds(seeds, "--seeds"))
+
+
+def write_json(json_path: str, payload) -> None:
+    """--json: the payload on stdout for '-', else atomically to the file (one-line error if it cannot be)."""
+    import json
+
+    if json_path == "-":
+        click.echo(json.dumps(payload, indent=2, allow_nan=False))
+        return
+    from genbench.files.atomic import atomic_write_json
+
+    try:
+        atomic_write_json(json_path, payload)
+    except OSError as exc:
+        raise GenbenchError(f"cannot write {json_path}: {exc.strerror or exc}") from None

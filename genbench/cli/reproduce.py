@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from genbench.cli.options import data_root_option, json_option, no_progress_option
+from genbench.cli.options import csv_list, data_root_option, json_option, no_progress_option, parse_seeds, write_json
 from genbench.term import plain, text
 
 SHOWN_DIFFS = 3  # differences printed per run; --json holds them all
@@ -47,14 +47,13 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
     Exit code 0 when every run reproduced (identical, within tolerance or consistent),
     1 when any is different, 2 on unusable input.
     """
-    from genbench.cli.commands import _csv_list, _seeds, _write_json
     from genbench.registry import load_generator_from_file
     from genbench.verify.reproduce import CONSISTENT, DIFFERENT, IDENTICAL, WITHIN, reproduce_runs, verdicts_json
 
     extra = [load_generator_from_file(spec) for spec in model_files]
     progress_console = Console(stderr=True)
     try:
-        verdicts = reproduce_runs(results, models=_csv_list(models), seeds=_seeds(seeds), tolerances=tol, out=out,
+        verdicts = reproduce_runs(results, models=csv_list(models), seeds=parse_seeds(seeds), tolerances=tol, out=out,
                                   suite=suite, extra_models=extra, data_root=data_root, console=progress_console,
                                   show_progress=not no_progress)
     except KeyboardInterrupt:
@@ -102,5 +101,5 @@ def reproduce_command(results, models, seeds, tol, json_path, out, suite, model_
     console.print(f"{counts[IDENTICAL]} identical, {counts[WITHIN]} within tolerance, {counts[CONSISTENT]} consistent, "
                   f"{counts[DIFFERENT]} different")
     if json_path:
-        _write_json(json_path, verdicts_json(verdicts, results))
+        write_json(json_path, verdicts_json(verdicts, results))
     click.get_current_context().exit(1 if counts[DIFFERENT] else 0)

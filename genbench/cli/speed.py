@@ -28,7 +28,7 @@ from genbench.device import resolve_device_name
 from genbench.errors import GenbenchError
 from genbench.kv import split_items
 from genbench.term import format_number
-from genbench.verify.verdict import Verdict
+from genbench.verdict import Verdict
 
 COLOURS = {Verdict.REGRESSED: "red", Verdict.IMPROVED: "green", Verdict.WORK_CHANGED: "yellow", Verdict.HELD: ""}
 

@@ -17,6 +17,7 @@ from genbench.cli.options import (
     device_option,
     json_option,
     seed_option,
+    write_json,
 )
 from genbench.device import resolve_device
 from genbench.kv import split_items
@@ -125,10 +126,9 @@ def tune_command(suite, models, model_files, trials, budget, search, executor, r
     else:
         console.print(text("No model had a scored trial: no tuned suite written.", "red"))
     if json_path:
-        from genbench.cli.commands import _write_json
         from genbench.results import json_safe
 
-        _write_json(json_path, json_safe({
+        write_json(json_path, json_safe({
             "suite": plan.suite.name, "out": str(plan.out), "trials": trials, "search": search, "seed": seed,
             "tuned_suite": str(path) if path.exists() else None,
             "models": {t.model: {"metric": t.metric, "best": best_trial(results[t.model]),

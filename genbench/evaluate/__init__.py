@@ -28,7 +28,7 @@ Model-only metrics follow the declared capabilities: ``nll_bpd`` (LOG_LIKELIHOOD
 ``null_reasons``. For a fixed seed everything is deterministic on the CPU.
 """
 
-from genbench.evaluate.model import evaluate_model
+from genbench.evaluate.model import draw_samples, evaluate_model, log_likelihoods
 from genbench.evaluate.samples import (
     compute_metric_groups,
     copy_metrics,
@@ -53,6 +53,6 @@ from genbench.evaluate.settings import (
 __all__ = [
     "COMPLETION_KEYS", "COPY_KEYS", "DISTRIBUTION_KEYS", "LIKELIHOOD_KEYS", "METRIC_GROUPS", "PIXEL_GROUPS",
     "RECONSTRUCTION_KEYS", "SSL_KEYS", "EvalConfig", "EvalResult", "compute_metric_groups", "copy_metrics",
-    "distribution_metrics",
-    "evaluate_model", "evaluate_samples", "sample_speed", "ssl_metrics",
+    "distribution_metrics", "draw_samples", "evaluate_model", "evaluate_samples", "log_likelihoods", "sample_speed",
+    "ssl_metrics",
 ]

@@ -40,8 +40,8 @@ from genbench.metrics.reconstruction import (
     completion_metrics,
     reconstruction_metrics,
 )
+from genbench.process import seed_everything
 from genbench.protocol import IMAGE_SHAPE, Capability, Generator, quantize
-from genbench.run.process import seed_everything
 from genbench.sample_contract import check_samples
 
 
@@ -55,15 +55,21 @@ def _model_batch_size(model: Generator) -> int:
 
 
 @torch.no_grad()
-def _sample(
-    model: Generator, n: int, seed: int, device: torch.device, batch: int, progress: ProgressFn | None,
+def draw_samples(
+    model: Generator, n: int, seed: int, device: torch.device | str, *,
+    batch_size: int = EvalConfig.sample_batch_size, progress: ProgressFn | None = None,
     rates: list[float] | None = None,
 ) -> Tensor:
-    """``n`` quantized samples in calls of ``batch``; ``rates`` collects each call's images/s.
+    """``n`` quantized samples ``[n,1,28,28] uint8``, drawn as :func:`evaluate_model` draws them.
 
-    Each call's output is checked against the sample contract first
+    The model is called with ``batch_size`` images at a time (all ``n`` in one call when it
+    declares ``sample_in_one_call``) and a ``torch.Generator`` seeded with ``seed``, so the same
+    arguments give the samples a run scores. ``rates`` collects each call's images/s. Each call's
+    output is checked against the sample contract first
     (:func:`genbench.sample_contract.check_samples`): out of range is an error, not a clamp.
     """
+    device = torch.device(device)
+    batch = n if model.sample_in_one_call else batch_size
     gen = torch.Generator(device).manual_seed(seed)
     chunks = []
     for start, stop in _batches(n, batch):
@@ -78,13 +84,19 @@ def _sample(
 
 
 @torch.no_grad()
-def _likelihood(
-    model: Generator, images: Tensor, seed: int, device: torch.device, progress: ProgressFn | None
+def log_likelihoods(
+    model: Generator, images: Tensor, seed: int, device: torch.device | str, *, progress: ProgressFn | None = None,
 ) -> Tensor:
-    """``[N]`` float64 log-likelihoods (nats) of ``images``, each batch checked against the likelihood contract.
+    """``[N]`` float64 log-likelihoods (nats) of ``images``, as :func:`evaluate_model` computes them.
 
-    Non-finite values pass the check here: they make ``nll_bpd`` null with their count.
+    The global RNGs are seeded with ``seed`` first and the model gets a ``torch.Generator``
+    seeded with it (:func:`genbench.likelihood_contract.call_log_likelihood`), so a bound
+    drawn with noise gives the same numbers whatever the process did before. Each batch is
+    checked against the likelihood contract; non-finite values pass the check here: they
+    make ``nll_bpd`` null with their count.
     """
+    device = torch.device(device)
+    _seed_model_calls(seed)
     out = []
     generator = torch.Generator(device).manual_seed(seed)
     for start, stop in _batches(len(images), _model_batch_size(model)):
@@ -173,8 +185,8 @@ def evaluate_model(
     warnings = _small_n_warning(n_samples)
     rates: list[float] = []
     with _Timer(timings, "sampling"):
-        batch = n_samples if model.sample_in_one_call else config.sample_batch_size
-        samples = _sample(model, n_samples, seed, device, batch, progress, rates)
+        samples = draw_samples(model, n_samples, seed, device, batch_size=config.sample_batch_size,
+                               progress=progress, rates=rates)
     metrics.update(sample_speed(rates, reasons))
 
     errors: list[str] = []
@@ -188,8 +200,7 @@ def evaluate_model(
     if model.has(Capability.LOG_LIKELIHOOD):
         images = test if nll_images is None else test[:nll_images]
         with _Timer(timings, "likelihood"):
-            _seed_model_calls(seed)
-            ll = _likelihood(model, images, seed, device, progress)
+            ll = log_likelihoods(model, images, seed, device, progress=progress)
         bad = int((~torch.isfinite(ll)).sum())
         if bad:
             _set_null(metrics, reasons, (KEY_NLL_BPD, KEY_NLL_BPD_STDERR),

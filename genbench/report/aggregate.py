@@ -16,9 +16,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from genbench.process import under_load
 from genbench.protocol import Role
 from genbench.results import STATUSES, RunRecord
-from genbench.run.load import under_load
 
 
 @dataclass
@@ -36,7 +36,7 @@ class ModelSummary:
     # Whether the mean nll_bpd of the ok seeds is a bound: None without one, True if any seed's is (a mean
     # of upper bounds and exact values bounds the mean of the exact values, and is no more than a bound).
     nll_is_bound: bool | None = None
-    # Of the ok seeds, how many measured their speed figures under load (genbench.run.load.under_load).
+    # Of the ok seeds, how many measured their speed figures under load (genbench.process.under_load).
     speed_under_load: int = 0
 
     def n(self, key: str) -> int:

@@ -14,25 +14,24 @@ import os
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import torch
 from rich.console import Console
 
+from genbench.budget import Budget
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, load_split
 from genbench.errors import ConfigError, GenbenchError
 from genbench.features.user_lens import load_lens
 from genbench.metrics.user_metric import load_user_metric
-from genbench.protocol import Generator
+from genbench.process import load_average
 from genbench.registry import get_generator
 from genbench.report.compare import gather
 from genbench.report.leaderboard import write_report
 from genbench.results import RUN_FILE, RunRecord, git_hash, inside_git_work_tree, read_run_record
-from genbench.run.budget import Budget, parse_budget_overrides
 from genbench.run.executors import Executor, LocalExecutor, RayExecutor
 from genbench.run.lock import leaderboard_lock, run_lock
-from genbench.run.process import load_average
+from genbench.run.options import EXECUTORS, RunOptions
 from genbench.run.progress import ProgressBoard
 from genbench.run.task import (
     Evaluator,
@@ -43,48 +42,37 @@ from genbench.run.task import (
 from genbench.run.train import CHECKPOINT_NAME
 from genbench.suite import Suite, load_suite
 from genbench.term import text
-from genbench.validation import expect_seeds
 
-__all__ = ["RunSpec", "plan_runs", "run_dir_for", "run_suite", "save_grid"]
-EXECUTORS = ("local", "ray")
+__all__ = ["EXECUTORS", "RunOptions", "RunSpec", "plan_runs", "run_dir_for", "run_suite", "save_grid"]
 
 
 def plan_runs(
     suite: Suite,
+    options: RunOptions | None = None,
     *,
-    models: Sequence[str] | None = None,
-    extra_models: Sequence[type[Generator]] = (),
-    seeds: Sequence[int] | None = None,
-    budget_overrides: dict[str, Any] | None = None,
-    set_overrides: dict[str, dict[str, Any]] | None = None,
-    device: str = "cpu",
-    data_root: str | os.PathLike | None = None,
-    out: str | os.PathLike = "results",
+    device: str | None = None,
     threads: int | None = None,
-    checkpoint_every_seconds: float | None = 60.0,
-    checkpoint_every_steps: int | None = None,
-    tensorboard_dir: str | os.PathLike | None = None,
-    allow_dirty: bool = False,
     start_warnings: Sequence[str] = (),
-    metric_files: Sequence[str] = (),
-    lens_files: Sequence[str] = (),
 ) -> list[RunSpec]:
     """Expand a suite into run specs, applying CLI > suite file > defaults; every config is validated here.
 
-    ``models`` selects among the suite's models (other registered generators may be
-    named too); ``extra_models`` (``--model file.py:Class``) always run, so
+    ``options.models`` selects among the suite's models (other registered generators may be
+    named too); ``options.extra_models`` (``--model file.py:Class``) always run, so
     ``models=["my-gen"], extra_models=[MyGen]`` runs just that one. A ``--model``
     class keeps the suite's budget and settings for its name, if the suite has one.
-    ``budget_overrides`` (``--budget``) replace every model's whole budget: a kind they
-    do not name is unset, so ``{"images": N}`` has no seconds cap.
+    ``options.budget`` (``--budget``) replaces every model's whole budget: a kind it does
+    not name is unset, so ``{"images": N}`` has no seconds cap. ``device`` is the resolved
+    device (default: ``options.device``) and ``threads`` the torch threads of every run
+    (default: ``options.cpus_per_run``).
     """
-    extra_names = [cls.name for cls in extra_models]
+    options = options or RunOptions()
+    extra_names = [cls.name for cls in options.extra_models]
     duplicates = sorted({n for n in extra_names if extra_names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"--model: several classes are named {', '.join(map(repr, duplicates))}")
     entries = list(suite.models)
-    if models:
-        wanted = list(dict.fromkeys(models))
+    if options.models:
+        wanted = list(dict.fromkeys(options.models))
         known = {e.name for e in entries} | set(extra_names)
         for name in wanted:
             if name not in known:
@@ -93,29 +81,24 @@ def plan_runs(
                                                               if name not in known]
     entries = [e for e in entries if e.name not in extra_names]  # a --model class replaces a namesake
     classes = [(e, get_generator(e.name)) for e in entries]
-    classes += [(suite.entry_for(cls.name), cls) for cls in extra_models]
-    set_overrides = dict(set_overrides or {})
+    classes += [(suite.entry_for(cls.name), cls) for cls in options.extra_models]
+    set_overrides = options.set_overrides
     names = {cls.name for _, cls in classes}
     for target in set_overrides:
         if target not in names:
             raise ConfigError(
                 f"--set {target}.…: {target!r} is not a model of this run; models: {', '.join(sorted(names))}")
-    run_seeds = expect_seeds(list(seeds), "seeds") if seeds is not None else suite.seeds
-    out_abs = str(Path(out).absolute())
-    root = str(Path(data_root).absolute()) if data_root else None
-    tb = str(Path(tensorboard_dir).absolute()) if tensorboard_dir else None
+    run_seeds = options.seeds if options.seeds is not None else suite.seeds
+    run_options = options.for_run(device if device is not None else options.device,
+                                  threads if threads is not None else options.cpus_per_run)
     specs = []
     for entry, cls in classes:
-        budget: Budget = Budget.from_dict(budget_overrides) if budget_overrides else entry.budget
+        budget: Budget = Budget.from_dict(options.budget) if options.budget else entry.budget
         overrides = {**(cls.tiny_config if entry.tiny else {}), **entry.settings, **set_overrides.get(cls.name, {})}
         # Validate before anything trains, the batch size against the training split too.
         validate_config(cls, make_config(cls, overrides), train_size=SPLIT_SIZES["train"])
         for seed in run_seeds:
-            spec = RunSpec(suite, cls, int(seed), budget, overrides, device=device, data_root=root, out=out_abs,
-                           threads=threads, checkpoint_every_seconds=checkpoint_every_seconds,
-                           checkpoint_every_steps=checkpoint_every_steps, tensorboard_dir=tb,
-                           allow_dirty=allow_dirty, start_warnings=tuple(start_warnings),
-                           metric_files=tuple(metric_files), lens_files=tuple(lens_files))
+            spec = RunSpec(suite, cls, int(seed), budget, overrides, run_options, tuple(start_warnings))
             run_dir_for(spec.out, suite.name, spec.model, spec.seed)  # refuses names leading outside --out
             specs.append(spec)
     return specs
@@ -225,118 +208,74 @@ def write_leaderboard(suite_dir: Path, compare: Sequence[str | os.PathLike] = ()
 
 def run_suite(
     suite: str | Suite,
+    options: RunOptions | None = None,
     *,
-    models: Sequence[str] | None = None,
-    extra_models: Sequence[type[Generator]] = (),
-    seeds: Sequence[int] | None = None,
-    budget: str | dict[str, Any] | None = None,
-    set_overrides: dict[str, dict[str, Any]] | None = None,
-    device: str = "auto",
-    data_root: str | os.PathLike | None = None,
-    out: str | os.PathLike = "results",
-    resume: bool = False,
-    overwrite: bool = False,
-    executor: str = "local",
-    ray_address: str | None = None,
-    cpus_per_run: int | None = None,
-    gpus_per_run: float | None = None,
     evaluator: Evaluator | None = None,
     console: Console | None = None,
     show_progress: bool = True,
-    checkpoint_every_seconds: float | None = 60.0,
-    checkpoint_every_steps: int | None = None,
-    tensorboard_dir: str | os.PathLike | None = None,
-    compare: Sequence[str | os.PathLike] = (),
-    allow_dirty: bool = False,
-    metric_files: Sequence[str] = (),
-    lens_files: Sequence[str] = (),
 ) -> list[RunRecord]:
     """Train and evaluate every (model, seed) of ``suite``; return the run records in plan order.
 
-    Results go to ``<out>/<suite>/<model>/seed<k>/`` and the leaderboard to
-    ``<out>/<suite>/leaderboard.*``. With ``resume``, finished runs are kept and
+    ``suite`` is a built-in suite's name, a suite file's path or a ``Suite``;
+    ``options`` (``genbench.run.options.RunOptions``, default: all defaults) say which
+    runs, where, and how. Results go to ``<out>/<suite>/<model>/seed<k>/`` and the
+    leaderboard to ``<out>/<suite>/leaderboard.*``. With ``resume``, finished runs are kept and
     interrupted ones continue from their last checkpoint; existing results are never
-    overwritten unless ``overwrite``. ``executor="ray"`` runs each (model, seed) as a
-    Ray task (``ray_address``: None starts a local instance, ``"auto"`` or
-    ``host:port`` joins a cluster). ``cpus_per_run`` sets torch's threads per run (and
-    the CPUs Ray reserves; default: every core of the machine on the CPU, or the cores
-    per GPU on CUDA); ``gpus_per_run`` the GPUs Ray reserves (default 1 on CUDA).
-    ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
-    sample grid for TensorBoard (the ``tensorboard`` extra). ``compare`` folders (runs of
-    the same suite version, e.g. the committed ``results/mnist-small``) join the
-    leaderboard without being rerun (``genbench.report.compare``); they are checked before
-    anything trains. ``budget`` (``--budget``) replaces every model's whole budget. ``metric_files``
-    (``--metric FILE.py:FUNCTION``) add your own metrics to every run's record
-    (``genbench.metrics.user_metric``), ``lens_files`` (``--lens FILE.py:CLASS``) your own
-    lenses (``genbench.features.user_lens``); each is imported and checked before anything trains.
+    overwritten unless ``overwrite``. ``executor="ray"`` runs each (model, seed) as a Ray
+    task. ``tensorboard_dir`` also logs every run's losses, throughput, final metrics and
+    sample grid for TensorBoard. ``compare`` folders (runs of the same suite version, e.g.
+    the committed ``results/mnist-small``) join the leaderboard without being rerun
+    (``genbench.report.compare``); they are checked before anything trains, as are
+    ``metric_files`` and ``lens_files`` (imported here), the data and the tensorboard extra.
     A results folder inside a git work tree is refused when genbench runs from a checkout
     with uncommitted changes, unless ``allow_dirty`` (``check_clean_revision``). When the
     machine is busy at the start, a warning goes to ``console`` and into every record.
+    ``evaluator`` replaces ``genbench.evaluate.evaluate_model`` (tests use a fast one);
+    ``show_progress`` draws one progress bar per run on ``console`` (default: stderr).
     """
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite exclude each other")
-    if cpus_per_run is not None and (isinstance(cpus_per_run, bool) or int(cpus_per_run) != cpus_per_run
-                                     or cpus_per_run < 1):
-        raise ConfigError(f"--cpus-per-run must be a whole number >= 1, got {cpus_per_run!r}")
-    if gpus_per_run is not None and not (gpus_per_run >= 0):
-        raise ConfigError(f"--gpus-per-run must be >= 0, got {gpus_per_run!r}")
-    if tensorboard_dir is not None:
+    options = options or RunOptions()
+    if options.tensorboard_dir is not None:
         from genbench.run.tensorboard import check_available
 
         check_available()
-    metric_files = [_absolute_plugin_file(spec) for spec in metric_files]
-    lens_files = [_absolute_plugin_file(spec) for spec in lens_files]
-    for spec in metric_files:  # a wrong plug-in is refused now, not after the training
+    for spec in options.metric_files:  # a wrong plug-in is refused now, not after the training
         load_user_metric(spec)
-    for spec in lens_files:
+    for spec in options.lens_files:
         load_lens(spec)
     suite_obj = suite if isinstance(suite, Suite) else load_suite(suite)
-    budget_overrides = parse_budget_overrides(budget) if isinstance(budget, str) else budget
     console = console or Console(stderr=True)
-    runner: Executor = RayExecutor(address=ray_address, console=console) if executor == "ray" else LocalExecutor()
-    dev_name = runner.resolve_device(device)
-    threads = int(cpus_per_run) if cpus_per_run is not None else default_threads(dev_name)
+    runner: Executor = (RayExecutor(address=options.ray_address, console=console) if options.executor == "ray"
+                        else LocalExecutor())
+    dev_name = runner.resolve_device(options.device)
+    threads = options.cpus_per_run if options.cpus_per_run is not None else default_threads(dev_name)
     busy = busy_warning()
     try:
-        specs = plan_runs(
-            suite_obj, models=models, extra_models=extra_models, seeds=seeds, budget_overrides=budget_overrides,
-            set_overrides=set_overrides, device=dev_name, data_root=data_root, out=out, threads=threads,
-            checkpoint_every_seconds=checkpoint_every_seconds, checkpoint_every_steps=checkpoint_every_steps,
-            tensorboard_dir=tensorboard_dir, allow_dirty=allow_dirty, start_warnings=[busy] if busy else [],
-            metric_files=metric_files, lens_files=lens_files,
-        )
-        check_clean_revision(out, allow_dirty)
-        suite_dir = Path(out) / suite_obj.name
-        if compare:  # refused before any training, not after it
-            gather(suite_dir, compare, suite=(suite_obj.name, suite_obj.version))
-        load_split(suite_obj.dataset, "train", data_root)  # fail fast, before any training, if data is missing
-        todo, kept = _prepare_out(specs, resume=resume, overwrite=overwrite, console=console)
+        specs = plan_runs(suite_obj, options, device=dev_name, threads=threads, start_warnings=[busy] if busy else [])
+        check_clean_revision(options.out, options.allow_dirty)
+        suite_dir = Path(options.out) / suite_obj.name
+        if options.compare:  # refused before any training, not after it
+            gather(suite_dir, options.compare, suite=(suite_obj.name, suite_obj.version))
+        load_split(suite_obj.dataset, "train", options.data_root)  # fail fast, before any training, if data is missing
+        todo, kept = _prepare_out(specs, resume=options.resume, overwrite=options.overwrite, console=console)
         _print_plan(todo, console)
         if busy and todo:
             console.print(text(f"Warning: {busy}", "yellow"), soft_wrap=True)
         records: list[RunRecord] = list(kept)
         try:
             with ProgressBoard(console, [s.key for s in todo], enabled=show_progress) as board:
-                gpus = gpus_per_run if gpus_per_run is not None else (1.0 if dev_name.startswith("cuda") else 0.0)
+                gpus = (options.gpus_per_run if options.gpus_per_run is not None
+                        else (1.0 if dev_name.startswith("cuda") else 0.0))
                 records += runner.run(todo, board, evaluator=evaluator, cpus_per_run=threads, gpus_per_run=gpus)
         except BaseException:  # Ctrl-C, a held lock, a full disk: still show every run finished so far
             if suite_dir.is_dir():
                 with contextlib.suppress(OSError, GenbenchError):  # the first error is the one to report
-                    write_leaderboard(suite_dir, compare)
+                    write_leaderboard(suite_dir, options.compare)
             raise
-        write_leaderboard(suite_dir, compare)
+        write_leaderboard(suite_dir, options.compare)
     finally:
         runner.close()
     order = {(s.model, s.seed): i for i, s in enumerate(specs)}
     return sorted(records, key=lambda r: order.get((r.model_name, r.seed), len(order)))
-
-
-def _absolute_plugin_file(spec: str) -> str:
-    """``file.py:NAME`` with the file's absolute path, so that a worker in another folder finds it."""
-    path, sep, name = spec.rpartition(":")
-    return f"{Path(path).resolve()}:{name}" if sep and path and name and Path(path).is_file() else spec
 
 
 def default_threads(device: str) -> int:

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 import torch
 
-import genbench
 from genbench.allocator import keep_freed_memory
+from genbench.budget import Budget
 from genbench.config import make_config
 from genbench.data.datasets import load_split
 from genbench.errors import ConfigError, GenbenchError
@@ -37,6 +37,7 @@ from genbench.files.atomic import atomic_write_bytes
 from genbench.likelihood_contract import PRECHECK_IMAGES, precheck_likelihood
 from genbench.metrics import metric_specs
 from genbench.metrics.user_metric import load_user_metric
+from genbench.process import LoadSampler, load_average, seed_everything
 from genbench.protocol import Capability, Generator, RunContext
 from genbench.results import (
     RUN_FILE,
@@ -48,14 +49,13 @@ from genbench.results import (
     utc_now,
     write_run_record,
 )
-from genbench.run.budget import Budget
 from genbench.run.efficiency import calibrate_flops, train_flops_per_image
-from genbench.run.load import LoadSampler
 from genbench.run.lock import run_lock
-from genbench.run.process import load_average, seed_everything
+from genbench.run.options import RunOptions
 from genbench.run.train import CHECKPOINT_NAME, train
 from genbench.sample_contract import precheck_sampling
 from genbench.suite import Suite
+from genbench.version import __version__
 
 Evaluator = Callable[..., Any]
 _PATH_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -72,10 +72,13 @@ class RunSpec:
     """Everything one run needs; picklable, so that it can travel to a Ray worker.
 
     ``overrides`` are the settings applied to the generator's config defaults (the
-    tiny config of smoke suites, then the suite file, then ``--set``). ``threads``
-    fixes torch's intra-op threads for the run: on the CPU the numbers of a run
-    depend on it (reductions are split differently), so equal specs give equal
-    numbers with any executor.
+    tiny config of smoke suites, then the suite file, then ``--set``). ``options`` are the
+    run's ``RunOptions`` as it uses them (``RunOptions.for_run``: the device
+    resolved, paths absolute). Their ``cpus_per_run`` fixes torch's intra-op threads for the
+    run: on the CPU the numbers of a run depend on it (reductions are split differently),
+    so equal specs give equal numbers with any executor. Plug-in files (``metric_files``,
+    ``lens_files``) are imported again where the run executes: a Ray worker cannot
+    unpickle a function of a file it never imported.
     """
 
     suite: Suite
@@ -83,19 +86,24 @@ class RunSpec:
     seed: int
     budget: Budget
     overrides: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-    data_root: str | None = None
-    out: str = "results"
-    threads: int | None = None
-    checkpoint_every_seconds: float | None = 60.0
-    checkpoint_every_steps: int | None = None
-    tensorboard_dir: str | None = None  # also log to TensorBoard under this folder
-    allow_dirty: bool = False  # --allow-dirty: recorded as executor.allow_dirty
+    options: RunOptions = field(default_factory=lambda: RunOptions(device="cpu"))
     start_warnings: tuple[str, ...] = ()  # what the driver saw before training (a busy machine), kept in the record
-    # --metric FILE.py:FUNCTION plug-ins (absolute paths), imported again where the run executes: a Ray worker
-    # cannot unpickle a function of a file it never imported
-    metric_files: tuple[str, ...] = ()
-    lens_files: tuple[str, ...] = ()  # --lens FILE.py:CLASS plug-ins, the same way
+
+    @property
+    def device(self) -> str:
+        return self.options.device
+
+    @property
+    def data_root(self) -> str | None:
+        return self.options.data_root
+
+    @property
+    def out(self) -> str:
+        return str(self.options.out)
+
+    @property
+    def threads(self) -> int | None:
+        return self.options.cpus_per_run
 
     @property
     def model(self) -> str:
@@ -173,7 +181,7 @@ def _metric_meta(keys: list[str]) -> dict[str, Any]:
 
 def _tensorboard_logger(spec: RunSpec, run_dir: Path) -> Any:
     """A :class:`genbench.run.tensorboard.RunLogger` for this run, or None without ``--tensorboard``."""
-    if spec.tensorboard_dir is None:
+    if spec.options.tensorboard_dir is None:
         return None
     from genbench.run.tensorboard import RunLogger
 
@@ -184,7 +192,7 @@ def _tensorboard_logger(spec: RunSpec, run_dir: Path) -> Any:
             purge_step = int(torch.load(ckpt, map_location="cpu", weights_only=True)["progress"]["steps"]) + 1
         except Exception:
             purge_step = None  # train() reports the unusable checkpoint
-    return RunLogger(Path(spec.tensorboard_dir) / spec.suite.name / spec.model / f"seed{spec.seed}", purge_step)
+    return RunLogger(Path(spec.options.tensorboard_dir) / spec.suite.name / spec.model / f"seed{spec.seed}", purge_step)
 
 
 def _default_evaluator() -> Evaluator:
@@ -202,7 +210,7 @@ def new_record(spec: RunSpec, config: Any, executor: dict[str, Any]) -> RunRecor
                "config": dataclasses.asdict(config), "capabilities": str(cls.capabilities.name),
                "likelihood_is_bound": cls.likelihood_is_bound, "role": cls.role.value},
         seed=spec.seed,
-        genbench_version=genbench.__version__,
+        genbench_version=__version__,
         git_hash=git_hash(),
         created=utc_now(),
         dataset=spec.suite.dataset,
@@ -257,10 +265,10 @@ def _execute_with_threads(
     config = spec.config()
     record = new_record(spec, config, {
         "name": executor, "host": socket.gethostname(), "pid": os.getpid(), "torch_threads": torch.get_num_threads(),
-        "resumed_from_step": None, "load_average": {"start": load_average()}, "allow_dirty": spec.allow_dirty,
+        "resumed_from_step": None, "load_average": {"start": load_average()}, "allow_dirty": spec.options.allow_dirty,
     })
     record.warnings.extend(spec.start_warnings)
-    if spec.allow_dirty and changed_files():
+    if spec.options.allow_dirty and changed_files():
         record.warnings.append("ran with --allow-dirty from uncommitted changes to " + ", ".join(changed_files()))
     load = LoadSampler().start()  # sampled over training and evaluation, where the speed figures are measured
     calibration = calibrate_flops(str(device), threads=torch.get_num_threads())
@@ -336,7 +344,8 @@ def _train_and_evaluate(
     result = train(
         model, train_split.images, spec.budget, seed=spec.seed, run_dir=run_dir,
         resume=(run_dir / CHECKPOINT_NAME).exists(),
-        checkpoint_every_seconds=spec.checkpoint_every_seconds, checkpoint_every_steps=spec.checkpoint_every_steps,
+        checkpoint_every_seconds=spec.options.checkpoint_every_seconds,
+        checkpoint_every_steps=spec.options.checkpoint_every_steps,
         progress=on_train,
     )
     record.budget["achieved"] = result.achieved
@@ -356,9 +365,9 @@ def _train_and_evaluate(
     if result.status != "ok":
         return None
     evaluate = evaluator or _default_evaluator()
-    for metric_file in spec.metric_files:
+    for metric_file in spec.options.metric_files:
         load_user_metric(metric_file)
-    for lens_file in spec.lens_files:
+    for lens_file in spec.options.lens_files:
         load_lens(lens_file)
     t0 = time.perf_counter()
     ev = evaluate(

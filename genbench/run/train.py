@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genbench.budget import Budget, BudgetTracker
 from genbench.errors import CheckpointError, ConfigError
 from genbench.files.atomic import atomic_torch_save, atomic_write_text
+from genbench.process import rss_mb, seed_everything
 from genbench.protocol import Generator, RunContext
-from genbench.run.budget import Budget, BudgetTracker
-from genbench.run.process import rss_mb, seed_everything
+from genbench.run.options import RunOptions
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -214,7 +215,7 @@ def train(
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     checkpoint_every_steps: int | None = None,
-    checkpoint_every_seconds: float | None = 60.0,
+    checkpoint_every_seconds: float | None = RunOptions.checkpoint_every_seconds,
     log_every: int = 50,
     progress: ProgressFn | None = None,
 ) -> TrainResult:

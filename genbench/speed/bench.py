@@ -48,11 +48,11 @@ from typing import Any
 
 from genbench.errors import GenbenchError, InputError
 from genbench.kv import split_items
-from genbench.run.process import load_average
+from genbench.process import load_average
 from genbench.speed.trees import SourceTree, export_revision, repo_root, working_tree
 from genbench.speed.worker import EVAL, FEATURES, METRICS, SAMPLE, TRAIN
 from genbench.stats import median_ci, paired_ratio
-from genbench.verify.verdict import Verdict
+from genbench.verdict import Verdict
 
 FIGURES = {"train": TRAIN, "sample": SAMPLE, "features": FEATURES, "metrics": METRICS}
 MODEL_FIGURES = (TRAIN, SAMPLE)

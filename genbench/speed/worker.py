@@ -7,7 +7,7 @@ sides and only the code under test differs, as in asv. It must therefore import
 nothing of genbench at module level and use only long-standing public APIs of
 the code under test: ``genbench.registry`` (``generator_names``, ``get_generator``),
 ``genbench.config.make_config``, ``genbench.suite.load_suite``, ``genbench.data.datasets.load_split``,
-``genbench.run.process.seed_everything``, ``genbench.run.efficiency.train_flops_per_image``
+``genbench.process.seed_everything``, ``genbench.run.efficiency.train_flops_per_image``
 (in trees from before the subpackages: ``genbench.data``, ``genbench.harness``, ``genbench.efficiency``,
 ``genbench.registry.make_config``),
 ``genbench.features`` (``load_extractor``, ``load_reference``) and
@@ -45,20 +45,24 @@ SAMPLE_PROBE = 8  # images in the warm-up sample call that estimates the cost of
 FULL_WARMUP_SECONDS = 2.0  # a full sample call estimated to take longer is not run in warm-up
 
 
-def _flat_or_nested(nested: str, flat: str, name: str):
-    """``name`` from the module ``nested``, or from ``flat`` where that module does not exist.
+def _flat_or_nested(nested: str, flat: str, name: str, *older: str):
+    """``name`` from the module ``nested``, or from ``flat`` (then each of ``older``) where it does not exist.
 
     ``genbench speed --against REV`` runs this file against old revisions too, whose
     modules sat flat in ``genbench/`` before the subpackages (``genbench.harness`` before
-    ``genbench.run.process``): a comparison with such a revision must still run.
+    ``genbench.run.process``, which is ``genbench.process`` again now): a comparison with
+    such a revision must still run.
     """
     import importlib
 
-    try:
-        module = importlib.import_module(nested)
-    except ImportError:
-        module = importlib.import_module(flat)
-    return getattr(module, name)
+    for candidate in (nested, flat, *older):
+        try:
+            module = importlib.import_module(candidate)
+        except ImportError:
+            continue
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise ImportError(f"{name} is in none of {', '.join((nested, flat, *older))}")
 
 
 class Clock:
@@ -109,7 +113,8 @@ class Workloads:
         from genbench.suite import load_suite
 
         load_split = _flat_or_nested("genbench.data.datasets", "genbench.data", "load_split")
-        seed_everything = _flat_or_nested("genbench.run.process", "genbench.harness", "seed_everything")
+        seed_everything = _flat_or_nested("genbench.process", "genbench.run.process", "seed_everything",
+                                          "genbench.harness")
 
         self.device = torch.device(msg["device"])
         self.seed_everything = seed_everything

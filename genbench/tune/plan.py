@@ -11,18 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genbench.budget import Budget, parse_budget_overrides
 from genbench.data.splits import FIT, VALIDATION, VALIDATION_SIZE
 from genbench.errors import ConfigError
 from genbench.files.atomic import atomic_write_text
 from genbench.protocol import Generator, Role
 from genbench.results import git_hash
-from genbench.run.budget import Budget, parse_budget_overrides
-from genbench.suite import Suite, load_suite
-from genbench.tune.search_space import (
+from genbench.search_space import (
     Distribution,
     describe_distribution,
     validate_search_space,
 )
+from genbench.suite import Suite, load_suite
 
 TRIALS_FILE = "trials.jsonl"
 TUNE_FILE = "tune.json"

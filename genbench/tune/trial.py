@@ -63,8 +63,7 @@ def validation_score(model: Generator, task: TrialTask, device: torch.device) ->
     the domain features. ``nll_bpd``: mean NLL of the first ``nll_images`` validation images
     (all 10,000 when the suite sets none).
     """
-    from genbench.evaluate.model import _likelihood, _sample, _seed_model_calls
-    from genbench.evaluate.settings import EvalConfig
+    from genbench.evaluate import draw_samples, log_likelihoods
     from genbench.features import load_extractor
     from genbench.metrics.fid import fid_from_features
     from genbench.metrics.likelihood import KEY_NLL_BPD, nll_summary
@@ -75,12 +74,10 @@ def validation_score(model: Generator, task: TrialTask, device: torch.device) ->
         images = split_images(dataset, VALIDATION, task.data_root)
         n = task.suite.eval.nll_images
         images = images if n is None else images[:n]
-        _seed_model_calls(task.seed)
-        ll = _likelihood(model, images, task.seed, device, None)
+        ll = log_likelihoods(model, images, task.seed, device)
         return nll_summary(ll)[KEY_NLL_BPD] if bool(torch.isfinite(ll).all()) else None
     n = task.suite.eval.n_samples
-    samples = _sample(model, n, task.seed, device, n if model.sample_in_one_call else EvalConfig().sample_batch_size,
-                      None)
+    samples = draw_samples(model, n, task.seed, device)
     extractor = load_extractor("genbench", dataset, device)
     mu, sigma = validation_statistics(dataset, task.data_root, extractor)
     fid = fid_from_features(extractor.extract(samples).features, mu, sigma)
@@ -95,7 +92,7 @@ def run_trial(task: TrialTask, index: int, values: dict[str, Any]) -> dict[str, 
     """
     from genbench.config import make_config, validate_config
     from genbench.device import resolve_device
-    from genbench.run.process import seed_everything
+    from genbench.process import seed_everything
     from genbench.run.train import train
 
     t0 = time.perf_counter()

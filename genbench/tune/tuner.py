@@ -5,7 +5,7 @@ with unequal tuning effort mostly measure the effort. Here every model of a tune
 
 - the same number of trials ``K`` and the same per-trial work budget (images or steps;
   never seconds, which would give a faster machine more work);
-- values drawn from its own declared ``search_space`` (:mod:`genbench.tune.search_space`),
+- values drawn from its own declared ``search_space`` (:mod:`genbench.search_space`),
   by random search (trial ``i``'s values depend on ``(seed, i)`` only) or Optuna's TPE
   (seeded, one trial at a time, so the same trials come out on any executor);
 - a score that never touches the test split: each trial trains on ``train-fit`` (the
@@ -32,12 +32,12 @@ from typing import Any
 
 from genbench.errors import ConfigError
 from genbench.files.atomic import atomic_write_json
-from genbench.tune.plan import TRIALS_FILE, TUNE_FILE, TrialsLog, TrialTask, TunePlan, _jsonable
-from genbench.tune.search_space import (
+from genbench.search_space import (
     from_optuna,
     sample_config,
     to_optuna,
 )
+from genbench.tune.plan import TRIALS_FILE, TUNE_FILE, TrialsLog, TrialTask, TunePlan, _jsonable
 from genbench.tune.trial import run_trial
 from genbench.tune.tuned import write_curve, write_tuned_suite
 
@@ -55,7 +55,7 @@ def _import_tune() -> Any:
 class TrialSource:
     """Hands out trials ``{"trial": i, "values": {...}}`` in index order and learns from their records.
 
-    Random search: trial ``i``'s values are :func:`~genbench.tune.search_space.sample_config`
+    Random search: trial ``i``'s values are :func:`~genbench.search_space.sample_config`
     of ``(seed, i)``. TPE: Ray Tune's ``OptunaSearch`` over Optuna's ``TPESampler(seed)``;
     its suggestions depend on the records told so far, so TPE runs one trial at a time.
     ``done`` (the trials file of a resumed tune) is replayed first: the same suggestions

@@ -46,8 +46,8 @@ from genbench.validation import (
     is_int,
     is_plain_name,
 )
+from genbench.verdict import Verdict
 from genbench.verify.tolerance import Band, Tolerance, band, is_judged
-from genbench.verify.verdict import Verdict
 
 BASELINE_SCHEMA = 2  # 1: one mean per metric; 2: per-seed values and what the runs were made with
 # Raw speed figures are compared through their machine-normalised versions.

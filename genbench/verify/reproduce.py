@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from genbench.budget import Budget
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names, load_split
 from genbench.errors import ConfigError, InputError
@@ -43,14 +44,14 @@ from genbench.registry import get_generator
 from genbench.report.aggregate import aggregate
 from genbench.results import RUN_FILE, RunRecord, json_safe, machine_info, read_run_record
 from genbench.revision import RevisionCheck, revision_check, used_paths
-from genbench.run.budget import Budget
+from genbench.run.options import RunOptions
 from genbench.run.progress import ProgressBoard
 from genbench.run.task import Evaluator, RunSpec, execute_run, run_dir_for
 from genbench.run.train import CHECKPOINT_NAME
 from genbench.suite import EvalSettings, Suite, load_suite
+from genbench.verdict import REPRODUCED, Verdict
 from genbench.verify.check import parse_tolerances, validate_records, validate_tolerances
 from genbench.verify.tolerance import ALPHA, Tolerance, band, is_judged
-from genbench.verify.verdict import REPRODUCED, Verdict
 
 IDENTICAL, WITHIN, CONSISTENT, DIFFERENT = Verdict.IDENTICAL, Verdict.WITHIN, Verdict.CONSISTENT, Verdict.DIFFERENT
 WORK_KEYS = ("steps", "images")  # deterministic work done; the seconds it took is timing
@@ -283,9 +284,8 @@ def rebuild_spec(record: RunRecord, *, out: str | os.PathLike, suite: str | Suit
     notes += _drift_notes(record, suite_obj, cls, config, budget, eval_settings, dataset)
     notes += _environment_notes(record, device)
     rerun_suite = dataclasses.replace(suite_obj, dataset=dataset, eval=eval_settings)
-    spec = RunSpec(rerun_suite, cls, record.seed, budget, dataclasses.asdict(config), device=device,
-                   data_root=str(Path(data_root).absolute()) if data_root else None, out=str(Path(out).absolute()),
-                   threads=threads, checkpoint_every_seconds=None)
+    options = RunOptions(data_root=data_root, out=out, checkpoint_every_seconds=None).for_run(device, threads)
+    spec = RunSpec(rerun_suite, cls, record.seed, budget, dataclasses.asdict(config), options)
     run_dir_for(spec.out, rerun_suite.name, spec.model, spec.seed)  # refuses names leading outside the scratch
     return spec, notes
 

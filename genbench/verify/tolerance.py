@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from genbench.metrics import metric_specs
-from genbench.verify.verdict import Verdict
+from genbench.verdict import Verdict
 
 # Per metric, the chance that a run of unchanged code falls outside its band when seeds
 # are the only source of variation (a prediction interval's miss rate).

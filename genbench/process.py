@@ -1,6 +1,10 @@
-"""The machine's load over a whole run, sampled in the background, so that speed figures say how they were made.
+"""Process helpers shared by training, evaluation, tuning, speed and the reports: seeding the global
+RNGs, the machine's load (at one moment, and sampled over a whole run), this process's memory.
+They sit at the bottom of genbench's imports, beside the budget and the search space, so that
+every layer can use them without importing the run loop.
 
-The load is sampled while the run trains and evaluates, not only when it starts: a run that
+The load over a whole run is sampled in the background, so that speed figures say how they were
+made. The load is sampled while the run trains and evaluates, not only when it starts: a run that
 starts on an idle machine and is then shared gets slow figures, and one that starts while
 the machine is busy may run alone afterwards. A run is *under load* when, at any sample
 (the first is taken at its start, the last at its end), the 1-minute load average was above
@@ -11,8 +15,38 @@ were cores, so its throughput figures are lower than the machine gives a run alo
 from __future__ import annotations
 
 import os
+import random
 import threading
 from typing import Any
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages (None where the OS keeps none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MiB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
 
 SAMPLE_SECONDS = 5.0  # the 1-minute load average moves over tens of seconds: finer sampling adds nothing
 # A run whose threads fill the cores reads about the core count alone, a little above it with its
