@@ -24,6 +24,7 @@ from genbench.budget import Budget
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names
 from genbench.errors import ConfigError
+from genbench.evaluate.settings import SUITE_EVAL_KEYS, EvalConfig
 from genbench.registry import generator_names, get_generator
 from genbench.validation import (
     describe,
@@ -37,23 +38,8 @@ from genbench.validation import (
 )
 
 _TOP_KEYS = {"name", "version", "description", "dataset", "seeds", "models", "budget", "eval", "model", "tiny"}
-_EVAL_KEYS = {"n_samples", "nll_images", "recon_images"}
+_EVAL_KEYS = set(SUITE_EVAL_KEYS)
 _MODEL_KEYS = {"budget", "settings", "tiny", "search_space"}
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    n_samples: int = 2000  # samples scored by FID/KID/IS/PR/DC
-    nll_images: int | None = None  # test images for NLL (None: the whole 10k split)
-    recon_images: int = 1000  # test images for PSNR/MSE/SSIM
-
-    def __post_init__(self) -> None:
-        test_size = SPLIT_SIZES["test"]
-        # FID needs a covariance, so at least two samples; the image counts take the first test images.
-        expect_int(self.n_samples, "[eval] n_samples", minimum=2)
-        if self.nll_images is not None:
-            expect_int(self.nll_images, "[eval] nll_images", minimum=1, maximum=test_size)
-        expect_int(self.recon_images, "[eval] recon_images", minimum=1, maximum=test_size)
 
 
 @dataclass(frozen=True)
@@ -74,7 +60,7 @@ class Suite:
     dataset: str
     seeds: tuple[int, ...]
     models: tuple[ModelEntry, ...]
-    eval: EvalSettings
+    eval: EvalConfig  # as its [eval] table sets it; the other fields keep their defaults
     default_budget: Budget
     source: str = ""
     tiny: bool = False  # the file's top-level `tiny`: also for models it does not list (a --model plug-in)
@@ -147,7 +133,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     eval_raw = expect_table(raw.get("eval", {}), f"{source} [eval]", "{ n_samples = 2000 }")
     _reject_unknown(f"{source} [eval]", eval_raw, _EVAL_KEYS)
     try:
-        eval_settings = EvalSettings(**eval_raw)
+        eval_settings = EvalConfig(**eval_raw)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     default_budget = _budget(raw["budget"], f"{source} [budget]")

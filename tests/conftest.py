@@ -145,12 +145,11 @@ class StubEval:
     extractor: dict
 
 
-def stub_evaluator(model, *, dataset, data_root, n_samples, seed, device, nll_images=None, recon_images=1000,
-                   progress=None, features="genbench"):
+def stub_evaluator(model, *, dataset, data_root, seed, device, progress=None, features="genbench", config):
     """Samples and a pixel-mean 'metric': deterministic, no feature extractor needed."""
     from genbench.protocol import quantize
 
     model.eval()
     g = torch.Generator(device=device).manual_seed(seed)
-    samples = quantize(model.sample(n_samples, g))
+    samples = quantize(model.sample(config.n_samples, g))
     return StubEval({"mean_pixel": samples.float().mean().item(), "sample_images_per_s": 1.0}, {}, samples, {}, {})

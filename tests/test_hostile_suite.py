@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from genbench.budget import Budget, parse_budget_overrides
 from genbench.cli import main
 from genbench.errors import ConfigError
-from genbench.suite import EvalSettings, Suite, parse_suite
+from genbench.evaluate import EvalConfig
+from genbench.suite import Suite, parse_suite
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -106,7 +107,7 @@ def test_suite_objects_check_themselves():
     with pytest.raises(ConfigError, match="seeds lists 3 twice"):
         Suite("x", 1, "", "mnist", (3, 3), s.models, s.eval, s.default_budget)
     with pytest.raises(ConfigError, match="n_samples must be at least 2"):
-        EvalSettings(n_samples=0)
+        EvalConfig(n_samples=0)
 
 
 def test_suite_file_with_escaping_name_is_refused_by_the_cli(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ from genbench.evaluate import EvalConfig, EvalResult, evaluate_model, evaluate_s
 from genbench.metrics import metric_specs
 from genbench.metrics.likelihood import bits_per_dim, nll_summary
 
-FAST = EvalConfig(fid_bootstrap_reps=20, kid_subsets=20)
+FAST = EvalConfig(nll_images=100, recon_images=50, fid_bootstrap_reps=20, kid_subsets=20)
 DISTRIBUTION = ("fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "is", "is_std",
                 "precision", "recall", "density", "coverage", "confident_fraction", "copy_fraction",
                 "classes_covered", "class_kl")
@@ -72,17 +72,16 @@ def table(data_root):
 
 
 def _evaluate(model, data_root, seed=0, n=300) -> EvalResult:
-    return evaluate_model(model, dataset="mnist", data_root=data_root, n_samples=n, seed=seed,
-                          device=torch.device("cpu"), nll_images=100, recon_images=50, config=FAST)
+    return evaluate_model(model, dataset="mnist", data_root=data_root, seed=seed, device=torch.device("cpu"),
+                          config=replace(FAST, n_samples=n))
 
 
 def test_full_capability_model(table, data_root):
     model = TableModel(TableConfig(), table)
     model.train()
     seen = []
-    result = evaluate_model(model, dataset="mnist", data_root=data_root, n_samples=300, seed=0,
-                            device=torch.device("cpu"), nll_images=100, recon_images=50, config=FAST,
-                            progress=lambda d, c, t: seen.append((d, c, t)))
+    result = evaluate_model(model, dataset="mnist", data_root=data_root, seed=0, device=torch.device("cpu"),
+                            config=replace(FAST, n_samples=300), progress=lambda d, c, t: seen.append((d, c, t)))
     m = result.metrics
     assert model.sampled_in_eval_mode
     assert result.samples.dtype == torch.uint8 and result.samples.shape == (300, 1, 28, 28)

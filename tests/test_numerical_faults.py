@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genbench import Capability, Generator
-from genbench.evaluate import evaluate_model, evaluate_samples
+from genbench.evaluate import EvalConfig, evaluate_model, evaluate_samples
 from genbench.metrics.fid import fid_from_features
 
 
@@ -36,8 +36,8 @@ class NaNSampler(Generator):
 
 def test_nan_samples_are_a_clear_error(data_root):
     with pytest.raises(ValueError, match=r"NaNSampler.sample\(16\) returned 1 non-finite values \(NaN: 1, inf: 0\)"):
-        evaluate_model(NaNSampler(_Cfg()), dataset="mnist", data_root=data_root, n_samples=16, seed=0,
-                       device=torch.device("cpu"))
+        evaluate_model(NaNSampler(_Cfg()), dataset="mnist", data_root=data_root, seed=0,
+                       device=torch.device("cpu"), config=EvalConfig(n_samples=16))
 
 
 def test_nan_sampler_run_is_recorded_as_failed(tmp_path, data_root):

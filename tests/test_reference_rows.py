@@ -126,8 +126,8 @@ def test_evaluation_asks_for_all_samples_at_once_when_a_model_says_so(data_root)
 
     model = Counting(make_config(Counting))
     model.setup(RunContext("mnist", data_root))
-    evaluate_model(model, dataset="mnist", data_root=data_root, n_samples=1200, seed=0, device=torch.device("cpu"),
-                   config=EvalConfig(fid_bootstrap_reps=0, kid_subsets=2))
+    evaluate_model(model, dataset="mnist", data_root=data_root, seed=0, device=torch.device("cpu"),
+                   config=EvalConfig(n_samples=1200, fid_bootstrap_reps=0, kid_subsets=2))
     assert calls == [1200]  # the default would be batches of 500
 
 

@@ -131,11 +131,12 @@ def test_precheck_refuses_tanh_range_in_one_line():
 
 
 def test_out_of_range_after_training_fails_evaluation_instead_of_clamping(data_root):
-    from genbench.evaluate import evaluate_model
+    from genbench.evaluate import EvalConfig, evaluate_model
 
     model = _TanhModel(_Cfg())
     with pytest.raises(SampleContractError, match=r"_TanhModel.sample\(16\) returned values in \[-1.00, 1.00\]"):
-        evaluate_model(model, dataset="mnist", data_root=data_root, n_samples=16, seed=0, device=torch.device("cpu"))
+        evaluate_model(model, dataset="mnist", data_root=data_root, seed=0, device=torch.device("cpu"),
+                       config=EvalConfig(n_samples=16))
 
 
 @pytest.mark.parametrize("model", ["dcgan", "vae"])  # BatchNorm and a sampling decoder

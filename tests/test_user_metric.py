@@ -3,7 +3,7 @@ its failure costs only its own value, with one line naming its file."""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import json
 
 import numpy as np
@@ -161,7 +161,9 @@ def test_run_records_and_the_leaderboard_details_carry_the_metric(tmp_path, data
     suite = parse_suite({"name": "u", "version": 1, "dataset": "mnist", "models": ["seed-gan"], "tiny": True,
                          "budget": {"steps": 5}, "eval": {"n_samples": 64}})
     # FID alone beside the user metrics: the copy checks' first-use calibration would take most of a minute
-    fid_only = functools.partial(evaluate_model, config=FID_ONLY)
+    def fid_only(model, *, config, **kwargs):  # the suite's settings, FID alone
+        return evaluate_model(model, config=dataclasses.replace(config, metric_groups=FID_ONLY.metric_groups), **kwargs)
+
     run_suite(suite, RunOptions(out=tmp_path, data_root=data_root,
                                 metric_files=[f"{metrics_file}:mean_ink", f"{metrics_file}:broken"]),
               show_progress=False, evaluator=fid_only)

@@ -10,7 +10,6 @@ import torch
 from torch import Tensor
 
 from genbench.data.datasets import load_split
-from genbench.errors import ConfigError
 from genbench.evaluate.samples import _score_samples, _small_n_warning, sample_speed
 from genbench.evaluate.settings import (
     COMPLETION_KEYS,
@@ -150,24 +149,21 @@ def evaluate_model(
     *,
     dataset: str,
     data_root: str | os.PathLike | None = None,
-    n_samples: int,
     seed: int,
     device: torch.device,
-    nll_images: int | None = None,
-    recon_images: int = 1000,
     features: str = "genbench",
     progress: ProgressFn | None = None,
     inception_weights: str | os.PathLike | None = None,
     config: EvalConfig = EvalConfig(),
 ) -> EvalResult:
-    """Sample ``n_samples`` images and compute every metric the model's capabilities allow.
+    """Sample ``config.n_samples`` images and compute every metric the model's capabilities allow.
 
-    ``nll_images``: first test images scored for likelihood (None: all 10,000);
-    ``recon_images``: first test images reconstructed. ``progress(description,
-    completed, total)`` is called as phases advance.
+    ``config.nll_images``: first test images scored for likelihood (None: all 10,000);
+    ``config.recon_images``: first test images reconstructed (a suite's ``[eval]`` table sets
+    these three, ``EvalConfig``). ``progress(description, completed, total)`` is called as
+    phases advance.
     """
-    if n_samples < 2:
-        raise ConfigError(f"n_samples must be at least 2, got {n_samples}")
+    n_samples, nll_images, recon_images = config.n_samples, config.nll_images, config.recon_images
     device = torch.device(device)
     model.eval()
     metrics: dict[str, MetricValue] = {}

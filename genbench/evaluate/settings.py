@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from genbench.data.datasets import SPLIT_SIZES
 from genbench.metrics import metric_groups
 from genbench.metrics.likelihood import (
     KEY_NLL_BPD,
@@ -22,6 +23,7 @@ from genbench.metrics.reconstruction import (
     KEY_PSNR,
     KEY_SSIM,
 )
+from genbench.validation import expect_int
 
 ProgressFn = Callable[[str, int, int], None]
 MetricValue = float | bool | None
@@ -42,10 +44,26 @@ PIXEL_GROUPS = tuple(g.name for g in metric_groups().values() if "pixels" in g.n
 RECONSTRUCTION_KEYS = (KEY_PSNR, KEY_MSE, KEY_SSIM)
 COMPLETION_KEYS = (KEY_COMPLETION_PSNR, KEY_COMPLETION_MSE)
 LIKELIHOOD_KEYS = (KEY_NLL_BPD, KEY_NLL_IS_BOUND, KEY_NLL_BPD_STDERR)
+# The settings a suite file's [eval] table may set, and all that a run record's `eval` holds.
+SUITE_EVAL_KEYS = ("n_samples", "nll_images", "recon_images")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
+    """What an evaluation computes and how: one type for a suite's `[eval]` table and every evaluation call.
+
+    A suite file sets only `n_samples`, `nll_images` and `recon_images` (`SUITE_EVAL_KEYS`;
+    `suite_settings()` gives them as a run record's `eval` stores them), which
+    `genbench.evaluate.evaluate_model` reads: the samples drawn and scored, and the first test
+    images scored for likelihood (None: the whole test split) and reconstructed.
+    `genbench.evaluate.evaluate_samples` scores the images it is given and reads only the other
+    fields. The three are checked when the config is built (a one-line `ConfigError`); a suite
+    leaves every other field at its default.
+    """
+
+    n_samples: int = 2000  # samples scored by FID/KID/IS/PR/DC
+    nll_images: int | None = None  # test images for NLL (None: the whole 10k split)
+    recon_images: int = 1000  # test images for PSNR/MSE/SSIM
     sample_batch_size: int = 500  # images per model.sample call (fixed: sampling streams depend on it)
     feature_batch_size: int = 500
     fid_bootstrap_reps: int = 100  # replicates of the percentile bootstrap of FID
@@ -59,6 +77,18 @@ class EvalConfig:
     completion_images: int = 200
     known_rows: int = 14  # top half given, bottom half completed
     metric_groups: frozenset[str] = frozenset(METRIC_GROUPS)  # the others are None, "not requested"
+
+    def __post_init__(self) -> None:
+        test_size = SPLIT_SIZES["test"]
+        # FID needs a covariance, so at least two samples; the image counts take the first test images.
+        expect_int(self.n_samples, "[eval] n_samples", minimum=2)
+        if self.nll_images is not None:
+            expect_int(self.nll_images, "[eval] nll_images", minimum=1, maximum=test_size)
+        expect_int(self.recon_images, "[eval] recon_images", minimum=1, maximum=test_size)
+
+    def suite_settings(self) -> dict[str, int | None]:
+        """The settings a suite's ``[eval]`` table sets, as a run record's ``eval`` holds them."""
+        return {k: getattr(self, k) for k in SUITE_EVAL_KEYS}
 
 
 @dataclass

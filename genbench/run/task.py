@@ -57,6 +57,8 @@ from genbench.sample_contract import precheck_sampling
 from genbench.suite import Suite
 from genbench.version import __version__
 
+# What evaluates a trained model: called as genbench.evaluate.evaluate_model is, evaluate(model, *, dataset,
+# data_root, seed, device, progress, config), config being the suite's EvalConfig; returns an EvalResult.
 Evaluator = Callable[..., Any]
 _PATH_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -218,7 +220,7 @@ def new_record(spec: RunSpec, config: Any, executor: dict[str, Any]) -> RunRecor
         torch_version=torch.__version__,
         machine=dict(machine_info()),
         budget={"asked": spec.budget.to_dict(), "kind": spec.budget.kind, "achieved": None},
-        eval=dataclasses.asdict(spec.suite.eval),
+        eval=spec.suite.eval.suite_settings(),
         executor=executor,
     )
 
@@ -370,11 +372,8 @@ def _train_and_evaluate(
     for lens_file in spec.options.lens_files:
         load_lens(lens_file)
     t0 = time.perf_counter()
-    ev = evaluate(
-        model, dataset=spec.suite.dataset, data_root=spec.data_root, n_samples=spec.suite.eval.n_samples,
-        seed=spec.seed, device=device, nll_images=spec.suite.eval.nll_images,
-        recon_images=spec.suite.eval.recon_images, progress=on_eval,
-    )
+    ev = evaluate(model, dataset=spec.suite.dataset, data_root=spec.data_root, seed=spec.seed, device=device,
+                  progress=on_eval, config=spec.suite.eval)
     record.timings["eval_seconds"] = round(time.perf_counter() - t0, 3)
     record.timings.update({f"eval_{k}_seconds": round(v, 3) for k, v in ev.timings.items()})
     record.metrics.update(ev.metrics)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -135,7 +134,7 @@ def write_tuned_suite(plan: TunePlan, results: dict[str, list[dict[str, Any]]]) 
     lines.append(f"# Code revision(s) of the trials: {', '.join(revisions)}.")
     lines += ["", "[budget]", *(f"{k} = {_toml(v)}" for k, v in suite.default_budget.to_dict().items()
                                 if v is not None)]
-    ev = dataclasses.asdict(suite.eval)
+    ev = suite.eval.suite_settings()
     lines += ["", "[eval]", *(f"{k} = {_toml(v)}" for k, v in ev.items() if v is not None)]
     for task, best in chosen:
         entry = suite.entry_for(task.model)

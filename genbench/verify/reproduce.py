@@ -38,6 +38,7 @@ from genbench.budget import Budget
 from genbench.config import make_config, validate_config
 from genbench.data.datasets import SPLIT_SIZES, dataset_names, load_split
 from genbench.errors import ConfigError, InputError
+from genbench.evaluate.settings import SUITE_EVAL_KEYS, EvalConfig
 from genbench.metrics import metric_specs
 from genbench.protocol import Generator
 from genbench.registry import get_generator
@@ -48,7 +49,7 @@ from genbench.run.options import RunOptions
 from genbench.run.progress import ProgressBoard
 from genbench.run.task import Evaluator, RunSpec, execute_run, run_dir_for
 from genbench.run.train import CHECKPOINT_NAME
-from genbench.suite import EvalSettings, Suite, load_suite
+from genbench.suite import Suite, load_suite
 from genbench.verdict import REPRODUCED, Verdict
 from genbench.verify.check import parse_tolerances, validate_records, validate_tolerances
 from genbench.verify.tolerance import ALPHA, Tolerance, band, is_judged
@@ -278,7 +279,7 @@ def rebuild_spec(record: RunRecord, *, out: str | os.PathLike, suite: str | Suit
     if dataset not in dataset_names():
         raise ConfigError(f"{where}: unknown dataset {dataset!r}; valid: {', '.join(dataset_names())}")
     try:
-        eval_settings = EvalSettings(**record.eval) if record.eval else suite_obj.eval
+        eval_settings = _recorded_eval(record.eval) if record.eval else suite_obj.eval
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"{where}: eval: {exc}") from None
     notes += _drift_notes(record, suite_obj, cls, config, budget, eval_settings, dataset)
@@ -288,6 +289,14 @@ def rebuild_spec(record: RunRecord, *, out: str | os.PathLike, suite: str | Suit
     spec = RunSpec(rerun_suite, cls, record.seed, budget, dataclasses.asdict(config), options)
     run_dir_for(spec.out, rerun_suite.name, spec.model, spec.seed)  # refuses names leading outside the scratch
     return spec, notes
+
+
+def _recorded_eval(recorded: dict) -> EvalConfig:
+    """The evaluation settings a record's ``eval`` states: a suite's ``[eval]`` keys, nothing else."""
+    unknown = sorted(set(recorded) - set(SUITE_EVAL_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)}; valid: {', '.join(SUITE_EVAL_KEYS)}")
+    return EvalConfig(**recorded)
 
 
 def _environment_notes(record: RunRecord, device: str) -> list[str]:
@@ -306,7 +315,7 @@ def _environment_notes(record: RunRecord, device: str) -> list[str]:
 
 
 def _drift_notes(record: RunRecord, suite: Suite, cls: type[Generator], config: Any, budget: Budget,
-                 eval_settings: EvalSettings, dataset: str) -> list[str]:
+                 eval_settings: EvalConfig, dataset: str) -> list[str]:
     """Where the installed suite (same name and version) would now run this model otherwise than the record did."""
     notes = []
     entry = suite.model(cls.name)
@@ -326,8 +335,8 @@ def _drift_notes(record: RunRecord, suite: Suite, cls: type[Generator], config: 
                    if today.get(k) != recorded.get(k)]
         notes.append(f"the suite's settings now give {', '.join(changed)}")
     if eval_settings != suite.eval:
-        notes.append(f"the suite now evaluates with {dataclasses.asdict(suite.eval)}, the record with "
-                     f"{dataclasses.asdict(eval_settings)}")
+        notes.append(f"the suite now evaluates with {suite.eval.suite_settings()}, the record with "
+                     f"{eval_settings.suite_settings()}")
     if dataset != suite.dataset:
         notes.append(f"the suite now trains on {suite.dataset}, the record on {dataset}")
     return notes
