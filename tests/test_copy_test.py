@@ -103,9 +103,9 @@ def test_cells_are_cached_and_keyed_by_the_data(data_root, monkeypatch, tmp_path
         return real_fit(train, fresh, 5, seed, key, fit_images=1000)
 
     monkeypatch.setattr(ct, "fit_cells", counting_fit)
-    monkeypatch.setattr(ct, "_MEMO", {})
+    monkeypatch.setattr(ct.CELLS_CACHE, "memo", {})
     first = load_cells("mnist", data_root)
-    ct._MEMO.clear()
+    ct.CELLS_CACHE.clear()
     second = load_cells("mnist", data_root)  # from the disk cache
     assert len(calls) == 1 and torch.equal(first.fresh_distances, second.fresh_distances)
     assert len(list((tmp_path / "genbench" / "stats").glob("mnist-copy-cells-pixels-k50-s0-*-v1.pt"))) == 1

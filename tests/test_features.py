@@ -94,12 +94,12 @@ def test_reference_statistics_are_cached_atomically(data_root):
     calls = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ex, "extract", lambda *a, **k: calls.append(1))
-        reference_module._MEMO.clear()
+        reference_module.REFERENCE_CACHE.clear()
         again = gf.load_reference("mnist", ex, data_root=data_root)  # from disk, no extraction
     assert not calls and torch.equal(again.features, ref.features)
 
     path.write_bytes(b"damaged")
-    reference_module._MEMO.clear()
+    reference_module.REFERENCE_CACHE.clear()
     with pytest.warns(UserWarning, match="unreadable statistics cache"):
         fresh = gf.load_reference("mnist", ex, data_root=data_root)
     # Recomputed, not read: equal up to float32 rounding (the damaged file may have been written by a process

@@ -7,15 +7,14 @@ computes them) and the k-NN radii of the reference features.
 
 Cache files live in ``genbench.data.datasets.default_cache_root()/stats/`` and are named by
 dataset, split, extractor and the first 16 hex digits of the extractor's weights
-hash, so new weights never meet stale statistics. They are written atomically
-(temporary file, fsync, ``os.replace``) and read with ``weights_only=True``; a file
-that fails to load or does not match its key is recomputed.
+hash, so new weights never meet stale statistics. They are kept by :class:`genbench.cache.DiskCache`:
+written atomically (temporary file, fsync, ``os.replace``) and read with ``weights_only=True``;
+a file that fails to load (with a warning) or does not match its key is recomputed.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genbench.cache import DiskCache
 from genbench.data.datasets import default_cache_root
 from genbench.data.splits import split_images
 from genbench.features.extractor import Extractor
-from genbench.files.atomic import atomic_torch_save
 from genbench.metrics._fidelity_math import fid_features_to_statistics
 from genbench.metrics.prdc import knn_radii
 
@@ -84,24 +83,8 @@ def reference_path(dataset: str, split: str, extractor: Extractor) -> Path:
     return stats_dir() / f"{dataset}-{split}-{extractor.name}-{extractor.sha256[:16]}-v{FORMAT_VERSION}.pt"
 
 
-def _load_cached(path: Path, key: dict[str, str], ks: tuple[int, ...]) -> ReferenceStats | None:
-    if not path.is_file():
-        return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("version") != FORMAT_VERSION or dict(blob["key"]) != key:
-            return None
-        ref = ReferenceStats.from_blob(blob)
-    except Exception as exc:  # a damaged cache file is recomputed, never trusted
-        warnings.warn(f"ignoring unreadable statistics cache {path} ({type(exc).__name__}: {exc}); recomputing",
-                      stacklevel=2)
-        return None
-    if any(k not in ref.radii for k in ks):
-        return None
-    return ref
-
-
-_MEMO: dict[tuple[Path, tuple[int, ...]], ReferenceStats] = {}
+# memo key: (file, the k of the radii asked for)
+REFERENCE_CACHE: DiskCache[ReferenceStats] = DiskCache("statistics cache", FORMAT_VERSION)
 
 
 def load_reference(
@@ -120,14 +103,15 @@ def load_reference(
     """
     key = {"dataset": dataset, "split": split, "extractor": extractor.name, "sha256": extractor.sha256}
     path = reference_path(dataset, split, extractor)
-    memo_key = (path, tuple(sorted(ks)))
-    if memo_key in _MEMO and path.is_file():
-        return _MEMO[memo_key]
-    ref = _load_cached(path, key, ks)
-    if ref is None:
+
+    def compute() -> ReferenceStats:
         images = split_images(dataset, split, data_root)
         feats = extractor.extract(images, batch_size=batch_size, progress=progress)
-        ref = ReferenceStats.from_features(feats.features, key, ks)
-        atomic_torch_save(ref.to_blob(), path)
-    _MEMO[memo_key] = ref
-    return ref
+        return ReferenceStats.from_features(feats.features, key, ks)
+
+    def decode(blob: dict) -> ReferenceStats | None:
+        ref = ReferenceStats.from_blob(blob)
+        return ref if all(k in ref.radii for k in ks) else None  # radii for other k: recomputed
+
+    return REFERENCE_CACHE.get((path, tuple(sorted(ks))), path, key=key, compute=compute,
+                               encode=ReferenceStats.to_blob, decode=decode)

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +56,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genbench.cache import DiskCache
 from genbench.data.datasets import default_cache_root, resolve_data_root
 from genbench.data.splits import REFERENCE, TRAIN, split_images
-from genbench.files.atomic import atomic_torch_save
 from genbench.metrics.copying import _data_hash, nearest_distances
 from genbench.metrics.group import GroupValues, MetricGroup, Null, register_metric_group
 from genbench.metrics.inputs import MetricInputs
@@ -197,45 +196,35 @@ def cells_path(dataset: str, data_hash: str, k: int, seed: int) -> Path:
             / f"{dataset}-copy-cells-pixels-k{k}-s{seed}-{data_hash[:16]}-v{FORMAT_VERSION}.pt")
 
 
-_MEMO: dict[tuple[str, str, str, int, int], tuple[Cells, Path]] = {}
+# memo key: (dataset, data root, cache root, k, seed), known before the data is read and hashed
+CELLS_CACHE: DiskCache[Cells] = DiskCache("copy-test cache", FORMAT_VERSION)
 
 
 def load_cells(dataset: str, data_root: str | os.PathLike | None = None, k: int = NUM_CELLS,
                seed: int = KMEANS_SEED) -> Cells:
     """The training set's k-means cells and the reference images' cells and distances (cached on disk)."""
     memo_key = (dataset, str(resolve_data_root(data_root).resolve()), str(default_cache_root()), k, seed)
-    if memo_key in _MEMO and _MEMO[memo_key][1].is_file():
-        return _MEMO[memo_key][0]
+    cells = CELLS_CACHE.remembered(memo_key)
+    if cells is not None:
+        return cells
     train = split_images(dataset, TRAIN, data_root)
     fresh = split_images(dataset, REFERENCE, data_root)
     data_hash = _data_hash(train, fresh)
     key = {"dataset": dataset, "space": "pixels", "data_sha256": data_hash, "k": str(k), "seed": str(seed),
            "fit_images": str(KMEANS_FIT_IMAGES)}
-    path = cells_path(dataset, data_hash, k, seed)
-    cells = _load_cached(path, key, len(train), len(fresh))
-    if cells is None:
-        cells = fit_cells(train, fresh, k, seed, key)
-        atomic_torch_save({"version": FORMAT_VERSION, "key": key, "centroids": cells.centroids,
-                           "train_cells": cells.train_cells, "fresh_cells": cells.fresh_cells,
-                           "fresh_distances": cells.fresh_distances}, path)
-    _MEMO[memo_key] = (cells, path)
-    return cells
 
+    def encode(c: Cells) -> dict:
+        return {"centroids": c.centroids, "train_cells": c.train_cells, "fresh_cells": c.fresh_cells,
+                "fresh_distances": c.fresh_distances}
 
-def _load_cached(path: Path, key: dict[str, str], n_train: int, n_fresh: int) -> Cells | None:
-    if not path.is_file():
-        return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if (blob.get("version") != FORMAT_VERSION or dict(blob["key"]) != key
-                or blob["train_cells"].shape != (n_train,) or blob["fresh_distances"].shape != (n_fresh,)):
+    def decode(blob: dict) -> Cells | None:
+        if blob["train_cells"].shape != (len(train),) or blob["fresh_distances"].shape != (len(fresh),):
             return None
         return Cells(dict(blob["key"]), blob["centroids"], blob["train_cells"], blob["fresh_cells"],
                      blob["fresh_distances"].double())
-    except Exception as exc:  # a damaged cache file is recomputed, never trusted
-        warnings.warn(f"ignoring unreadable copy-test cache {path} ({type(exc).__name__}: {exc}); recomputing",
-                      stacklevel=2)
-        return None
+
+    return CELLS_CACHE.get(memo_key, cells_path(dataset, data_hash, k, seed), key=key,
+                           compute=lambda: fit_cells(train, fresh, k, seed, key), encode=encode, decode=decode)
 
 
 def copy_test_samples(samples: Tensor, train: Tensor, cells: Cells,

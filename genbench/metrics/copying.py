@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +48,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from genbench.cache import DiskCache
 from genbench.data.datasets import default_cache_root, resolve_data_root
 from genbench.data.splits import REFERENCE, TRAIN, split_images
-from genbench.files.atomic import atomic_torch_save
 from genbench.metrics.group import GroupValues, MetricGroup, register_metric_group
 from genbench.metrics.inputs import MetricInputs
 from genbench.metrics.spec import MetricSpec, register_metric
@@ -172,7 +171,8 @@ def calibration_path(dataset: str, data_hash: str) -> Path:
     return default_cache_root() / "stats" / f"{dataset}-copy-calibration-pixels-{data_hash[:16]}-v{FORMAT_VERSION}.pt"
 
 
-_MEMO: dict[tuple[str, str, str], tuple[CopyCalibration, Path]] = {}
+# memo key: (dataset, data root, cache root), known before the data is read and hashed
+CALIBRATION_CACHE: DiskCache[CopyCalibration] = DiskCache("copy calibration cache", FORMAT_VERSION)
 
 
 def load_calibration(
@@ -180,34 +180,25 @@ def load_calibration(
 ) -> CopyCalibration:
     """The reference images' nearest-training-image distances (cached on disk; computed on a miss)."""
     memo_key = (dataset, str(resolve_data_root(data_root).resolve()), str(default_cache_root()))
-    if memo_key in _MEMO and _MEMO[memo_key][1].is_file():
-        return _MEMO[memo_key][0]
+    calibration = CALIBRATION_CACHE.remembered(memo_key)
+    if calibration is not None:
+        return calibration
     train = split_images(dataset, TRAIN, data_root)
     reference = split_images(dataset, REFERENCE, data_root)
     data_hash = _data_hash(train, reference)
     key = {"dataset": dataset, "space": "pixels", "data_sha256": data_hash}
-    path = calibration_path(dataset, data_hash)
-    calibration = _load_cached(path, key, len(reference))
-    if calibration is None:
+
+    def compute() -> CopyCalibration:
         distances, _ = nearest_distances(reference, train, progress=progress, what="copy calibration")
-        calibration = CopyCalibration(key, distances)
-        atomic_torch_save({"version": FORMAT_VERSION, "key": key, "distances": distances}, path)
-    _MEMO[memo_key] = (calibration, path)
-    return calibration
+        return CopyCalibration(key, distances)
 
-
-def _load_cached(path: Path, key: dict[str, str], n: int) -> CopyCalibration | None:
-    if not path.is_file():
-        return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("version") != FORMAT_VERSION or dict(blob["key"]) != key or blob["distances"].shape != (n,):
+    def decode(blob: dict) -> CopyCalibration | None:
+        if blob["distances"].shape != (len(reference),):
             return None
         return CopyCalibration(dict(blob["key"]), blob["distances"].double())
-    except Exception as exc:  # a damaged cache file is recomputed, never trusted
-        warnings.warn(f"ignoring unreadable copy calibration cache {path} ({type(exc).__name__}: {exc}); recomputing",
-                      stacklevel=2)
-        return None
+
+    return CALIBRATION_CACHE.get(memo_key, calibration_path(dataset, data_hash), key=key, compute=compute,
+                                 encode=lambda c: {"distances": c.distances}, decode=decode)
 
 
 def copy_fraction(

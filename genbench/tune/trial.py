@@ -7,23 +7,23 @@ import hashlib
 import math
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from genbench.allocator import keep_freed_memory
+from genbench.cache import DiskCache
 from genbench.data.splits import FIT, VALIDATION, split_images
 from genbench.errors import GenbenchError
-from genbench.files.atomic import atomic_torch_save
 from genbench.protocol import Generator, RunContext
 from genbench.results import cap_reason
 from genbench.tune.plan import TrialTask, _jsonable
 
 # -- one trial ---------------------------------------------------------------------------------
 
-_VAL_MEMO: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+# memo key: the file; its blobs hold mu and sigma alone (no version or key: the name says what they are of)
+VALIDATION_CACHE: DiskCache[tuple[np.ndarray, np.ndarray]] = DiskCache("validation statistics cache")
 
 
 def validation_statistics(dataset: str, data_root: str | None, extractor: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -38,22 +38,15 @@ def validation_statistics(dataset: str, data_root: str | None, extractor: Any) -
     images = split_images(dataset, VALIDATION, data_root)
     digest = hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]
     path = stats_dir() / f"{dataset}-{VALIDATION}-{digest}-{extractor.name}-{extractor.sha256[:16]}.pt"
-    if path in _VAL_MEMO:
-        return _VAL_MEMO[path]
-    stats = None
-    if path.is_file():
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            stats = (blob["mu"].numpy(), blob["sigma"].numpy())
-        except Exception:  # a damaged cache file is recomputed, never trusted
-            stats = None
-    if stats is None:
-        feats = extractor.extract(images).features
-        s = fid_features_to_statistics(feats.float())
-        stats = (np.asarray(s["mu"]), np.asarray(s["sigma"]))
-        atomic_torch_save({"mu": torch.from_numpy(stats[0]), "sigma": torch.from_numpy(stats[1])}, path)
-    _VAL_MEMO[path] = stats
-    return stats
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        s = fid_features_to_statistics(extractor.extract(images).features.float())
+        return np.asarray(s["mu"]), np.asarray(s["sigma"])
+
+    return VALIDATION_CACHE.get(
+        path, path, key=None, compute=compute,
+        encode=lambda stats: {"mu": torch.from_numpy(stats[0]), "sigma": torch.from_numpy(stats[1])},
+        decode=lambda blob: (blob["mu"].numpy(), blob["sigma"].numpy()))
 
 
 def validation_score(model: Generator, task: TrialTask, device: torch.device) -> float | None:
