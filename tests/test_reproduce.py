@@ -120,6 +120,11 @@ def test_changed_seed_is_different_and_an_old_revision_is_named(smoke, tmp_path)
     (lambda d: d["model"]["config"].update(hidden=3),
      "run record of seed-gan seed 0: its config no longer builds: seed-gan has no setting 'hidden'"),
     (lambda d: d["model"].update(name="nope"), "unknown generator 'nope'"),
+    (lambda d: d["eval"].update(n_samples=1),
+     "run record of seed-gan seed 0: eval: [eval] n_samples must be at least 2, got 1"),
+    # a record's eval holds a suite's [eval] keys only, not the rest of EvalConfig
+    (lambda d: d["eval"].update(kid_subsets=5),
+     "run record of seed-gan seed 0: eval: unknown key(s) kid_subsets; valid: n_samples, nll_images, recon_images"),
 ])
 def test_records_that_cannot_be_rerun_are_refused(smoke, tmp_path, edit, message):
     r = _reproduce(_copy(smoke, tmp_path, edit))
