@@ -58,7 +58,7 @@ def test_no_set_of_any_family_holds_a_reference_image(pools, data_root):
     for family in FAMILIES:
         for level in family.quick_levels():
             built = _make(pools, family.name, level)
-            assert len(built.images) == round(level * N) if family.name == "sample_size" else N
+            assert len(built.images) == (round(level * N) if family.name == "sample_size" else N)
             assert built.held_out.max(initial=0) < len(pools.images)
             # Rows of the pool are used as they are (or degraded); none is a reference image.
             untouched = [bytes(img.numpy().tobytes()) for img in pools.images[torch.from_numpy(built.held_out)]]

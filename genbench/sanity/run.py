@@ -244,14 +244,19 @@ def run_sanity(
     progress: ProgressFn | None = None,
 ) -> SanityResult:
     """Every family's sets for ``dataset`` at every level and seed, scored and judged."""
-    from genbench.metrics import metric_groups as registry
+    from genbench.metrics import metric_groups as registered
 
-    groups, skipped = plan_groups(list(registry()) if metric_groups is None else metric_groups)
+    registry = registered()
+    groups, skipped = plan_groups(list(registry) if metric_groups is None else metric_groups)
     if not groups:
         raise ConfigError(f"none of the metric groups {', '.join(sorted(skipped))} has a metric with a direction "
                           f"to judge; choose others with --metrics")
     seeds = list(QUICK_SEEDS if quick and seeds is None else DEFAULT_SEEDS if seeds is None else seeds)
     n = n or (QUICK_N if quick else DEFAULT_N)
+    unknown = sorted(set(families or ()) - {f.name for f in FAMILIES})
+    if unknown:
+        raise ConfigError(f"unknown sanity famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+                          f"valid: {', '.join(f.name for f in FAMILIES)}")
     chosen = [f for f in FAMILIES if families is None or f.name in families]
     pools = load_pools(dataset, data_root, device)
     started = time.perf_counter()
@@ -263,8 +268,6 @@ def run_sanity(
             for level in levels[family.name]:
                 built.append((family, level, seed, family.make(pools, rows, level, seed)))
     build_seconds = time.perf_counter() - started
-    from genbench.metrics import metric_groups as registry_now
-
     per_family = {f.name: family_groups(f.name, groups) for f in chosen}
     # One score per distinct (images, seed), with every group some family of those images needs.
     unique: dict[tuple[str, int], int] = {}
@@ -289,7 +292,6 @@ def run_sanity(
             group_seconds[g] = group_seconds.get(g, 0.0) + t
     sets = [SetResult(f.name, lv, sd, len(s.images), dict(scored[i][0]), dict(scored[i][1]), i)
             for (f, lv, sd, s), i in zip(built, index, strict=True)]
-    registry = registry_now()
     keys = [k for g in groups for k in registry[g].keys if judged_direction(k) is not None]
     undeclared = [k for k in keys if k not in ROLES]
     cells: dict[tuple[str, str], Cell] = {}
