@@ -27,7 +27,7 @@ from genbench.sanity.families import (
     step_shares,
 )
 from genbench.sanity.judge import FLAT_BAND, RHO_MIN, SPREAD_FLOOR, SWING_MIN, expected_direction, judge, spearman
-from genbench.sanity.run import judged_direction, load_pools, plan_groups
+from genbench.sanity.run import family_groups, judged_direction, load_pools, plan_groups
 
 N = 200
 FAMILY = {f.name: f for f in FAMILIES}
@@ -170,10 +170,10 @@ def test_the_class_histogram_attack_matches_the_reference_histogram_from_one_fix
 
 
 def test_sample_size_sets_are_nested(pools):
-    small, base, big = (_make(pools, "sample_size", f) for f in (0.5, 1.0, 2.0))
-    assert len(small.images) == N // 2 and len(big.images) == 2 * N
+    small, base, big = (_make(pools, "sample_size", f) for f in (0.7, 1.0, 2.0))
+    assert len(small.images) == 140 and len(big.images) == 2 * N
     assert np.array_equal(base.held_out, clean_rows(pools, N, 0))
-    assert np.array_equal(big.held_out[:N], base.held_out) and np.array_equal(small.held_out, base.held_out[: N // 2])
+    assert np.array_equal(big.held_out[:N], base.held_out) and np.array_equal(small.held_out, base.held_out[:140])
     assert len(set(big.held_out)) == 2 * N
 
 
@@ -205,6 +205,15 @@ def test_the_expectation_table_is_complete_and_readable():
     for fam, row in EXPECT.items():
         if FAMILY[fam].kind == "nuisance":
             assert set(row) == {"flat"}, fam
+
+
+def test_a_family_scores_the_groups_it_judges_or_shows():
+    groups, _ = plan_groups(["fid", "kid", "prdc", "classes", "copy", "copy_test"])
+    assert family_groups("copying", groups) == ["copy", "copy_test"]  # nothing else has an expectation there
+    assert "copy" not in family_groups("blur", groups) and "fid" in family_groups("blur", groups)
+    # The attack shows the distances, which it leaves without an expectation: their movement is the finding.
+    assert {"fid", "kid", "prdc", "classes"} <= set(family_groups("class_hist_attack", groups))
+    assert family_groups("shift", groups) == groups  # a nuisance expects every metric to stay flat
 
 
 def test_groups_without_a_judged_key_are_skipped_and_said_to_be():

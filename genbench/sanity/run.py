@@ -316,13 +316,16 @@ def run_sanity(
 
 def family_groups(family: str, groups: Sequence[str]) -> list[str]:
     """The groups scored in ``family``: all of ``groups`` but those whose every judged key has no expectation
-    there (nothing to judge); a key without a role (no declaration yet) keeps its group."""
+    there (nothing to judge) and no role the family shows anyway; a key without a role (no declaration yet)
+    keeps its group."""
     from genbench.evaluate.samples import _requested
     from genbench.metrics import metric_groups
 
     registry = metric_groups()
+    show = next(f.show for f in FAMILIES if f.name == family)
     wanted = [g for g in groups
-              if any(expectation(family, k) != NONE for k in registry[g].keys if judged_direction(k) is not None)]
+              if any(expectation(family, k) != NONE or ROLES.get(k) in show
+                     for k in registry[g].keys if judged_direction(k) is not None)]
     closed = _requested(wanted) if wanted else set()
     return [g for g in groups if g in closed]
 
