@@ -9,7 +9,7 @@ records is caught. How a line is run depends on what it costs:
   output folder, data), with the training itself replaced by nothing;
 - check, baseline save, eval, list, --version: run for real (a check of `/tmp/...` results made by a
   documented run reads the committed records of that suite instead);
-- speed, reproduce, and runs on Ray or CUDA: their arguments are parsed and checked by click.
+- speed, reproduce, sanity, and runs on Ray or CUDA: their arguments are parsed and checked by click.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ SOURCES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 PLACEHOLDER = re.compile(r"\[|\]|\||\.\.\.|\$|^a,b$|\b(?!HEAD\b)[A-Z]+\b")
 REAL = {"check", "baseline", "eval", "list", "--version", "report"}
-PARSED_ONLY = {"speed": "measures for minutes", "reproduce": "retrains the records' runs"}
+PARSED_ONLY = {"speed": "measures for minutes", "reproduce": "retrains the records' runs",
+               "sanity": "scores hundreds of image sets for minutes"}
 
 
 def _epilogue_commands() -> list[tuple[str, str]]:

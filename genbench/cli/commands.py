@@ -394,6 +394,9 @@ main.add_command(reproduce_command, "reproduce")
 from genbench.cli.tune import tune_command  # noqa: E402
 
 main.add_command(tune_command, "tune")
+from genbench.cli.sanity import sanity_command  # noqa: E402
+
+main.add_command(sanity_command, "sanity")
 
 
 if __name__ == "__main__":  # pragma: no cover
