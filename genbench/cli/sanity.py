@@ -59,14 +59,14 @@ def sanity_command(dataset, metric_groups, out, seeds, quick, device, data_root,
     \b
     genbench sanity --dataset mnist --quick --out /tmp/sanity   a small run, about a minute
     """
-    from genbench.cli.commands import _seeds, _write_json
+    from genbench.cli.options import parse_seeds, write_json
     from genbench.device import resolve_device
     from genbench.results import git_hash, machine_info, utc_now
     from genbench.run.plan import check_clean_revision
     from genbench.sanity.report import to_json, write_outputs
     from genbench.sanity.run import run_sanity
 
-    seed_list = _seeds(seeds)
+    seed_list = parse_seeds(seeds)
     if seed_list is not None and len(seed_list) < 2:
         raise click.BadParameter("the spread between seeds needs at least two seeds, e.g. 0,1,2", param_hint="--seeds")
     folder = Path(out) / "sanity" / dataset
@@ -96,7 +96,7 @@ def sanity_command(dataset, metric_groups, out, seeds, quick, device, data_root,
                    created=utc_now(), wall_seconds=wall)
     paths = write_outputs(folder, data)
     if json_path:
-        _write_json(json_path, data)
+        write_json(json_path, data)
     counts = data["summary"]
     to_stderr = json_path == "-"  # the result on stdout, unless the JSON is
     click.echo(f"{len(result.cells)} cells: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "

@@ -53,8 +53,10 @@ ROLES: dict[str, str] = {
     "alpha_precision": "fidelity", "beta_recall": "diversity", "authenticity": "copy",
 }
 # Metrics the registry gives no direction that the sanity checks still read one way: Meehan et al.'s
-# C_T is << 0 when samples copy, and its one-sided p-value is then small.
-SANITY_HIGHER_IS_BETTER: dict[str, bool] = {"copy_ct": True, "copy_ct_p": True}
+# C_T is << 0 when samples copy, and its one-sided p-value is then small; the Vendi score is the
+# effective number of distinct samples, so a diversity failure lowers it (its registry entry has no
+# direction because more is not better across datasets, only within one set of failures).
+SANITY_HIGHER_IS_BETTER: dict[str, bool] = {"copy_ct": True, "copy_ct_p": True, "vendi": True}
 
 W, B, F, N = WORSE, BETTER, FLAT, NONE
 # Rows: families; columns: ROLE_ORDER. Read a row as "under this failure, a metric of this role should ...".
