@@ -63,7 +63,7 @@ def test_compared_rows_join_the_leaderboard_and_are_marked(tmp_path):
     md = (mine / "leaderboard.md").read_text()
     assert "| model | from | seeds (ok/cap/div/fail) |" in md
     assert "| my-gen | this folder | 3/0/0/0 |" in md and f"| good | {refs} | 3/0/0/0 |" in md
-    assert f"| ceiling | real-data | {refs} |" in md
+    assert f"| real-data (ceiling) | {refs} |" in md
     assert f"Compared, not rerun: 9 run(s) of good, mid, real-data read from `{refs}`" in md
     csv_header = (mine / "leaderboard.csv").read_text().splitlines()[0].split(",")
     assert "compared_from" in csv_header

@@ -55,7 +55,7 @@ def test_reference_rows_are_apart_and_unranked(suite_dir):
     for name in ("good", "mid", "noisy"):
         assert f"| {name} |" in competitors and f"| {name} |" not in references
     for name, role in ROLES.items():
-        assert f"| {role} | {name} |" in references and f"| {name} |" not in competitors
+        assert f"| {name} ({role}) |" in references and f"| {name} |" not in competitors
     # Competitors by mean FID; references in a fixed order, not by FID.
     assert competitors.index("| good |") < competitors.index("| noisy |") < competitors.index("| mid |")
     assert references.index("real-data") < references.index("train-copy") < references.index("independent-pixels")
@@ -94,7 +94,7 @@ def test_significance_letters_in_every_format(suite_dir):
     # the main table's letters follow the cells, taking no column of their own
     main = md.split("## Reference rows")[0]
     assert "| model | seeds (ok/cap/div/fail) | fid ↓ |" in main and "fid group" not in main
-    assert "| good | 3/0/0/0 | 7.50 ± 0.10 ᵃ | 1.01 ± 0.01 |" in main
+    assert "| good | 3/0/0/0 | 7.50 ± 0.10 ᵃ | 0.050 ± 0.000 | 1.01 ± 0.01 |" in main
     assert "| noisy | 3/0/0/0 | 17.67 ± 12.50 ᵃᵇ |" in main
     assert "Welch t-test" in md and "Holm" in md and "Letters after fid" in md
     assert '<span class="v">± 0.10 ᵃ</span>' in paths["html"].read_text()

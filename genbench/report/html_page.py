@@ -149,8 +149,8 @@ def render_html(board: pd.DataFrame, records: list[RunRecord], suite_dir: Path, 
             tds = []
             for h, cls, cell in zip(header, classes, cells, strict=True):
                 text = esc(cell)
-                if h == "model":
-                    text = f'<a href="#{anchors[cell]}">{text}</a>'
+                if h == "model":  # a reference row's cell is "MODEL (ROLE)"
+                    text = f'<a href="#{anchors[cell.split(" (")[0]]}">{text}</a>'
                 elif h == "from" and cell != THIS_FOLDER:
                     text = _folder_html(cell, short)
                 elif cls == "num" and (" ± " in cell or " (" in cell):
