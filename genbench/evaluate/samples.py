@@ -50,7 +50,7 @@ from genbench.protocol import IMAGE_SHAPE
 from genbench.stats import MIN_MEDIAN_CI_N, median_ci
 
 
-def _requested(names: Iterable[str]) -> set[str]:
+def requested_groups(names: Iterable[str]) -> set[str]:
     """The groups ``names`` asks for and every group they imply."""
     registry = metric_groups()
     unknown = sorted(set(names) - set(registry))
@@ -80,9 +80,9 @@ def compute_metric_groups(
     a need outside ``available`` (names of :data:`genbench.metrics.group.NEEDS`) is null with that
     need's reason; the others are computed from ``inputs``, which also collects their values.
     """
-    wanted, available = _requested(requested), set(available)
+    wanted, available = requested_groups(requested), set(available)
     not_requested = f"not requested (metrics: {', '.join(sorted(wanted))})"
-    wanted |= _requested(also)
+    wanted |= requested_groups(also)
     metrics: dict[str, MetricValue] = {}
     reasons: dict[str, str] = {}
     for group in metric_groups().values() if groups is None else groups:

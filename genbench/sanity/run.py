@@ -65,14 +65,14 @@ def judged_direction(key: str) -> bool | None:
 def plan_groups(requested: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """``(groups to score, {skipped group: why})``: the requested groups with a judged key, and the groups
     they imply, in registration order."""
-    from genbench.evaluate.samples import _requested
+    from genbench.evaluate.samples import requested_groups
     from genbench.metrics import metric_groups
 
     registry = metric_groups()
-    wanted = _requested(requested)
+    wanted = requested_groups(requested)
     skipped = {name: "none of its keys has a direction (nothing to judge)" for name in wanted
                if all(judged_direction(k) is None for k in registry[name].keys)}
-    keep = _requested([g for g in wanted if g not in skipped]) if len(skipped) < len(wanted) else set()
+    keep = requested_groups([g for g in wanted if g not in skipped]) if len(skipped) < len(wanted) else set()
     return [g for g in registry if g in keep], {g: r for g, r in skipped.items() if g not in keep}
 
 
@@ -318,7 +318,7 @@ def family_groups(family: str, groups: Sequence[str]) -> list[str]:
     """The groups scored in ``family``: all of ``groups`` but those whose every judged key has no expectation
     there (nothing to judge) and no role the family shows anyway; a key without a role (no declaration yet)
     keeps its group."""
-    from genbench.evaluate.samples import _requested
+    from genbench.evaluate.samples import requested_groups
     from genbench.metrics import metric_groups
 
     registry = metric_groups()
@@ -326,7 +326,7 @@ def family_groups(family: str, groups: Sequence[str]) -> list[str]:
     wanted = [g for g in groups
               if any(expectation(family, k) != NONE or ROLES.get(k) in show
                      for k in registry[g].keys if judged_direction(k) is not None)]
-    closed = _requested(wanted) if wanted else set()
+    closed = requested_groups(wanted) if wanted else set()
     return [g for g in groups if g in closed]
 
 
